@@ -1,0 +1,3 @@
+"""engine/core."""
+
+from __future__ import annotations

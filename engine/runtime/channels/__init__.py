@@ -1,0 +1,3 @@
+"""engine/runtime/channels."""
+
+from __future__ import annotations

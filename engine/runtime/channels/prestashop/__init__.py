@@ -1,0 +1,3 @@
+"""engine/runtime/channels/prestashop."""
+
+from __future__ import annotations

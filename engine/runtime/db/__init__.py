@@ -1,0 +1,3 @@
+"""engine/runtime/db."""
+
+from __future__ import annotations

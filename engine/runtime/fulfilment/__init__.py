@@ -1,0 +1,3 @@
+"""engine/runtime/fulfilment."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""engine/runtime/listing."""
+
+from __future__ import annotations

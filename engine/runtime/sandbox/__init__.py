@@ -1,0 +1,3 @@
+"""engine/runtime/sandbox."""
+
+from __future__ import annotations

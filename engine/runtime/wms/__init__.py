@@ -1,0 +1,3 @@
+"""engine/runtime/wms."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""engine/spec."""
+
+from __future__ import annotations
