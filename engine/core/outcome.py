@@ -41,6 +41,10 @@ class Effect:
 
     kind: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    then: str | None = None
+    """Follow-up trigger to fire on this order once the effect was delivered successfully."""
+    local: bool = False
+    """Applied inside the event's transaction (stock bookkeeping), not through the outbox."""
 
 
 @dataclass(frozen=True)
