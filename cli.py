@@ -45,6 +45,37 @@ def omsflow(debug: bool) -> None:
 # ======================================================================== spec (issue 2)
 # ======================================================================== sandbox + store (issue 3)
 # ======================================================================== db, sync, stock, price, outbox, orders, products (issue 4)
+
+
+@omsflow.group("db")
+def db_group() -> None:
+    """The OMS database (SQLite in the working folder, or OMSFLOW_DATABASE_URL)."""
+
+
+@db_group.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def db_upgrade(as_json: bool) -> None:
+    """Create the database or bring it to the newest schema (alembic upgrade head)."""
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings, redact
+
+    settings = Settings.from_env()
+    engine = dbsession.make_engine(settings.database_url)
+    try:
+        before = dbsession.current_revision(engine)
+        dbsession.upgrade(engine)
+        after = dbsession.current_revision(engine)
+    finally:
+        engine.dispose()
+    where = redact(engine.url.render_as_string(hide_password=True))
+    if as_json:
+        emit_json({"database": where, "from_revision": before, "revision": after})
+    elif before == after:
+        click.echo(f"{where}: already at revision {after}")
+    else:
+        click.echo(f"{where}: upgraded {before or 'empty'} -> {after}")
+
+
 # ======================================================================== wms, serve (issue 5)
 # ======================================================================== listing, template (issue 6)
 # ======================================================================== run, status, demo (issue 7)

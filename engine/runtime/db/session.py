@@ -1,0 +1,149 @@
+"""Engines, session factories and schema upgrades. Transaction scope belongs to callers.
+
+SQLite (the default, a file in the working folder) runs in WAL mode with foreign keys on, a
+busy timeout and ``synchronous=NORMAL``; every transaction starts with ``BEGIN IMMEDIATE``
+so two writers queue up instead of failing half-way. PostgreSQL is used through
+``postgresql+psycopg://``. ``ensure_schema`` runs ``alembic upgrade head`` on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import ConfigError
+from engine.runtime.settings import Settings, redact
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent.parent / "migrations"
+"""``migrations/`` beside the ``engine`` package: the repository in an editable install,
+site-packages in a wheel (pyproject ``only-include``)."""
+
+_SQLITE_BUSY_MS = 15_000
+_checked: set[str] = set()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with omsflow's connection settings.
+
+    Raises:
+        ConfigError: the URL cannot be parsed or names an unsupported backend.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # any parse failure is a config mistake
+        raise ConfigError(f"OMSFLOW_DATABASE_URL is not a database URL: {redact(url)}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(parsed, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    raise ConfigError(
+        f"unsupported database {backend!r} in OMSFLOW_DATABASE_URL "
+        "(fix: use sqlite:///FILE or postgresql+psycopg://...)"
+    )
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED and only
+        # before DML, which makes read-then-write transactions fail under concurrency).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A ``sessionmaker`` bound to ``engine``; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def is_postgres(session_or_engine: Session | Engine | Connection) -> bool:
+    """Whether this session/engine talks to PostgreSQL (for SKIP LOCKED and friends)."""
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
+    return bind.dialect.name == "postgresql"
+
+
+def alembic_config(url: str | None = None) -> Any:
+    """An alembic ``Config`` pointing at the bundled ``migrations/`` (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    if not (MIGRATIONS_DIR / "env.py").is_file():
+        raise ConfigError(f"migrations not found at {MIGRATIONS_DIR} (reinstall omsflow)")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.attributes["url"] = url
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration revision shipped with this version of omsflow."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or ``None`` for an empty database."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run ``alembic upgrade`` on ``engine`` in one transaction (serialised across processes:
+    ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL)."""
+    from alembic import command
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7301942)"))
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def ensure_schema(url: str, engine: Engine | None = None) -> None:
+    """Bring the database at ``url`` to the newest schema; cheap when it already is."""
+    if url in _checked:
+        return
+    own = engine is None
+    eng = engine or make_engine(url)
+    try:
+        if current_revision(eng) != head_revision():
+            upgrade(eng)
+    finally:
+        if own:
+            eng.dispose()
+    _checked.add(url)
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """The engine and session factory for ``settings.database_url``, schema upgraded."""
+    engine = make_engine(settings.database_url)
+    ensure_schema(settings.database_url, engine)
+    return engine, session_factory(engine)

@@ -1,0 +1,118 @@
+"""Connected stores: save, find and list them. The key leaves this module only as ``Secret``.
+
+Functions receive a ``Session`` and never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import ConfigError, NotFound
+from engine.runtime.settings import Secret
+
+from .base import utcnow
+from .tables import StoreRow
+
+
+@dataclass(frozen=True)
+class StoreRecord:
+    """A store as the rest of omsflow sees it; ``key`` masks itself when printed."""
+
+    id: int
+    name: str
+    channel: str
+    url: str
+    key: Secret
+    state_ids: Mapping[str, int] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """A JSON-safe view without the key (the masked key only)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "channel": self.channel,
+            "url": self.url,
+            "key": self.key.masked(),
+            "state_ids": dict(self.state_ids),
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+def _record(row: StoreRow) -> StoreRecord:
+    return StoreRecord(
+        id=row.id,
+        name=row.name,
+        channel=row.channel,
+        url=row.url,
+        key=Secret(row.api_key),
+        state_ids={str(k): int(v) for k, v in (row.state_ids or {}).items()},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def save_store(
+    session: Session,
+    name: str,
+    url: str,
+    key: str | Secret,
+    state_ids: Mapping[str, int],
+    channel: str = "prestashop",
+) -> StoreRecord:
+    """Insert or update the store called ``name`` (connect again = update url, key, ids)."""
+    if not name.strip():
+        raise ConfigError("store name is empty (fix: --name NAME)")
+    raw_key = key.reveal() if isinstance(key, Secret) else key
+    row = session.scalars(select(StoreRow).where(StoreRow.name == name)).one_or_none()
+    if row is None:
+        row = StoreRow(name=name, channel=channel, url=url, api_key=raw_key)
+        session.add(row)
+    else:
+        row.channel = channel
+        row.url = url
+        row.api_key = raw_key
+        row.updated_at = utcnow()
+    row.state_ids = {str(k): int(v) for k, v in state_ids.items()}
+    session.flush()
+    return _record(row)
+
+
+def get_store_row(session: Session, name: str | None = None) -> StoreRow:
+    """The ``StoreRow`` named ``name``; with ``None``, the only store there is.
+
+    Raises:
+        NotFound: no store has that name.
+        ConfigError: ``None`` was given and there are zero or several stores.
+    """
+    if name is not None:
+        row = session.scalars(select(StoreRow).where(StoreRow.name == name)).one_or_none()
+        if row is None:
+            known = ", ".join(session.scalars(select(StoreRow.name).order_by(StoreRow.name)))
+            raise NotFound(f"store {name!r} not found (known: {known or 'none'})")
+        return row
+    rows = list(session.scalars(select(StoreRow).order_by(StoreRow.name).limit(2)))
+    if not rows:
+        raise ConfigError("no store connected (fix: omsflow store connect URL --key-env VAR)")
+    if len(rows) > 1:
+        names = ", ".join(session.scalars(select(StoreRow.name).order_by(StoreRow.name)))
+        raise ConfigError(f"several stores are connected ({names}) (fix: pass --store NAME)")
+    return rows[0]
+
+
+def get_store(session: Session, name: str | None = None) -> StoreRecord:
+    """The store named ``name``; with ``None``, the only store (see ``get_store_row``)."""
+    return _record(get_store_row(session, name))
+
+
+def list_stores(session: Session) -> list[StoreRecord]:
+    """Every connected store, by name."""
+    return [_record(r) for r in session.scalars(select(StoreRow).order_by(StoreRow.name))]
