@@ -1,0 +1,371 @@
+"""Schema-valid plain data -> spec objects (``engine.spec.model``), with located problems.
+
+Runs only on data the schema accepted, so shapes are trusted here; what is checked is what
+the schema cannot say (``dest`` vs ``internal``, durations, mapping references).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import SpecError
+from engine.spec.model import (
+    CatalogRateSpec,
+    ChannelSpec,
+    ChildRule,
+    ConnectionSpec,
+    EffectSpec,
+    FieldRule,
+    FulfilmentSpec,
+    InboundRule,
+    InvariantSpec,
+    LabelSpec,
+    MachineSpec,
+    MappingSpec,
+    PricesSpec,
+    RateSpec,
+    RetrySpec,
+    SchedulesSpec,
+    StateSpec,
+    StatusMapSpec,
+    TransitionSpec,
+)
+from engine.spec.source import Document, Path, did_you_mean
+
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+# Keys the builder reads, per object; tests keep them equal to the schema's properties.
+MACHINE_KEYS = frozenset(
+    {"machine", "version", "description", "initial", "states", "transitions", "invariants"}
+)
+STATE_KEYS = frozenset({"name", "final", "pseudo", "description"})
+TRANSITION_KEYS = frozenset(
+    {"trigger", "source", "dest", "internal", "guards", "unless", "effects", "description"}
+)
+EFFECT_KEYS = frozenset({"kind", "params", "then"})
+INVARIANT_KEYS = frozenset({"id", "description", "forbid"})
+FORBID_KEYS = frozenset({"triggers", "from_states_after"})
+CHANNEL_KEYS = frozenset(
+    {
+        "channel",
+        "machine",
+        "description",
+        "connection",
+        "permissions",
+        "status_map",
+        "schedules",
+        "mappings",
+        "prices",
+        "fulfilment",
+    }
+)
+CONNECTION_KEYS = frozenset(
+    {
+        "api_path",
+        "timeout_seconds",
+        "connect_timeout_seconds",
+        "max_concurrency",
+        "verify_tls",
+        "send_email_on_status_change",
+        "page_size",
+        "retry",
+        "rate_limit",
+    }
+)
+SCHEDULE_KEYS = frozenset({"new_orders", "status_changes", "catalog", "backfill", "catalog_rate"})
+MAPPING_KEYS = frozenset({"direct", "children"})
+FIELD_RULE_KEYS = frozenset({"from", "to", "transform"})
+CHILD_RULE_KEYS = frozenset({"from", "to", "mapping"})
+PRICES_KEYS = frozenset({"target", "sources", "variation_price"})
+FULFILMENT_KEYS = frozenset(
+    {"delivery", "carrier_name", "awb_prefix", "label", "wms_endpoint_env", "wms_events"}
+)
+
+
+def parse_duration(value: Any) -> float:
+    """``"500ms"``, ``"1s"``, ``"5m"``, ``"2h"``, ``"90d"`` or a number of seconds -> seconds.
+
+    Raises:
+        ValueError: the value is not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"not a positive duration: {value!r}")
+        return float(value)
+    m = _DURATION.match(str(value).strip())
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 1s, 5m, 2h, 90d)")
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"not a positive duration: {value!r}")
+    return seconds
+
+
+def parse_days(value: Any) -> int:
+    """``"90d"`` (or a plain number of days) -> 90."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = re.match(r"^([0-9]+)d$", str(value).strip())
+    if not m:
+        raise ValueError(f"not a number of days: {value!r} (use e.g. 90d)")
+    return int(m.group(1))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
+    """Spec objects from a schema-valid machine document, plus build problems."""
+    data: Mapping[str, Any] = doc.data
+    problems: list[SpecError] = []
+    states = tuple(
+        StateSpec(
+            name=str(s["name"]),
+            final=bool(s.get("final", False)),
+            pseudo=bool(s.get("pseudo", False)),
+            description=str(s.get("description", "")),
+        )
+        for s in data["states"]
+    )
+    transitions: list[TransitionSpec] = []
+    for i, t in enumerate(data["transitions"]):
+        path: Path = ("transitions", i)
+        internal = bool(t.get("internal", False))
+        dest = t.get("dest")
+        if internal and dest is not None:
+            problems.append(
+                doc.error(
+                    "spec.internal-with-dest",
+                    "an internal transition has no 'dest'; remove one of 'dest' and 'internal'",
+                    (*path, "dest"),
+                    key=True,
+                )
+            )
+        elif not internal and dest is None:
+            problems.append(
+                doc.error(
+                    "spec.missing-key",
+                    "'dest' is a required property (or set 'internal: true')",
+                    path,
+                )
+            )
+        effects = []
+        for e in t.get("effects", []) or []:
+            if isinstance(e, str):
+                effects.append(EffectSpec(kind=e))
+            else:
+                effects.append(
+                    EffectSpec(
+                        kind=str(e["kind"]), params=dict(e.get("params") or {}), then=e.get("then")
+                    )
+                )
+        transitions.append(
+            TransitionSpec(
+                trigger=str(t["trigger"]),
+                sources=_names(t["source"]),
+                dest=None if internal else (str(dest) if dest is not None else None),
+                guards=_names(t.get("guards")),
+                unless=_names(t.get("unless")),
+                effects=tuple(effects),
+                line=doc.locate(path).line,
+                index=i,
+            )
+        )
+    invariants = tuple(
+        InvariantSpec(
+            id=str(inv["id"]),
+            triggers=_names(inv["forbid"]["triggers"]),
+            from_states_after=str(inv["forbid"]["from_states_after"]),
+            description=str(inv.get("description", "")),
+            line=doc.locate(("invariants", i)).line,
+        )
+        for i, inv in enumerate(data.get("invariants", []) or [])
+    )
+    spec = MachineSpec(
+        name=str(data["machine"]),
+        initial=str(data["initial"]),
+        states=states,
+        transitions=tuple(transitions),
+        invariants=invariants,
+        version=int(data.get("version", 1)),
+        description=str(data.get("description", "")),
+        file=doc.file,
+    )
+    return spec, problems
+
+
+def _seconds(doc: Document, value: Any, path: Path, problems: list[SpecError]) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        problems.append(doc.error("spec.invalid-duration", str(exc), path))
+        return 1.0
+
+
+def _build_mappings(
+    doc: Document, raw: Mapping[str, Any], problems: list[SpecError]
+) -> dict[str, MappingSpec]:
+    built: dict[str, MappingSpec] = {}
+    in_progress: list[str] = []
+
+    def build(name: str) -> MappingSpec:
+        if name in built:
+            return built[name]
+        in_progress.append(name)
+        body = raw[name] or {}
+        direct = tuple(
+            FieldRule(source=str(r["from"]), target=str(r["to"]), transform=r.get("transform"))
+            for r in body.get("direct", []) or []
+        )
+        children: list[ChildRule] = []
+        for j, c in enumerate(body.get("children", []) or []):
+            ref = str(c["mapping"])
+            cpath: Path = ("mappings", name, "children", j, "mapping")
+            child: MappingSpec | None = None
+            if ref not in raw:
+                problems.append(
+                    doc.error(
+                        "spec.unknown-mapping",
+                        f"unknown mapping '{ref}'",
+                        cpath,
+                        hint=did_you_mean(ref, raw),
+                    )
+                )
+            elif ref in in_progress:
+                problems.append(
+                    doc.error(
+                        "spec.mapping-cycle",
+                        f"mapping '{ref}' includes itself ({' -> '.join([*in_progress, ref])})",
+                        cpath,
+                    )
+                )
+            else:
+                child = build(ref)
+            children.append(
+                ChildRule(source=str(c["from"]), target=str(c["to"]), mapping=ref, spec=child)
+            )
+        in_progress.pop()
+        spec = MappingSpec(name=name, direct=direct, children=tuple(children))
+        built[name] = spec
+        return spec
+
+    for name in raw:
+        build(name)
+    return {name: built[name] for name in raw}
+
+
+def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
+    """Spec objects from a schema-valid channel document, plus build problems."""
+    data: Mapping[str, Any] = doc.data
+    problems: list[SpecError] = []
+
+    conn = data.get("connection") or {}
+    retry = conn.get("retry") or {}
+    rate = conn.get("rate_limit")
+    connection = ConnectionSpec(
+        api_path=str(conn.get("api_path", "/api")),
+        timeout_seconds=float(conn.get("timeout_seconds", 10.0)),
+        connect_timeout_seconds=float(conn.get("connect_timeout_seconds", 5.0)),
+        max_concurrency=int(conn.get("max_concurrency", 8)),
+        verify_tls=bool(conn.get("verify_tls", True)),
+        send_email_on_status_change=bool(conn.get("send_email_on_status_change", False)),
+        page_size=int(conn.get("page_size", 500)),
+        retry=RetrySpec(
+            attempts=int(retry.get("attempts", 5)),
+            backoff_seconds=float(retry.get("backoff_seconds", 0.2)),
+            max_backoff_seconds=float(retry.get("max_backoff_seconds", 30.0)),
+        ),
+        rate_limit=RateSpec(
+            requests=int(rate["requests"]),
+            per_seconds=_seconds(doc, rate["per"], ("connection", "rate_limit", "per"), problems),
+        )
+        if rate
+        else RateSpec(),
+    )
+
+    sm = data["status_map"]
+    status_map = StatusMapSpec(
+        outbound={str(k): (None if v is None else str(v)) for k, v in sm["outbound"].items()},
+        inbound={
+            str(k): InboundRule(import_trigger=v.get("import"), change_trigger=v.get("change"))
+            for k, v in sm["inbound"].items()
+        },
+        imported=tuple(str(s) for s in sm["imported"]),
+    )
+
+    sch = data["schedules"]
+
+    def every(key: str) -> int:
+        return round(_seconds(doc, sch[key]["every"], ("schedules", key, "every"), problems))
+
+    try:
+        backfill = parse_days(sch["backfill"])
+    except ValueError as exc:
+        problems.append(doc.error("spec.invalid-duration", str(exc), ("schedules", "backfill")))
+        backfill = 0
+    crate = sch.get("catalog_rate")
+    schedules = SchedulesSpec(
+        new_orders_seconds=every("new_orders"),
+        status_changes_seconds=every("status_changes"),
+        backfill_days=backfill,
+        catalog_seconds=every("catalog") if "catalog" in sch else None,
+        catalog_rate=CatalogRateSpec(
+            items=int(crate["items"]),
+            per_seconds=_seconds(
+                doc, crate["per"], ("schedules", "catalog_rate", "per"), problems
+            ),
+        )
+        if crate
+        else None,
+    )
+
+    pr = data.get("prices")
+    prices = (
+        PricesSpec(
+            target=str(pr["target"]),
+            sources=tuple(str(s) for s in pr["sources"]),
+            variation_price=str(pr.get("variation_price", "impact")),
+        )
+        if pr
+        else PricesSpec()
+    )
+
+    ff = data.get("fulfilment") or {}
+    lab = ff.get("label") or {}
+    fulfilment = FulfilmentSpec(
+        delivery=str(ff.get("delivery", "self_ship")),
+        carrier_name=str(ff.get("carrier_name", "Self ship")),
+        awb_prefix=str(ff.get("awb_prefix", "OMS")),
+        label=LabelSpec(
+            width_in=float(lab.get("width_in", 4.0)),
+            height_in=float(lab.get("height_in", 6.0)),
+            barcode=str(lab.get("barcode", "code128")),
+        ),
+        wms_endpoint_env=ff.get("wms_endpoint_env"),
+        wms_events={str(k): str(v) for k, v in (ff.get("wms_events") or {}).items()},
+    )
+
+    spec = ChannelSpec(
+        name=str(data["channel"]),
+        machine=str(data["machine"]),
+        connection=connection,
+        permissions={str(k): tuple(v) for k, v in (data.get("permissions") or {}).items()},
+        status_map=status_map,
+        schedules=schedules,
+        mappings=_build_mappings(doc, data["mappings"] or {}, problems),
+        prices=prices,
+        fulfilment=fulfilment,
+        description=str(data.get("description", "")),
+        file=doc.file,
+    )
+    return spec, problems

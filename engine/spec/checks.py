@@ -1,0 +1,329 @@
+"""Meaning checks on built specs: what the schema cannot see. Collects every problem.
+
+Machine: unknown states wherever a state is named, duplicate states, unreachable states,
+dead ends (non-final, non-pseudo states with no way out), final states with transitions,
+ambiguous transitions (same trigger and source, no complementary guard), unknown guard /
+effect / follow-up names, and declared invariants proven over the graph.
+
+Channel: the machine it names, every state and trigger it names, an outbound entry for
+every non-pseudo state, inbound rules for imported statuses, WMS events, transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.errors import SpecError
+from engine.spec.graph import outgoing, reachable
+from engine.spec.model import ChannelSpec, MachineSpec, TransitionSpec
+from engine.spec.source import Document, Path, did_you_mean
+from engine.spec.vocabulary import Vocabulary
+
+
+def _unknown(
+    doc: Document, code: str, what: str, name: str, known: Iterable[str], path: Path
+) -> SpecError:
+    return doc.error(code, f"unknown {what} '{name}'", path, hint=did_you_mean(name, known))
+
+
+def _source_path(t: TransitionSpec, doc: Document, j: int) -> Path:
+    base: Path = ("transitions", t.index, "source")
+    return (*base, j) if (*base, j) in doc.values else base
+
+
+def _told_apart(a: TransitionSpec, b: TransitionSpec) -> bool:
+    """True when some guard is required by one and excluded by the other."""
+    return bool(set(a.guards) & set(b.unless)) or bool(set(a.unless) & set(b.guards))
+
+
+def check_machine(
+    spec: MachineSpec, doc: Document, vocabulary: Vocabulary | None = None
+) -> list[SpecError]:
+    """Every meaning problem of a built machine spec."""
+    problems: list[SpecError] = []
+    names = spec.state_names
+    known = set(names)
+    triggers = set(spec.triggers)
+
+    seen: dict[str, int] = {}
+    for i, s in enumerate(spec.states):
+        if s.name in seen:
+            problems.append(
+                doc.error(
+                    "spec.duplicate-state",
+                    f"state '{s.name}' is declared twice (first at states[{seen[s.name]}])",
+                    ("states", i, "name"),
+                )
+            )
+        else:
+            seen[s.name] = i
+        if s.final and s.pseudo:
+            problems.append(
+                doc.error(
+                    "spec.final-pseudo",
+                    f"state '{s.name}' cannot be both final and pseudo",
+                    ("states", i),
+                )
+            )
+
+    if spec.initial not in known:
+        problems.append(
+            _unknown(doc, "spec.unknown-state", "initial state", spec.initial, names, ("initial",))
+        )
+
+    for t in spec.transitions:
+        for j, src in enumerate(t.sources):
+            if src not in known:
+                problems.append(
+                    _unknown(
+                        doc, "spec.unknown-state", "state", src, names, _source_path(t, doc, j)
+                    )
+                )
+            elif spec.state(src).final:
+                problems.append(
+                    doc.error(
+                        "spec.final-has-transition",
+                        f"'{t.trigger}' leaves final state '{src}'; final states accept nothing",
+                        _source_path(t, doc, j),
+                    )
+                )
+        if t.dest is not None and t.dest not in known:
+            problems.append(
+                _unknown(
+                    doc,
+                    "spec.unknown-state",
+                    "state",
+                    t.dest,
+                    names,
+                    ("transitions", t.index, "dest"),
+                )
+            )
+        for key, guard_names in (("guards", t.guards), ("unless", t.unless)):
+            for j, g in enumerate(guard_names):
+                if vocabulary and vocabulary.guards and g not in vocabulary.guards:
+                    path: Path = ("transitions", t.index, key, j)
+                    if path not in doc.values:
+                        path = ("transitions", t.index, key)
+                    problems.append(
+                        _unknown(doc, "spec.unknown-guard", "guard", g, vocabulary.guards, path)
+                    )
+        for j, e in enumerate(t.effects):
+            epath: Path = ("transitions", t.index, "effects", j)
+            if vocabulary and vocabulary.effects and e.kind not in vocabulary.effects:
+                kpath: Path = (*epath, "kind") if (*epath, "kind") in doc.values else epath
+                problems.append(
+                    _unknown(
+                        doc, "spec.unknown-effect", "effect", e.kind, vocabulary.effects, kpath
+                    )
+                )
+            if e.then is not None and e.then not in triggers:
+                problems.append(
+                    _unknown(
+                        doc,
+                        "spec.unknown-trigger",
+                        "follow-up trigger",
+                        e.then,
+                        triggers,
+                        (*epath, "then"),
+                    )
+                )
+
+    # Reachability and dead ends only make sense on a graph whose states all exist.
+    if spec.initial in known:
+        reached = reachable(spec, [spec.initial])
+        for i, s in enumerate(spec.states):
+            if s.name not in reached and seen.get(s.name) == i:
+                problems.append(
+                    doc.error(
+                        "spec.unreachable-state",
+                        f"state '{s.name}' cannot be reached from "
+                        f"the initial state '{spec.initial}'",
+                        ("states", i, "name"),
+                    )
+                )
+    for i, s in enumerate(spec.states):
+        if s.final or s.pseudo or seen.get(s.name) != i:
+            continue
+        if not any(t.dest is not None for t in outgoing(spec, s.name)):
+            problems.append(
+                doc.error(
+                    "spec.dead-end",
+                    f"state '{s.name}' is not final and has no way out (mark it 'final: true' "
+                    "or add a transition from it)",
+                    ("states", i, "name"),
+                )
+            )
+
+    # Ambiguity: one trigger, one source, two transitions no guard tells apart.
+    by_key: dict[tuple[str, str], list[TransitionSpec]] = {}
+    for t in spec.transitions:
+        for src in dict.fromkeys(t.sources):
+            by_key.setdefault((t.trigger, src), []).append(t)
+    for (trigger, src), group in by_key.items():
+        for a_i, a in enumerate(group):
+            for b in group[a_i + 1 :]:
+                if not _told_apart(a, b):
+                    problems.append(
+                        doc.error(
+                            "spec.ambiguous-transition",
+                            f"'{trigger}' from '{src}' is declared on lines {a.line} and {b.line} "
+                            "and no guard tells them apart (give one a guard the other has in "
+                            "'unless')",
+                            ("transitions", b.index, "trigger"),
+                        )
+                    )
+
+    for i in range(len(spec.invariants)):
+        problems.extend(_check_invariant(spec, doc, i, known, triggers))
+    return problems
+
+
+def _check_invariant(
+    spec: MachineSpec, doc: Document, i: int, known: set[str], triggers: set[str]
+) -> list[SpecError]:
+    inv = spec.invariants[i]
+    problems: list[SpecError] = []
+    base: Path = ("invariants", i, "forbid")
+    if inv.from_states_after not in known:
+        problems.append(
+            _unknown(
+                doc,
+                "spec.unknown-state",
+                "state",
+                inv.from_states_after,
+                spec.state_names,
+                (*base, "from_states_after"),
+            )
+        )
+        return problems
+    for j, trig in enumerate(inv.triggers):
+        if trig not in triggers:
+            problems.append(
+                _unknown(
+                    doc, "spec.unknown-trigger", "trigger", trig, triggers, (*base, "triggers", j)
+                )
+            )
+    after = reachable(spec, [inv.from_states_after])
+    forbidden = set(inv.triggers)
+    for t in spec.transitions:
+        if t.trigger not in forbidden:
+            continue
+        for j, src in enumerate(t.sources):
+            if src in after:
+                problems.append(
+                    doc.error(
+                        "spec.invariant-violated",
+                        f"transition '{t.trigger}' from '{src}' (line {t.line}) breaks invariant "
+                        f"'{inv.id}': '{t.trigger}' must not be enabled from "
+                        f"'{inv.from_states_after}' or any state after it",
+                        _source_path(t, doc, j),
+                    )
+                )
+    return problems
+
+
+def check_channel(
+    channel: ChannelSpec,
+    doc: Document,
+    machine: MachineSpec,
+    vocabulary: Vocabulary | None = None,
+) -> list[SpecError]:
+    """Cross-check a built channel spec against its machine."""
+    problems: list[SpecError] = []
+    if channel.machine != machine.name:
+        problems.append(
+            doc.error(
+                "spec.unknown-machine",
+                f"channel maps machine '{channel.machine}' but the machine loaded is "
+                f"'{machine.name}'",
+                ("machine",),
+            )
+        )
+    states = machine.state_names
+    known_states = set(states)
+    triggers = machine.triggers
+    known_triggers = set(triggers)
+    sm = channel.status_map
+
+    for state in sm.outbound:
+        if state not in known_states:
+            problems.append(
+                _unknown(
+                    doc,
+                    "spec.unknown-state",
+                    "state",
+                    state,
+                    states,
+                    ("status_map", "outbound", state),
+                )
+            )
+    for s in machine.states:
+        if not s.pseudo and s.name not in sm.outbound:
+            problems.append(
+                doc.error(
+                    "spec.missing-status",
+                    f"state '{s.name}' has no outbound status entry (write '{s.name}: null' if it "
+                    "is not pushed)",
+                    ("status_map", "outbound"),
+                )
+            )
+
+    import_from_initial = {t.trigger for t in outgoing(machine, machine.initial)}
+    for status, rule in sm.inbound.items():
+        for key, trig in (("import", rule.import_trigger), ("change", rule.change_trigger)):
+            if trig is None:
+                continue
+            path: Path = ("status_map", "inbound", status, key)
+            if trig not in known_triggers:
+                problems.append(
+                    _unknown(doc, "spec.unknown-trigger", "trigger", trig, triggers, path)
+                )
+            elif key == "import" and trig not in import_from_initial:
+                problems.append(
+                    doc.error(
+                        "spec.import-not-initial",
+                        f"import trigger '{trig}' is not enabled from the initial state "
+                        f"'{machine.initial}'",
+                        path,
+                    )
+                )
+    for j, status in enumerate(sm.imported):
+        if status not in sm.inbound:
+            problems.append(
+                doc.error(
+                    "spec.missing-inbound",
+                    f"imported status '{status}' has no inbound rule",
+                    ("status_map", "imported", j),
+                    hint=did_you_mean(status, sm.inbound),
+                )
+            )
+
+    for event, trig in channel.fulfilment.wms_events.items():
+        if trig not in known_triggers:
+            problems.append(
+                _unknown(
+                    doc,
+                    "spec.unknown-trigger",
+                    "trigger",
+                    trig,
+                    triggers,
+                    ("fulfilment", "wms_events", event),
+                )
+            )
+
+    if vocabulary and vocabulary.transforms:
+        for name, mapping in channel.mappings.items():
+            for j, field_rule in enumerate(mapping.direct):
+                transform = field_rule.transform
+                if transform is not None and transform not in vocabulary.transforms:
+                    problems.append(
+                        _unknown(
+                            doc,
+                            "spec.unknown-transform",
+                            "transform",
+                            transform,
+                            vocabulary.transforms,
+                            ("mappings", name, "direct", j, "transform"),
+                        )
+                    )
+    return problems

@@ -1,0 +1,243 @@
+"""Immutable, typed spec objects: what a validated machine or channel YAML means.
+
+Built by ``engine.spec.build`` after schema validation; never constructed from raw YAML
+elsewhere. Mappings are plain dicts typed ``Mapping`` and must be treated as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# ----------------------------------------------------------------------------- machine
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One state of a machine."""
+
+    name: str
+    final: bool = False
+    """An end state: accepts no trigger."""
+    pseudo: bool = False
+    """A technical state (e.g. not imported yet): needs no channel status mapping."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """An effect declared on a transition, by name from the engine's vocabulary."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    then: str | None = None
+    """Follow-up trigger fired on the order once the effect was delivered successfully."""
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """A trigger moving an order from any of ``sources`` to ``dest``."""
+
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None
+    """None: an internal transition (the state stays; only effects run)."""
+    guards: tuple[str, ...] = ()
+    """Guard names that must all hold."""
+    unless: tuple[str, ...] = ()
+    """Guard names that must all fail."""
+    effects: tuple[EffectSpec, ...] = ()
+    line: int = 0
+    """1-based line of the transition in its file (0 when built in code)."""
+    index: int = 0
+    """Position in the spec's ``transitions`` list."""
+
+    @property
+    def internal(self) -> bool:
+        return self.dest is None
+
+
+@dataclass(frozen=True)
+class InvariantSpec:
+    """A property proven over the graph: ``triggers`` are never enabled from
+    ``from_states_after`` or any state reachable from it."""
+
+    id: str
+    triggers: tuple[str, ...]
+    from_states_after: str
+    description: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """A validated state machine (e.g. the order lifecycle)."""
+
+    name: str
+    initial: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    invariants: tuple[InvariantSpec, ...] = ()
+    version: int = 1
+    description: str = ""
+    file: str = ""
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """Every trigger name, in order of first appearance."""
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    def state(self, name: str) -> StateSpec:
+        """The state called ``name``; KeyError if there is none."""
+        for s in self.states:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def final_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.final)
+
+    @property
+    def pseudo_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.pseudo)
+
+
+# ----------------------------------------------------------------------------- channel
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    attempts: int = 5
+    backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    """A token bucket: ``requests`` calls per ``per_seconds``."""
+
+    requests: int = 50
+    per_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    api_path: str = "/api"
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 5.0
+    max_concurrency: int = 8
+    verify_tls: bool = True
+    send_email_on_status_change: bool = False
+    page_size: int = 500
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    rate_limit: RateSpec = field(default_factory=RateSpec)
+
+
+@dataclass(frozen=True)
+class InboundRule:
+    """What a channel status means for the OMS."""
+
+    import_trigger: str | None
+    """Trigger for an order first seen in this status."""
+    change_trigger: str | None = None
+    """Trigger fired when a known order moves to this status (None: recorded only)."""
+
+
+@dataclass(frozen=True)
+class StatusMapSpec:
+    outbound: Mapping[str, str | None]
+    """OMS state -> channel status name; None: not pushed."""
+    inbound: Mapping[str, InboundRule]
+    """Channel status name -> InboundRule."""
+    imported: tuple[str, ...]
+    """Only orders in these channel statuses are imported."""
+
+
+@dataclass(frozen=True)
+class CatalogRateSpec:
+    items: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
+class SchedulesSpec:
+    new_orders_seconds: int
+    status_changes_seconds: int
+    backfill_days: int
+    catalog_seconds: int | None = None
+    catalog_rate: CatalogRateSpec | None = None
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """Copy ``source`` (dotted path) to ``target``, through ``transform`` if set."""
+
+    source: str
+    target: str
+    transform: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildRule:
+    """Map each item of ``source`` with the mapping called ``mapping`` into ``target``."""
+
+    source: str
+    target: str
+    mapping: str
+    spec: MappingSpec | None = None
+    """The resolved child mapping (None only if it could not be resolved)."""
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    direct: tuple[FieldRule, ...] = ()
+    children: tuple[ChildRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class PricesSpec:
+    target: str = "price"
+    sources: tuple[str, ...] = ("selling_price", "retail_selling_price")
+    variation_price: str = "impact"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    width_in: float = 4.0
+    height_in: float = 6.0
+    barcode: str = "code128"
+
+
+@dataclass(frozen=True)
+class FulfilmentSpec:
+    delivery: str = "self_ship"
+    carrier_name: str = "Self ship"
+    awb_prefix: str = "OMS"
+    label: LabelSpec = field(default_factory=LabelSpec)
+    wms_endpoint_env: str | None = None
+    wms_events: Mapping[str, str] = field(default_factory=dict)
+    """WMS event type -> lifecycle trigger."""
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A validated channel spec, cross-checked against its machine."""
+
+    name: str
+    machine: str
+    connection: ConnectionSpec
+    permissions: Mapping[str, tuple[str, ...]]
+    status_map: StatusMapSpec
+    schedules: SchedulesSpec
+    mappings: Mapping[str, MappingSpec]
+    prices: PricesSpec = field(default_factory=PricesSpec)
+    fulfilment: FulfilmentSpec = field(default_factory=FulfilmentSpec)
+    description: str = ""
+    file: str = ""
