@@ -1,0 +1,678 @@
+"""PrestaShopAdapter: the operations an OMS needs from a PrestaShop store, in typed records.
+
+It is the only code that knows the webservice's resources and write rules: state changes
+through POST order_histories (not idempotent: current state checked first, never posted twice),
+read-modify-write PUTs of FULL objects with read-only fields stripped (stock, price, tracking,
+active), catalogue reads in ``display=full`` batches (products, then their combinations and
+stock rows by product-id range: a few requests per page, not per product).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from engine.errors import (
+    ChannelNotFound,
+    ChannelProtocolError,
+    ChannelRejected,
+    ChannelUnavailable,
+)
+from engine.runtime.channels.prestashop import xml as psxml
+from engine.runtime.channels.prestashop.client import PrestaShopClient
+from engine.runtime.channels.prestashop.records import (
+    CatalogItem,
+    Category,
+    Combination,
+    Manufacturer,
+    Order,
+    OrderCarrier,
+    OrderHistory,
+    OrderState,
+    Product,
+    ProductOption,
+    ProductOptionValue,
+    StockAvailable,
+    as_int,
+)
+from engine.runtime.channels.prestashop.xml import Association, Languages
+
+# Fields a PUT must not send back (code 93), beyond those the store marks notFilterable.
+READ_ONLY: Mapping[str, frozenset[str]] = {
+    "products": frozenset(
+        {
+            "manufacturer_name",
+            "quantity",
+            "position_in_category",
+            "id_default_image",
+            "id_default_combination",
+            "type",
+        }
+    ),
+    "categories": frozenset({"level_depth", "nb_products_recursive"}),
+    "manufacturers": frozenset({"link_rewrite"}),
+    "combinations": frozenset(),
+    "stock_availables": frozenset(),
+    "order_carriers": frozenset(),
+}
+NODE = {
+    "products": "product",
+    "combinations": "combination",
+    "categories": "category",
+    "manufacturers": "manufacturer",
+    "stock_availables": "stock_available",
+    "order_carriers": "order_carrier",
+    "order_histories": "order_history",
+    "product_options": "product_option",
+    "product_option_values": "product_option_value",
+}
+_TRACKING_RE = re.compile(r"^[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+$")
+
+
+def slug(text: str) -> str:
+    """PrestaShop-style link_rewrite: ascii, lower case, dashes."""
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", norm.lower()).strip("-") or "item"
+
+
+def _price(value: Decimal | float | int | str) -> str:
+    return f"{Decimal(str(value)):.6f}"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What ``set_order_state`` did: ``changed`` False means the store already showed it."""
+
+    order_id: int
+    state_id: int
+    previous_state: int
+    changed: bool
+    history_id: int | None = None
+
+
+class PrestaShopAdapter:
+    """Typed operations over one store's ``PrestaShopClient``."""
+
+    def __init__(
+        self,
+        client: PrestaShopClient,
+        *,
+        page_size: int = 500,
+        language_id: int | None = None,
+        write_language_ids: Sequence[int] = (1,),
+        send_email: bool = False,
+    ) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.language_id = language_id
+        self.write_language_ids = tuple(write_language_ids)
+        self.send_email = send_email
+
+    @classmethod
+    def from_channel(cls, url: str, key: Any, channel: Any, **client_kw: Any) -> PrestaShopAdapter:
+        """Build client + adapter from a ``ChannelSpec``'s ``connection`` block."""
+        from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
+
+        conn = getattr(channel, "connection", None)
+        kw: dict[str, Any] = {}
+        page_size = 500
+        send_email = False
+        if conn is not None:
+            kw["timeout"] = getattr(conn, "timeout_seconds", 10.0)
+            kw["connect_timeout"] = getattr(conn, "connect_timeout_seconds", 5.0)
+            kw["max_concurrency"] = getattr(conn, "max_concurrency", 8)
+            kw["verify"] = getattr(conn, "verify_tls", True)
+            page_size = getattr(conn, "page_size", 500)
+            send_email = getattr(conn, "send_email_on_status_change", False)
+            retry = getattr(conn, "retry", None)
+            if retry is not None:
+                kw["retry"] = RetryPolicy(
+                    attempts=retry.attempts,
+                    backoff_seconds=retry.backoff_seconds,
+                    max_backoff_seconds=retry.max_backoff_seconds,
+                )
+            rate = getattr(conn, "rate_limit", None)
+            if rate is not None:
+                kw["rate_limit"] = (rate.requests, rate.per_seconds)
+        kw.update(client_kw)
+        return cls(PrestaShopClient(url, key, **kw), page_size=page_size, send_email=send_email)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> PrestaShopAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ================================================================== order states
+
+    def order_states(self) -> list[OrderState]:
+        return [
+            OrderState.from_data(d, self.language_id)
+            for d in self.client.iter_all("order_states", page_size=self.page_size)
+        ]
+
+    def resolve_states(self, names: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+        """Map state *names* (any language, case-insensitive) to this store's ids; also
+        return the names the store lacks. Deleted states never match."""
+        index: dict[str, int] = {}
+        for state in self.order_states():
+            if state.deleted:
+                continue
+            for text in [state.name, *state.names.values()]:
+                index.setdefault(text.strip().casefold(), state.id)
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        for name in dict.fromkeys(names):
+            state_id = index.get(name.strip().casefold())
+            if state_id is None:
+                missing.append(name)
+            else:
+                found[name] = state_id
+        return found, missing
+
+    # ================================================================== orders
+
+    @staticmethod
+    def _state_filter(states: Iterable[int] | None) -> dict[str, str]:
+        ids = sorted({int(s) for s in states or ()})
+        return {"filter[current_state]": "[" + "|".join(map(str, ids)) + "]"} if ids else {}
+
+    def orders_since_id(
+        self, cursor_id: int, *, states: Iterable[int] | None = None
+    ) -> Iterator[Order]:
+        """Orders with ``id > cursor_id`` in id order (keyset pages: new orders arriving
+        during the read never shift a page)."""
+        last = int(cursor_id)
+        extra = self._state_filter(states)
+        while True:
+            params = {
+                "filter[id]": f">[{last}]",
+                "sort": "[id_ASC]",
+                "limit": f"0,{self.page_size}",
+                "display": "full",
+                **extra,
+            }
+            items = self.client.get("orders", params=params)
+            for item in items:
+                order = Order.from_data(item)
+                last = max(last, order.id)
+                yield order
+            if len(items) < self.page_size:
+                return
+
+    def orders_changed_since(
+        self, date_upd: str, *, states: Iterable[int] | None = None
+    ) -> Iterator[Order]:
+        """Orders with ``date_upd > cursor`` (strict, shop timezone; keep an overlap and
+        de-duplicate), paged in id order."""
+        params = {"date": "1", "filter[date_upd]": f">[{date_upd}]", **self._state_filter(states)}
+        for item in self.client.iter_all("orders", params=params, page_size=self.page_size):
+            yield Order.from_data(item)
+
+    def orders_by_state(self, states: Iterable[int]) -> Iterator[Order]:
+        params = self._state_filter(states)
+        if not params:
+            return
+        for item in self.client.iter_all("orders", params=params, page_size=self.page_size):
+            yield Order.from_data(item)
+
+    def get_order(self, order_id: int) -> Order:
+        items = self.client.get("orders", order_id)
+        if not items:
+            raise ChannelNotFound(f"prestashop: order {order_id} not found", resource="orders")
+        return Order.from_data(items[0])
+
+    def current_state(self, order_id: int) -> int:
+        """The order's ``current_state`` (one small list read)."""
+        items = self.client.get(
+            "orders", params={"filter[id]": f"[{int(order_id)}]", "display": "[id,current_state]"}
+        )
+        if not items:
+            raise ChannelNotFound(
+                f"prestashop: order {order_id} not found", resource="orders", status=404
+            )
+        return as_int(items[0].get("current_state"))
+
+    def order_history(self, order_id: int) -> list[OrderHistory]:
+        params = {"filter[id_order]": f"[{int(order_id)}]"}
+        return [
+            OrderHistory.from_data(d)
+            for d in self.client.iter_all(
+                "order_histories", params=params, page_size=self.page_size
+            )
+        ]
+
+    def set_order_state(
+        self, order_id: int, state_id: int, *, send_email: bool | None = None
+    ) -> StateChange:
+        """Move the order to ``state_id`` by POST order_histories, at most once.
+
+        The POST is not idempotent (the store accepts the same state twice), so: read the
+        current state and skip if already there; POST without automatic retry; on an
+        ambiguous failure (timeout, dropped connection, 5xx) re-read the state: if the store
+        shows the target, the change happened; otherwise re-raise (the caller's retry will
+        check the state again before posting)."""
+        order_id, state_id = int(order_id), int(state_id)
+        previous = self.current_state(order_id)
+        if previous == state_id:
+            return StateChange(order_id, state_id, previous, changed=False)
+        email = self.send_email if send_email is None else send_email
+        body = psxml.build_entity(
+            "order_history", [("id_order", order_id), ("id_order_state", state_id)]
+        )
+        params = {"sendemail": "1"} if email else None
+        try:
+            items = self.client.post_xml("order_histories", body, params=params)
+        except ChannelUnavailable:
+            if self.current_state(order_id) == state_id:
+                return StateChange(order_id, state_id, previous, changed=True)
+            raise
+        history_id = as_int(items[0].get("id")) if items else None
+        return StateChange(order_id, state_id, previous, changed=True, history_id=history_id)
+
+    def order_carriers(self, order_id: int) -> list[OrderCarrier]:
+        params = {"filter[id_order]": f"[{int(order_id)}]"}
+        return [
+            OrderCarrier.from_data(d)
+            for d in self.client.iter_all(
+                "order_carriers", params=params, page_size=self.page_size
+            )
+        ]
+
+    def set_tracking_number(
+        self, order_id: int, number: str, *, send_email: bool = False
+    ) -> OrderCarrier:
+        """Write the tracking number on the order's (first) order_carrier: list by id_order,
+        GET the full object, PUT it back with only ``tracking_number`` changed."""
+        number = number.strip()
+        if not number or not _TRACKING_RE.match(number):
+            raise ChannelRejected(
+                f"prestashop: tracking number {number!r} has characters PrestaShop refuses",
+                resource="order_carriers",
+            )
+        ids = self.client.get(
+            "order_carriers",
+            params={"filter[id_order]": f"[{int(order_id)}]", "sort": "[id_ASC]"},
+        )
+        if not ids:
+            raise ChannelNotFound(
+                f"prestashop: order {order_id} has no order_carrier to hold a tracking number",
+                resource="order_carriers",
+            )
+        carrier_id = as_int(ids[0].get("id"))
+        params = {"sendemail": "1"} if send_email else None
+        items = self._put_changed(
+            "order_carriers", carrier_id, {"tracking_number": number}, params=params
+        )
+        return OrderCarrier.from_data(items[0])
+
+    # ================================================================== read-modify-write
+
+    def _entity_element(self, resource: str, id: int) -> Element:
+        root = self.client.get_xml(f"{resource}/{int(id)}")
+        elements = psxml.document_entity_elements(root, resource)
+        if not elements:
+            raise ChannelNotFound(
+                f"prestashop: {resource} {id} not found", resource=resource, status=404
+            )
+        return elements[0]
+
+    def _put_element(
+        self,
+        resource: str,
+        el: Element,
+        changes: Mapping[str, Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+        skip_if_same: bool = True,
+    ) -> list[dict[str, Any]]:
+        """PUT the full object ``el`` with ``changes`` applied, read-only fields removed."""
+        drop = READ_ONLY.get(resource, frozenset()) | psxml.not_filterable_fields(el)
+        fields = psxml.element_fields(el, drop=drop)
+        current = dict(fields)
+        if skip_if_same and all(
+            str(current.get(k, "")) == psxml._scalar(v) for k, v in changes.items()
+        ):
+            return [psxml.entity_to_dict(el)]
+        merged = [(name, changes.get(name, value)) for name, value in fields]
+        merged += [(k, v) for k, v in changes.items() if k not in current]
+        body = psxml.build_entity(NODE[resource], merged)
+        return self.client.put_xml(resource, body, params=params)
+
+    def _put_changed(
+        self,
+        resource: str,
+        id: int,
+        changes: Mapping[str, Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        items = self._put_element(
+            resource, self._entity_element(resource, id), changes, params=params
+        )
+        if not items:
+            raise ChannelProtocolError(
+                f"prestashop: PUT {resource} {id} answered no entity", resource=resource
+            )
+        return items
+
+    # ================================================================== catalogue reads
+
+    def categories(self) -> list[Category]:
+        return [
+            Category.from_data(d, self.language_id)
+            for d in self.client.iter_all("categories", page_size=self.page_size)
+        ]
+
+    def manufacturers(self) -> list[Manufacturer]:
+        return [
+            Manufacturer.from_data(d)
+            for d in self.client.iter_all("manufacturers", page_size=self.page_size)
+        ]
+
+    def product_options(self) -> list[ProductOption]:
+        return [
+            ProductOption.from_data(d, self.language_id)
+            for d in self.client.iter_all("product_options", page_size=self.page_size)
+        ]
+
+    def product_option_values(self) -> list[ProductOptionValue]:
+        return [
+            ProductOptionValue.from_data(d, self.language_id)
+            for d in self.client.iter_all("product_option_values", page_size=self.page_size)
+        ]
+
+    def cover_image_url(self, product: Product) -> str | None:
+        """``/api/images/products/<id>/<id_default_image>`` (needs the key to fetch)."""
+        image = product.id_default_image or (product.image_ids[0] if product.image_ids else 0)
+        if not image:
+            return None
+        return f"{self.client.api_url}/images/products/{product.id}/{image}"
+
+    def _by_product_range(self, resource: str, lo: int, hi: int) -> list[dict[str, Any]]:
+        params = {"filter[id_product]": f"[{lo},{hi}]"}
+        return list(self.client.iter_all(resource, params=params, page_size=self.page_size))
+
+    def products(self, *, full: bool = True, since: str | None = None) -> Iterator[CatalogItem]:
+        """Every product (or those with ``date_upd > since``), in id order. With ``full``,
+        each page's combinations and stock rows are batch-read by product-id range
+        (``display=full``), so the cost is a few requests per page of products."""
+        params = {"date": "1", "filter[date_upd]": f">[{since}]"} if since else None
+        for page in self.client.pages("products", params=params, page_size=self.page_size):
+            products = [Product.from_data(d, self.language_id) for d in page]
+            if not products:
+                continue
+            combos: dict[int, list[Combination]] = defaultdict(list)
+            stock: dict[int, list[StockAvailable]] = defaultdict(list)
+            if full:
+                lo = min(p.id for p in products)
+                hi = max(p.id for p in products)
+                combo_items, stock_items = self.client.map_concurrent(
+                    functools.partial(self._by_product_range, lo=lo, hi=hi),
+                    ["combinations", "stock_availables"],
+                )
+                for d in combo_items:
+                    c = Combination.from_data(d)
+                    combos[c.id_product].append(c)
+                for d in stock_items:
+                    s = StockAvailable.from_data(d)
+                    stock[s.id_product].append(s)
+            for p in products:
+                yield CatalogItem(
+                    product=p,
+                    combinations=tuple(sorted(combos.get(p.id, ()), key=lambda c: c.id)),
+                    stock=tuple(sorted(stock.get(p.id, ()), key=lambda s: s.id)),
+                    cover_image_url=self.cover_image_url(p),
+                )
+
+    def get_product(self, product_id: int) -> CatalogItem:
+        items = self.client.get("products", product_id)
+        if not items:
+            raise ChannelNotFound(
+                f"prestashop: product {product_id} not found", resource="products"
+            )
+        p = Product.from_data(items[0], self.language_id)
+        return CatalogItem(
+            product=p,
+            combinations=tuple(self.combinations(p.id)),
+            stock=tuple(self.stock_availables(p.id)),
+            cover_image_url=self.cover_image_url(p),
+        )
+
+    def combinations(self, product_id: int) -> list[Combination]:
+        params = {"filter[id_product]": f"[{int(product_id)}]"}
+        return [
+            Combination.from_data(d)
+            for d in self.client.iter_all("combinations", params=params, page_size=self.page_size)
+        ]
+
+    def stock_availables(self, product_id: int) -> list[StockAvailable]:
+        params = {"filter[id_product]": f"[{int(product_id)}]"}
+        return [
+            StockAvailable.from_data(d)
+            for d in self.client.iter_all(
+                "stock_availables", params=params, page_size=self.page_size
+            )
+        ]
+
+    # ================================================================== catalogue writes
+
+    def set_stock(
+        self, product_id: int, combination_id: int | None, quantity: int
+    ) -> StockAvailable:
+        """PUT the full stock_available row of (product, combination) with only ``quantity``
+        changed. Refuses rows that depend on stock (the store would 500, code 133) and the
+        product-level row of a product with combinations (the store recomputes it)."""
+        attr = int(combination_id or 0)
+        root = self.client.get_xml(
+            "stock_availables",
+            params={
+                "filter[id_product]": f"[{int(product_id)}]",
+                "display": "full",
+                "sort": "[id_ASC]",
+            },
+        )
+        rows = psxml.document_entity_elements(root, "stock_availables")
+        target = None
+        has_combination_rows = False
+        for el in rows:
+            row_attr = as_int(psxml.entity_to_dict(el).get("id_product_attribute"))
+            has_combination_rows = has_combination_rows or row_attr != 0
+            if row_attr == attr and target is None:
+                target = el
+        if target is None:
+            raise ChannelNotFound(
+                f"prestashop: no stock row for product {product_id} combination {attr}",
+                resource="stock_availables",
+                status=404,
+            )
+        if attr == 0 and has_combination_rows:
+            raise ChannelRejected(
+                f"prestashop: product {product_id} has combinations; write each "
+                "combination's stock (the store sums them into the product row)",
+                resource="stock_availables",
+            )
+        row = StockAvailable.from_data(psxml.entity_to_dict(target))
+        if row.depends_on_stock:
+            raise ChannelRejected(
+                f"prestashop: stock of product {product_id} combination {attr} depends on "
+                "advanced stock management and cannot be written (store code 133)",
+                resource="stock_availables",
+            )
+        items = self._put_element("stock_availables", target, {"quantity": int(quantity)})
+        return StockAvailable.from_data(items[0]) if items else row
+
+    def set_price(self, product_id: int, price: Decimal | float | str) -> Product:
+        """The product's base price (tax excluded): full-object PUT, only ``price`` changed."""
+        items = self._put_changed("products", product_id, {"price": _price(price)})
+        return Product.from_data(items[0], self.language_id)
+
+    def set_combination_price_impact(
+        self, combination_id: int, impact: Decimal | float | str
+    ) -> Combination:
+        items = self._put_changed("combinations", combination_id, {"price": _price(impact)})
+        return Combination.from_data(items[0])
+
+    def set_active(self, product_id: int, active: bool) -> Product:
+        items = self._put_changed("products", product_id, {"active": "1" if active else "0"})
+        return Product.from_data(items[0], self.language_id)
+
+    def _langs(self, text: str) -> Languages:
+        return Languages(dict.fromkeys(self.write_language_ids, text))
+
+    def _created(self, resource: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if not items:
+            raise ChannelProtocolError(
+                f"prestashop: POST {resource} answered no entity", resource=resource
+            )
+        return items[0]
+
+    def create_product(
+        self,
+        *,
+        name: str,
+        reference: str,
+        price: Decimal | float | str,
+        category_id: int = 2,
+        category_ids: Sequence[int] = (),
+        manufacturer_id: int = 0,
+        active: bool = True,
+        ean13: str = "",
+        description: str = "",
+        weight: Decimal | float | str = 0,
+    ) -> Product:
+        cats = list(dict.fromkeys([category_id, *category_ids]))
+        fields: list[tuple[str, Any]] = [
+            ("id_manufacturer", manufacturer_id),
+            ("id_category_default", category_id),
+            ("reference", reference),
+            ("ean13", ean13),
+            ("weight", _price(weight)),
+            ("price", _price(price)),
+            ("active", active),
+            ("available_for_order", True),
+            ("show_price", True),
+            ("minimal_quantity", 1),
+            ("name", self._langs(name)),
+            ("link_rewrite", self._langs(slug(name))),
+        ]
+        if description:
+            fields.append(("description", self._langs(description)))
+        body = psxml.build_entity("product", fields, {"categories": Association("category", cats)})
+        items = self.client.post_xml("products", body)
+        return Product.from_data(self._created("products", items), self.language_id)
+
+    def create_combination(
+        self,
+        *,
+        product_id: int,
+        reference: str,
+        price_impact: Decimal | float | str = 0,
+        option_value_ids: Sequence[int] = (),
+        minimal_quantity: int = 1,
+        default_on: bool = False,
+        ean13: str = "",
+    ) -> Combination:
+        fields: list[tuple[str, Any]] = [
+            ("id_product", int(product_id)),
+            ("ean13", ean13),
+            ("reference", reference),
+            ("price", _price(price_impact)),
+            ("minimal_quantity", minimal_quantity),
+        ]
+        if default_on:
+            fields.append(("default_on", True))
+        body = psxml.build_entity(
+            "combination",
+            fields,
+            {"product_option_values": Association("product_option_value", option_value_ids)},
+        )
+        return Combination.from_data(
+            self._created("combinations", self.client.post_xml("combinations", body))
+        )
+
+    def create_category(self, *, name: str, parent_id: int = 2, active: bool = True) -> Category:
+        body = psxml.build_entity(
+            "category",
+            [
+                ("id_parent", int(parent_id)),
+                ("active", active),
+                ("name", self._langs(name)),
+                ("link_rewrite", self._langs(slug(name))),
+            ],
+        )
+        return Category.from_data(
+            self._created("categories", self.client.post_xml("categories", body)),
+            self.language_id,
+        )
+
+    def create_manufacturer(self, *, name: str, active: bool = True) -> Manufacturer:
+        body = psxml.build_entity("manufacturer", [("active", active), ("name", name)])
+        return Manufacturer.from_data(
+            self._created("manufacturers", self.client.post_xml("manufacturers", body))
+        )
+
+    def create_product_option(
+        self, *, name: str, public_name: str | None = None, group_type: str = "select"
+    ) -> ProductOption:
+        body = psxml.build_entity(
+            "product_option",
+            [
+                ("is_color_group", group_type == "color"),
+                ("group_type", group_type),
+                ("name", self._langs(name)),
+                ("public_name", self._langs(public_name or name)),
+            ],
+        )
+        return ProductOption.from_data(
+            self._created("product_options", self.client.post_xml("product_options", body)),
+            self.language_id,
+        )
+
+    def create_product_option_value(
+        self, *, option_id: int, name: str, color: str = ""
+    ) -> ProductOptionValue:
+        fields: list[tuple[str, Any]] = [("id_attribute_group", int(option_id))]
+        if color:
+            fields.append(("color", color))
+        fields.append(("name", self._langs(name)))
+        body = psxml.build_entity("product_option_value", fields)
+        return ProductOptionValue.from_data(
+            self._created(
+                "product_option_values", self.client.post_xml("product_option_values", body)
+            ),
+            self.language_id,
+        )
+
+    def upload_image(
+        self, product_id: int, filename: str, content: bytes, content_type: str = "image/jpeg"
+    ) -> int:
+        """POST ``images/products/<id>`` (multipart field ``image``); returns the image id."""
+        root = self.client.upload(
+            f"images/products/{int(product_id)}", filename, content, content_type
+        )
+        for el in root.iter():
+            if el.tag == "id" and (el.text or "").strip():
+                return as_int(el.text)
+            if el.tag == "declination" and el.get("id"):
+                return as_int(el.get("id"))
+        raise ChannelProtocolError(
+            f"prestashop: image upload for product {product_id} answered no image id",
+            resource="images",
+        )
+
+    def delete_product(self, product_id: int) -> None:
+        self.client.delete("products", product_id)
+
+    def delete_combination(self, combination_id: int) -> None:
+        self.client.delete("combinations", combination_id)
