@@ -43,6 +43,153 @@ def omsflow(debug: bool) -> None:
 
 
 # ======================================================================== spec (issue 2)
+
+
+@omsflow.group("spec")
+def spec_group() -> None:
+    """Check, draw and try out the YAML specs (lifecycle machine, channels)."""
+
+
+@spec_group.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def spec_validate(paths: tuple[str, ...], as_json: bool) -> None:
+    """Validate spec files or folders (default: ./specs and ./channels, else the bundled ones).
+
+    Prints one line per problem (FILE:LINE:COL: message (at $.path) [code]) and exits 1,
+    or a one-line summary and exits 0.
+    """
+    from pathlib import Path
+
+    from engine.runtime import specs
+
+    result = specs.validate([Path(p) for p in paths] or None)
+    if as_json:
+        emit_json({
+            "ok": result.ok,
+            "files": result.files,
+            "machines": [m.name for m in result.machines],
+            "channels": [c.name for c in result.channels],
+            "problems": [
+                {
+                    "file": p.location.file,
+                    "line": p.location.line,
+                    "column": p.location.column,
+                    "path": p.location.json_path,
+                    "code": p.code,
+                    "message": p.message,
+                    "hint": p.hint,
+                }
+                for p in result.problems
+            ],
+        })
+    else:
+        for p in result.problems:
+            click.echo(p.line())
+        if result.ok:
+            click.echo(
+                f"ok: {len(result.files)} file(s) valid "
+                f"({len(result.machines)} machine(s), {len(result.channels)} channel(s))"
+            )
+        else:
+            click.echo(
+                f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True
+            )
+    if not result.ok:
+        sys.exit(1)
+
+
+@spec_group.command("schema")
+@click.argument("kind", type=click.Choice(["machine", "channel"]))
+def spec_schema(kind: str) -> None:
+    """Print the JSON Schema of machine or channel specs (draft 2020-12)."""
+    from engine.spec import schema_text
+
+    click.echo(schema_text(kind), nl=False)
+
+
+@spec_group.command("graph")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "png", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="mermaid/dot print text; png/svg need Graphviz and --output.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), default=None)
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Machine spec file (default: the lifecycle in ./specs or bundled).")
+def spec_graph(fmt: str, output: str | None, spec_file: str | None) -> None:
+    """Draw the lifecycle: every state and every trigger."""
+    from pathlib import Path
+
+    from engine.runtime import specs
+
+    machine = specs.load_machine_file(Path(spec_file) if spec_file else None)
+    text = specs.render_graph(machine, fmt, Path(output) if output else None)
+    if text is None:
+        click.echo(f"wrote {output}")
+    elif output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _parse_assume(values: tuple[str, ...]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        flag = raw.strip().lower()
+        if not sep or flag not in {"true", "false"}:
+            raise click.BadParameter(
+                f"expected GUARD=true|false, got {item!r}", param_hint="--assume"
+            )
+        out[name.strip()] = flag == "true"
+    return out
+
+
+@spec_group.command("simulate")
+@click.option(
+    "--events", required=True, help="Comma-separated triggers, e.g. import,release,picked."
+)
+@click.option("--assume", multiple=True, metavar="GUARD=true|false",
+              help="Force a guard's outcome (guards hold unless assumed false).")
+@click.option("--from", "start", default=None, help="Start state (default: the initial state).")
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Machine spec file (default: the lifecycle in ./specs or bundled).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def spec_simulate(
+    events: str, assume: tuple[str, ...], start: str | None, spec_file: str | None, as_json: bool
+) -> None:
+    """Run the real engine on a throwaway order; stops at the first refusal (exit 1)."""
+    from pathlib import Path
+
+    from engine.core import compile_machine
+    from engine.runtime import specs
+
+    triggers = [e.strip() for e in events.split(",") if e.strip()]
+    if not triggers:
+        raise click.BadParameter("give at least one trigger", param_hint="--events")
+    machine = specs.load_machine_file(Path(spec_file) if spec_file else None)
+    doc = specs.simulate(
+        compile_machine(machine), triggers, assume=_parse_assume(assume), start=start
+    )
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"start: {start or machine.initial}")
+        for step in doc["steps"]:
+            effects = f"  [{', '.join(step['effects'])}]" if step["effects"] else ""
+            click.echo(f"{step['trigger']}: {step['from']} -> {step['to']}{effects}")
+        if doc["refused"]:
+            r = doc["refused"]
+            click.echo(f"{r['trigger']}: refused in {r['state']} ({r['code']}): {r['message']}")
+        click.echo(f"final state: {doc['final_state']}")
+    if doc["refused"]:
+        sys.exit(1)
+
 # ======================================================================== sandbox + store (issue 3)
 # ======================================================================== db, sync, stock, price, outbox, orders, products (issue 4)
 

@@ -1,0 +1,208 @@
+"""Find, load and cache the specs the runtime runs: the lifecycle, the channel, compiled.
+
+Looks in the given folder, then the working folder, then the copies bundled in the wheel,
+then the source checkout (``settings.spec_search_path``). Loads are cached per resolved
+file and modification time, so an edited spec is picked up and an unchanged one is not
+re-read.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from engine.core import VOCABULARY, CompiledMachine, OrderSnapshot, apply_event, compile_machine
+from engine.core.outcome import Applied
+from engine.errors import ConfigError
+from engine.runtime.settings import spec_search_path
+from engine.spec import (
+    ChannelSpec,
+    MachineSpec,
+    Validation,
+    load_channel,
+    load_machine,
+    spec_files,
+    to_dot,
+    to_mermaid,
+    validate_files,
+)
+
+MACHINE_FILE = "order_lifecycle.yaml"
+CHANNEL_FILE = "prestashop.yaml"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The lifecycle machine, the PrestaShop channel and the compiled machine."""
+
+    machine: MachineSpec
+    channel: ChannelSpec
+    compiled: CompiledMachine
+
+
+def find_spec(kind: str, filename: str, preferred: Path | None = None) -> Path:
+    """The first ``kind``/``filename`` on the search path.
+
+    Raises:
+        ConfigError: no folder on the search path holds it.
+    """
+    if preferred is not None and preferred.is_file():
+        return preferred
+    folders = spec_search_path(kind, preferred)
+    for folder in folders:
+        candidate = folder / filename
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(f) for f in folders) or f"./{kind}"
+    raise ConfigError(f"no {kind}/{filename} found (looked in: {looked})")
+
+
+def _stamp(path: Path) -> tuple[str, int]:
+    resolved = path.resolve()
+    return str(resolved), resolved.stat().st_mtime_ns
+
+
+@lru_cache(maxsize=32)
+def _load(machine_key: tuple[str, int], channel_key: tuple[str, int]) -> Bundle:
+    machine = load_machine(machine_key[0], vocabulary=VOCABULARY)
+    channel = load_channel(channel_key[0], machine, vocabulary=VOCABULARY)
+    return Bundle(machine=machine, channel=channel, compiled=compile_machine(machine))
+
+
+def load_bundle(specs_dir: Path | None = None, channels_dir: Path | None = None) -> Bundle:
+    """The lifecycle + PrestaShop channel, validated and compiled (cached per paths).
+
+    Raises:
+        SpecErrors: a spec is invalid (every located problem).
+        ConfigError: a spec file cannot be found.
+    """
+    machine_path = find_spec("specs", MACHINE_FILE, specs_dir)
+    channel_path = find_spec("channels", CHANNEL_FILE, channels_dir)
+    return _load(_stamp(machine_path), _stamp(channel_path))
+
+
+def load_machine_file(path: Path | None = None) -> MachineSpec:
+    """One machine spec (default: the lifecycle on the search path), vocabulary-checked."""
+    target = path if path is not None else find_spec("specs", MACHINE_FILE)
+    return load_machine(target, vocabulary=VOCABULARY)
+
+
+def default_validation_paths() -> list[Path]:
+    """``specs/`` and ``channels/`` of the working folder, else the bundled copies."""
+    out: list[Path] = []
+    for kind in ("specs", "channels"):
+        folders = spec_search_path(kind)
+        if folders:
+            out.append(folders[0])
+    return out
+
+
+def validate(paths: list[Path] | None = None) -> Validation:
+    """Validate spec files and folders together; channels are cross-checked against the
+    machine they name (from the files given, else the lifecycle on the search path)."""
+    targets = paths or default_validation_paths()
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        raise ConfigError(f"no such file or folder: {missing[0]}")
+    files = spec_files(targets)
+    if not files:
+        raise ConfigError("no *.yaml spec files in " + ", ".join(str(p) for p in targets))
+    fallback: list[MachineSpec] = []
+    try:
+        fallback.append(load_machine_file())
+    except Exception:  # noqa: BLE001 - only a fallback; problems in it are reported when named
+        fallback = []
+    return validate_files(files, vocabulary=VOCABULARY, fallback_machines=fallback)
+
+
+def render_graph(machine: MachineSpec, fmt: str, output: Path | None) -> str | None:
+    """The diagram as text (``mermaid``/``dot``), or written as ``png``/``svg`` via Graphviz.
+
+    Returns the text for mermaid/dot; None when an image was written to ``output``.
+
+    Raises:
+        ConfigError: an image was asked for but Graphviz ``dot`` is not installed.
+    """
+    if fmt == "mermaid":
+        return to_mermaid(machine)
+    if fmt == "dot":
+        return to_dot(machine)
+    if output is None:
+        raise ConfigError(f"--format {fmt} writes an image: give --output FILE.{fmt}")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise ConfigError(
+            f"Graphviz 'dot' is not installed, so no {fmt} can be drawn "
+            "(fix: install graphviz, or use --format mermaid|dot)"
+        )
+    proc = subprocess.run(  # noqa: S603 - fixed argv, text on stdin
+        [dot, f"-T{fmt}", "-o", str(output)],
+        input=to_dot(machine).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ConfigError(f"Graphviz failed: {err[0] if err else proc.returncode}")
+    return None
+
+
+def simulate(
+    compiled: CompiledMachine,
+    events: list[str],
+    *,
+    assume: dict[str, bool] | None = None,
+    start: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Run ``events`` on a throwaway order; guards hold unless assumed otherwise.
+
+    Returns the ``spec simulate --json`` document: ``final_state``, ``steps`` and
+    ``refused`` (None, or the first refusal, after which the simulation stops).
+    """
+    spec = compiled.spec
+    state = start or spec.initial
+    if state not in compiled.states:
+        raise ConfigError(
+            f"--from: unknown state '{state}' (states: {', '.join(spec.state_names)})"
+        )
+    forced = dict.fromkeys(VOCABULARY.guards, True)
+    forced.update(assume or {})
+    unknown = sorted(set(assume or {}) - set(VOCABULARY.guards))
+    if unknown:
+        raise ConfigError(
+            f"--assume: unknown guard '{unknown[0]}' "
+            f"(guards: {', '.join(sorted(VOCABULARY.guards))})"
+        )
+    when = at or datetime.now(UTC)
+    steps: list[dict[str, Any]] = []
+    refused: dict[str, Any] | None = None
+    for trigger in events:
+        outcome = apply_event(
+            compiled, OrderSnapshot(state=state, assume=forced), trigger, at=when
+        )
+        if isinstance(outcome, Applied):
+            steps.append(
+                {
+                    "trigger": trigger,
+                    "from": outcome.previous,
+                    "to": outcome.state,
+                    "effects": [e.kind for e in outcome.effects],
+                }
+            )
+            state = outcome.state
+            continue
+        blocker = outcome.blockers[0]
+        refused = {
+            "trigger": trigger,
+            "state": outcome.state,
+            "code": blocker.code,
+            "message": "; ".join(b.message for b in outcome.blockers),
+        }
+        break
+    return {"final_state": state, "steps": steps, "refused": refused}
