@@ -1,0 +1,459 @@
+"""Small persistence ports (Protocols) and their SQLAlchemy implementations.
+
+Repositories receive a ``Session`` and never commit: the caller (``service.apply_inbound``,
+the outbox dispatcher, a sync run) owns the transaction. Conflicts surface as
+``engine.errors`` classes: a stale order version as ``StaleOrder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.core.outcome import Effect
+from engine.errors import NotFound, StaleOrder
+
+from .tables import BindingRow, InventoryRow, OrderRow, OutboxRow
+
+# --------------------------------------------------------------------------- ports
+
+
+class OrderRepository(Protocol):
+    def get(self, order_id: int) -> OrderRow: ...
+    def by_reference(self, reference: str, *, store_id: int | None = None) -> OrderRow: ...
+    def by_external_id(self, store_id: int, external_id: str) -> OrderRow | None: ...
+    def get_for_update(self, order_id: int) -> tuple[OrderRow, int]: ...
+    def add(self, row: OrderRow) -> OrderRow: ...
+    def save(self, row: OrderRow, *, expected_version: int) -> None: ...
+
+
+class OutboxRepository(Protocol):
+    def append(
+        self,
+        effects: Sequence[Effect],
+        *,
+        order_id: int | None,
+        store_id: int | None,
+        at: datetime,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[OutboxRow]: ...
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+        store_id: int | None = None,
+        order_id: int | None = None,
+        dedup_key: str | None = None,
+        then_trigger: str | None = None,
+    ) -> int: ...
+    def lease(
+        self, limit: int, *, now: datetime, owner: str, lease_seconds: float = 60.0
+    ) -> list[OutboxRow]: ...
+    def mark_done(self, entry_id: int, *, at: datetime, owner: str | None = None) -> bool: ...
+    def mark_failed(
+        self,
+        entry_id: int,
+        error: str,
+        *,
+        at: datetime,
+        retry_at: datetime,
+        owner: str | None = None,
+    ) -> bool: ...
+    def mark_dead(
+        self, entry_id: int, error: str, *, at: datetime, owner: str | None = None
+    ) -> bool: ...
+    def retry(self, entry_ids: Iterable[int] | None = None, *, at: datetime) -> int: ...
+
+
+class BindingRepository(Protocol):
+    def to_internal(self, store_id: int, kind: str, external_id: str) -> str | None: ...
+    def to_external(self, store_id: int, kind: str, internal_id: str) -> str | None: ...
+    def bind(self, store_id: int, kind: str, external_id: str, internal_id: str) -> None: ...
+
+
+class InventoryRepository(Protocol):
+    def get(self, sku: str) -> InventoryRow | None: ...
+    def lock(self, skus: Iterable[str]) -> dict[str, InventoryRow]: ...
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class SqlOrderRepository:
+    """Orders with optimistic locking: ``OrderRow.version`` is checked on every UPDATE."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, order_id: int) -> OrderRow:
+        row = self.session.get(OrderRow, order_id, options=[selectinload(OrderRow.lines)])
+        if row is None:
+            raise NotFound(f"order #{order_id} not found")
+        return row
+
+    def by_reference(self, reference: str, *, store_id: int | None = None) -> OrderRow:
+        """The order with this reference (the store's, or ``#<id>``).
+
+        Raises:
+            NotFound: no such order, or the reference is ambiguous across stores.
+        """
+        if reference.startswith("#") and reference[1:].isdigit():
+            return self.get(int(reference[1:]))
+        query = select(OrderRow).where(OrderRow.reference == reference)
+        if store_id is not None:
+            query = query.where(OrderRow.store_id == store_id)
+        rows = list(self.session.scalars(query.options(selectinload(OrderRow.lines)).limit(2)))
+        if not rows:
+            raise NotFound(f"order {reference!r} not found")
+        if len(rows) > 1:
+            raise NotFound(f"order reference {reference!r} is in several stores (fix: --store)")
+        return rows[0]
+
+    def by_external_id(self, store_id: int, external_id: str) -> OrderRow | None:
+        return self.session.scalars(
+            select(OrderRow)
+            .where(OrderRow.store_id == store_id, OrderRow.external_id == external_id)
+            .options(selectinload(OrderRow.lines))
+        ).one_or_none()
+
+    def get_for_update(self, order_id: int) -> tuple[OrderRow, int]:
+        """The order (lines loaded, freshly read) and the version the write will expect."""
+        row = self.session.get(
+            OrderRow, order_id, options=[selectinload(OrderRow.lines)], populate_existing=True
+        )
+        if row is None:
+            raise NotFound(f"order #{order_id} not found")
+        return row, row.version
+
+    def add(self, row: OrderRow) -> OrderRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def save(self, row: OrderRow, *, expected_version: int) -> None:
+        """Flush the order's changes; ``StaleOrder`` when someone else wrote it first."""
+        order_id = row.id  # read now: after a failed flush the row cannot be refreshed
+        if row.version != expected_version:
+            raise StaleOrder(
+                f"order #{order_id} is at version {row.version}, expected {expected_version}"
+            )
+        try:
+            self.session.flush()
+        except StaleDataError as exc:
+            raise StaleOrder(
+                f"order #{order_id} changed since version {expected_version}"
+            ) from exc
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+def _dialect_insert(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+class SqlOutboxRepository:
+    """The outbox: append effects, coalesce by ``dedup_key``, lease, settle.
+
+    Lease rule: a row is due when it is ``pending`` and ``next_attempt_at <= now``, or
+    ``leased`` with an expired ``leased_until`` (its worker died). Leasing counts an attempt.
+    On PostgreSQL the due rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
+    dispatchers never lease the same row; SQLite has one writer at a time (BEGIN IMMEDIATE).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(
+        self,
+        effects: Sequence[Effect],
+        *,
+        order_id: int | None,
+        store_id: int | None,
+        at: datetime,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[OutboxRow]:
+        """One pending row per effect (``payload`` = ``extra`` + the effect's params)."""
+        rows = [
+            OutboxRow(
+                kind=effect.kind,
+                order_id=order_id,
+                store_id=store_id,
+                payload={**(extra or {}), **dict(effect.params)},
+                then_trigger=effect.then,
+                state="pending",
+                attempts=0,
+                next_attempt_at=at,
+                created_at=at,
+            )
+            for effect in effects
+        ]
+        self.session.add_all(rows)
+        self.session.flush()
+        return rows
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+        store_id: int | None = None,
+        order_id: int | None = None,
+        dedup_key: str | None = None,
+        then_trigger: str | None = None,
+    ) -> int:
+        """Add one pending row, or — with ``dedup_key`` — replace the payload of the pending
+        row with that key (latest value wins). Returns the row id. Race-free: one upsert."""
+        values = {
+            "kind": kind,
+            "store_id": store_id,
+            "order_id": order_id,
+            "payload": dict(payload),
+            "dedup_key": dedup_key,
+            "then_trigger": then_trigger,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        insert = _dialect_insert(self.session)
+        stmt = insert(OutboxRow).values(**values)
+        if dedup_key is not None:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[OutboxRow.dedup_key],
+                index_where=text("state = 'pending'"),
+                set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind},
+            )
+        # The ORM must not keep a stale copy of a row we just rewrote behind its back.
+        new_id = self.session.execute(
+            stmt.returning(OutboxRow.id), execution_options={"synchronize_session": False}
+        ).scalar_one()
+        existing = self.session.identity_map.get(
+            self.session.identity_key(OutboxRow, (int(new_id),))
+        )
+        if existing is not None:
+            self.session.expire(existing)
+        return int(new_id)
+
+    def lease(
+        self, limit: int, *, now: datetime, owner: str, lease_seconds: float = 60.0
+    ) -> list[OutboxRow]:
+        """Take up to ``limit`` due rows (oldest first) for ``owner`` until now+lease."""
+        due = or_(
+            and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now),
+            and_(OutboxRow.state == "leased", OutboxRow.leased_until < now),
+        )
+        query = select(OutboxRow).where(due).order_by(OutboxRow.id).limit(limit)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(self.session.scalars(query.execution_options(populate_existing=True)))
+        until = now + timedelta(seconds=lease_seconds)
+        for row in rows:
+            row.state = "leased"
+            row.lease_owner = owner
+            row.leased_until = until
+            row.attempts += 1
+        self.session.flush()
+        return rows
+
+    def _owned(self, entry_id: int, owner: str | None) -> OutboxRow | None:
+        row = self.session.get(OutboxRow, entry_id, populate_existing=True)
+        if row is None:
+            raise NotFound(f"outbox entry #{entry_id} not found")
+        if owner is not None and (row.state != "leased" or row.lease_owner != owner):
+            return None  # the lease expired and someone else took it
+        return row
+
+    def mark_done(self, entry_id: int, *, at: datetime, owner: str | None = None) -> bool:
+        row = self._owned(entry_id, owner)
+        if row is None:
+            return False
+        row.state = "done"
+        row.delivered_at = at
+        row.leased_until = None
+        row.last_error = None
+        self.session.flush()
+        return True
+
+    def mark_failed(
+        self,
+        entry_id: int,
+        error: str,
+        *,
+        at: datetime,
+        retry_at: datetime,
+        owner: str | None = None,
+    ) -> bool:
+        """Back to ``pending`` at ``retry_at``. A coalescable row that meanwhile got a newer
+        pending twin is closed as superseded instead (the newer value will be delivered)."""
+        row = self._owned(entry_id, owner)
+        if row is None:
+            return False
+        row.last_error = error
+        row.leased_until = None
+        if self._superseded(row, at):
+            return True
+        row.state = "pending"
+        row.next_attempt_at = retry_at
+        self.session.flush()
+        return True
+
+    def mark_dead(
+        self, entry_id: int, error: str, *, at: datetime, owner: str | None = None
+    ) -> bool:
+        row = self._owned(entry_id, owner)
+        if row is None:
+            return False
+        row.state = "dead"
+        row.last_error = error
+        row.leased_until = None
+        self.session.flush()
+        return True
+
+    def retry(self, entry_ids: Iterable[int] | None = None, *, at: datetime) -> int:
+        """Put dead rows (the given ids, or every dead row) back to pending now."""
+        query = select(OutboxRow).where(OutboxRow.state == "dead").order_by(OutboxRow.id)
+        if entry_ids is not None:
+            ids = list(entry_ids)
+            query = query.where(OutboxRow.id.in_(ids))
+            found = set(self.session.scalars(select(OutboxRow.id).where(OutboxRow.id.in_(ids))))
+            missing = sorted(set(ids) - found)
+            if missing:
+                raise NotFound(f"outbox entry #{missing[0]} not found")
+        count = 0
+        for row in self.session.scalars(query):
+            count += 1
+            if self._superseded(row, at):
+                continue
+            row.state = "pending"
+            row.attempts = 0
+            row.next_attempt_at = at
+            self.session.flush()
+        return count
+
+    def _superseded(self, row: OutboxRow, at: datetime) -> bool:
+        if row.dedup_key is None:
+            return False
+        newer = self.session.scalar(
+            select(OutboxRow.id).where(
+                OutboxRow.dedup_key == row.dedup_key,
+                OutboxRow.state == "pending",
+                OutboxRow.id != row.id,
+            )
+        )
+        if newer is None:
+            return False
+        row.state = "done"
+        row.last_error = f"superseded by outbox #{newer}"
+        self.session.flush()
+        return True
+
+
+# --------------------------------------------------------------------------- bindings
+
+
+class SqlBindingRepository:
+    """External <-> internal ids per store and kind (OCA binder)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def to_internal(self, store_id: int, kind: str, external_id: str) -> str | None:
+        return self.session.scalar(
+            select(BindingRow.internal_id).where(
+                BindingRow.store_id == store_id,
+                BindingRow.kind == kind,
+                BindingRow.external_id == str(external_id),
+            )
+        )
+
+    def to_external(self, store_id: int, kind: str, internal_id: str) -> str | None:
+        return self.session.scalar(
+            select(BindingRow.external_id)
+            .where(
+                BindingRow.store_id == store_id,
+                BindingRow.kind == kind,
+                BindingRow.internal_id == str(internal_id),
+            )
+            .order_by(BindingRow.id)
+            .limit(1)
+        )
+
+    def bind(self, store_id: int, kind: str, external_id: str, internal_id: str) -> None:
+        """Link the ids (idempotent; re-binding an external id moves it). One upsert."""
+        insert = _dialect_insert(self.session)
+        stmt = insert(BindingRow).values(
+            store_id=store_id,
+            kind=kind,
+            external_id=str(external_id),
+            internal_id=str(internal_id),
+            updated_at=_now(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[BindingRow.store_id, BindingRow.kind, BindingRow.external_id],
+            set_={
+                "internal_id": stmt.excluded.internal_id,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        self.session.execute(stmt)
+
+    def all(self, store_id: int, kind: str) -> dict[str, str]:
+        """Every external -> internal id of a kind in a store."""
+        rows = self.session.execute(
+            select(BindingRow.external_id, BindingRow.internal_id).where(
+                BindingRow.store_id == store_id, BindingRow.kind == kind
+            )
+        )
+        return {str(e): str(i) for e, i in rows}
+
+
+def _now() -> datetime:
+    from .base import utcnow
+
+    return utcnow()
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+class SqlInventoryRepository:
+    """Stock rows per SKU. ``lock`` creates missing rows and, on PostgreSQL, locks them
+    (``FOR UPDATE``, in SKU order so two transactions never deadlock)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, sku: str) -> InventoryRow | None:
+        return self.session.get(InventoryRow, sku)
+
+    def lock(self, skus: Iterable[str]) -> dict[str, InventoryRow]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        insert = _dialect_insert(self.session)
+        now = _now()
+        self.session.execute(
+            insert(InventoryRow)
+            .values([{"sku": s, "on_hand": 0, "reserved": 0, "updated_at": now} for s in wanted])
+            .on_conflict_do_nothing(index_elements=[InventoryRow.sku])
+        )
+        query = (
+            select(InventoryRow)
+            .where(InventoryRow.sku.in_(wanted))
+            .order_by(InventoryRow.sku)
+            .execution_options(populate_existing=True)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {row.sku: row for row in self.session.scalars(query)}

@@ -1,0 +1,178 @@
+"""Stock bookkeeping per SKU: on hand, reserved, available, and the coalesced stock push.
+
+``available = on_hand - reserved``; the value pushed to stores is floored at 0. Every change
+of a SKU's available quantity enqueues ONE ``push_stock`` outbox row per store and SKU
+(``dedup_key = stock:<store_id>:<sku>``): while that row is pending, later changes only
+rewrite its payload, so a burst of 1,000 changes becomes one PUT carrying the last value.
+
+Functions receive a ``Session`` and never commit. Promoting Partial orders when stock
+arrives needs the lifecycle, so it lives in ``service`` (``service.set_stock`` and friends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import ConfigError
+
+from .db.repository import SqlInventoryRepository, SqlOutboxRepository
+from .db.tables import InventoryRow, OrderLineRow, StoreRow
+
+PUSH_STOCK = "push_stock"
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """One SKU's stock. ``pushable`` is what a store is told: available, never below zero."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def pushable(self) -> int:
+        return max(0, self.available)
+
+
+def _level(row: InventoryRow) -> StockLevel:
+    return StockLevel(row.sku, row.on_hand, row.reserved)
+
+
+def levels(session: Session, skus: Iterable[str] | None = None) -> dict[str, StockLevel]:
+    """Stock of the given SKUs (unknown SKUs read as 0/0), or of every SKU with a row."""
+    query = select(InventoryRow)
+    wanted = None if skus is None else sorted(set(skus))
+    if wanted is not None:
+        query = query.where(InventoryRow.sku.in_(wanted))
+    found = {row.sku: _level(row) for row in session.scalars(query)}
+    if wanted is not None:
+        for sku in wanted:
+            found.setdefault(sku, StockLevel(sku, 0, 0))
+    return found
+
+
+def stock_dedup_key(store_id: int, sku: str) -> str:
+    return f"stock:{store_id}:{sku}"
+
+
+def enqueue_stock_push(
+    session: Session,
+    sku: str,
+    quantity: int,
+    *,
+    at: datetime,
+    store_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Enqueue (or rewrite) the pending ``push_stock`` row of ``sku`` for every store.
+
+    Payload: ``{"sku": sku, "quantity": max(0, quantity), "store_id": id}``.
+    """
+    ids = list(store_ids) if store_ids is not None else list(session.scalars(select(StoreRow.id)))
+    outbox = SqlOutboxRepository(session)
+    return [
+        outbox.enqueue(
+            PUSH_STOCK,
+            {"sku": sku, "quantity": max(0, quantity), "store_id": store_id},
+            at=at,
+            store_id=store_id,
+            dedup_key=stock_dedup_key(store_id, sku),
+        )
+        for store_id in sorted(ids)
+    ]
+
+
+class _Change:
+    """Locks the SKUs' rows, remembers their available quantities, and on ``finish`` pushes
+    the SKUs whose available quantity changed."""
+
+    def __init__(self, session: Session, skus: Iterable[str]) -> None:
+        self.session = session
+        self.rows = SqlInventoryRepository(session).lock(skus)
+        self.before = {sku: row.on_hand - row.reserved for sku, row in self.rows.items()}
+
+    def finish(self, *, at: datetime, push: bool = True) -> set[str]:
+        changed = {
+            sku for sku, row in self.rows.items() if row.on_hand - row.reserved != self.before[sku]
+        }
+        for sku in sorted(changed):
+            self.rows[sku].updated_at = at
+            if push:
+                row = self.rows[sku]
+                enqueue_stock_push(self.session, sku, row.on_hand - row.reserved, at=at)
+        self.session.flush()
+        return changed
+
+
+def set_on_hand(
+    session: Session, sku: str, quantity: int, *, at: datetime, push: bool = True
+) -> StockLevel:
+    """Set a SKU's on-hand count (``omsflow stock set``). ``push=False`` for values read
+    from the store itself (catalogue sync), which must not echo back."""
+    if quantity < 0:
+        raise ConfigError(f"stock for {sku} cannot be negative ({quantity})")
+    change = _Change(session, [sku])
+    change.rows[sku].on_hand = quantity
+    change.finish(at=at, push=push)
+    return _level(change.rows[sku])
+
+
+def adjust(session: Session, sku: str, delta: int, *, at: datetime) -> StockLevel:
+    """Add ``delta`` (may be negative) to a SKU's on-hand count (``omsflow stock adjust``)."""
+    change = _Change(session, [sku])
+    row = change.rows[sku]
+    if row.on_hand + delta < 0:
+        raise ConfigError(
+            f"stock adjust {delta:+d} would make {sku} on hand {row.on_hand + delta}"
+        )
+    row.on_hand += delta
+    change.finish(at=at)
+    return _level(row)
+
+
+def reserve_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
+    """Hold every line's outstanding units (quantity - reserved - consumed). Returns the SKUs
+    whose available quantity changed. The lifecycle's guard decided beforehand that the
+    stock is there; this books it."""
+    change = _Change(session, [line.sku for line in lines])
+    for line in lines:
+        need = line.quantity - line.reserved - line.consumed
+        if need > 0:
+            change.rows[line.sku].reserved += need
+            line.reserved += need
+    return change.finish(at=at)
+
+
+def release_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
+    """Give back every unit the lines hold (cancellation, stock_short)."""
+    change = _Change(session, [line.sku for line in lines])
+    for line in lines:
+        if line.reserved:
+            row = change.rows[line.sku]
+            row.reserved = max(0, row.reserved - line.reserved)
+            line.reserved = 0
+    return change.finish(at=at)
+
+
+def consume_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
+    """The goods left the warehouse: on hand and reserved both drop by what the lines hold;
+    units never reserved leave on hand too."""
+    change = _Change(session, [line.sku for line in lines])
+    for line in lines:
+        outstanding = line.quantity - line.consumed
+        if outstanding <= 0:
+            continue
+        row = change.rows[line.sku]
+        row.reserved = max(0, row.reserved - line.reserved)
+        row.on_hand = max(0, row.on_hand - outstanding)
+        line.consumed += outstanding
+        line.reserved = 0
+    return change.finish(at=at)
