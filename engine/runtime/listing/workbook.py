@@ -261,7 +261,9 @@ class _Reader:
         excluded: dict[str, tuple[int, ...]] = {}
         for key, members in groups.items():
             numbers = tuple(r.number for r in members)
-            sku = key if not key.startswith("\0") else (members[0].sku or f"row {numbers[0]}")
+            raw_sku = members[0].values.get("sku")
+            shown = str(raw_sku).strip() if not _blank(raw_sku) else f"row {numbers[0]}"
+            sku = key if not key.startswith("\0") else (members[0].sku or shown)
             draft = self._group(key, members)
             if draft is None:
                 excluded[sku] = numbers
