@@ -69,6 +69,7 @@ __all__ = [
     "Outcome",
     "WmsEvent",
     "WmsEventHandler",
+    "build_event",
     "create_wms_app",
     "parse_event",
 ]
@@ -209,6 +210,27 @@ def parse_event(raw: bytes, event_types: Mapping[str, str]) -> WmsEvent:
         occurred_at=occurred_at,
         payload=MappingProxyType(extra),
     )
+
+
+def build_event(
+    type_: str,
+    order_reference: str,
+    event_types: Mapping[str, str],
+    *,
+    event_id: str,
+    occurred_at: datetime,
+    payload: Mapping[str, Any] | None = None,
+) -> WmsEvent:
+    """A ``WmsEvent`` without HTTP (``omsflow wms apply``), validated like a request body;
+    raises ``InvalidEvent`` naming the field."""
+    body = dict(payload or {})
+    body.update(
+        event_id=event_id,
+        type=type_,
+        order_reference=order_reference,
+        occurred_at=occurred_at.isoformat(),
+    )
+    return parse_event(json.dumps(body).encode(), event_types)
 
 
 def _is_async(handler: Callable[..., Any]) -> bool:

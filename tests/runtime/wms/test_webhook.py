@@ -16,7 +16,13 @@ from engine.runtime.settings import Secret
 from engine.runtime.wms.client import send_event
 from engine.runtime.wms.server import start_in_thread
 from engine.runtime.wms.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request
-from engine.runtime.wms.webhook import HandlerResult, WmsEvent, create_wms_app
+from engine.runtime.wms.webhook import (
+    HandlerResult,
+    InvalidEvent,
+    WmsEvent,
+    build_event,
+    create_wms_app,
+)
 from tests.runtime.wms.conftest import EVENT_TYPES, NOW, SECRET, RecordingHandler
 
 
@@ -269,3 +275,15 @@ def test_with_the_client_and_real_clocks() -> None:
     assert handler.calls[0].event_id == "e-42"
     assert handler.calls[0].payload == {"picker": "anna"}
     assert handler.calls[0].occurred_at.tzinfo is not None
+
+
+def test_build_event_for_direct_application() -> None:
+    at = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    event = build_event(
+        "packed", "R1", EVENT_TYPES, event_id="cli-1", occurred_at=at, payload={"by": "cli"}
+    )
+    assert event == WmsEvent("cli-1", "packed", "pack", "R1", at, {"by": "cli"})
+    with pytest.raises(InvalidEvent, match="type: unknown WMS event type"):
+        build_event("lost", "R1", EVENT_TYPES, event_id="x", occurred_at=at)
+    with pytest.raises(InvalidEvent, match=r"occurred_at: .* needs a UTC offset"):
+        build_event("picked", "R1", EVENT_TYPES, event_id="x", occurred_at=at.replace(tzinfo=None))
