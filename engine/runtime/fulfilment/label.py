@@ -20,8 +20,16 @@ from reportlab.pdfgen.canvas import Canvas
 
 from engine.errors import ConfigError
 from engine.runtime.fulfilment.awb import Shipment, allocate_numbers
+from engine.spec.model import FulfilmentSpec
 
-__all__ = ["ShipTo", "issue_shipment", "label_filename", "render_label", "write_label"]
+__all__ = [
+    "ShipTo",
+    "issue_shipment",
+    "issue_shipment_for",
+    "label_filename",
+    "render_label",
+    "write_label",
+]
 
 _MARGIN = 14.0
 _BAR_HEIGHT = 96.0
@@ -216,3 +224,27 @@ def issue_shipment(
         barcode=barcode,
     )
     return Shipment(numbers.awb, numbers.tracking_id, carrier_name, path)
+
+
+def issue_shipment_for(
+    fulfilment: FulfilmentSpec,
+    folder: Path | str,
+    *,
+    order_id: int | str,
+    key: str,
+    order_reference: str,
+    ship_to: ShipTo | None = None,
+) -> Shipment:
+    """``issue_shipment`` with prefix, carrier and label format from the channel spec."""
+    return issue_shipment(
+        folder,
+        prefix=fulfilment.awb_prefix,
+        order_id=order_id,
+        key=key,
+        order_reference=order_reference,
+        carrier_name=fulfilment.carrier_name,
+        ship_to=ship_to,
+        width_in=fulfilment.label.width_in,
+        height_in=fulfilment.label.height_in,
+        barcode=fulfilment.label.barcode,
+    )

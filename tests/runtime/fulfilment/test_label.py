@@ -12,7 +12,14 @@ from reportlab.graphics.barcode import code128 as rl_code128
 
 from engine.errors import ConfigError
 from engine.runtime.fulfilment.awb import allocate_numbers
-from engine.runtime.fulfilment.label import ShipTo, issue_shipment, render_label, write_label
+from engine.runtime.fulfilment.label import (
+    ShipTo,
+    issue_shipment,
+    issue_shipment_for,
+    render_label,
+    write_label,
+)
+from engine.spec.model import FulfilmentSpec, LabelSpec
 from tests.runtime.fulfilment.code128 import PATTERNS, STOP, decode_modules, read_code128
 
 
@@ -117,3 +124,16 @@ def test_other_barcodes_and_sizes(tmp_path: Path) -> None:
     )
     assert float(PdfReader(path).pages[0].mediabox.height) == 288.0
     assert read_code128(str(path)) == "T12345"
+
+
+def test_issue_shipment_from_the_channel_spec(tmp_path: Path) -> None:
+    spec = FulfilmentSpec(
+        carrier_name="Own fleet",
+        awb_prefix="ACME",
+        label=LabelSpec(width_in=4, height_in=6, barcode="code128"),
+    )
+    shipment = issue_shipment_for(spec, tmp_path, order_id=5, key="k", order_reference="R")
+    assert shipment.awb.startswith("ACME")
+    assert shipment.carrier_name == "Own fleet"
+    assert shipment.label_path is not None
+    assert "Own fleet" in PdfReader(shipment.label_path).pages[0].extract_text()
