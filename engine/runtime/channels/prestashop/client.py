@@ -261,6 +261,14 @@ class PrestaShopClient:
                 return ChannelRejected(msg, **kw)
             return ChannelUnavailable(msg, retry_after=_retry_after(response), **kw)
         if status == 401:
+            if not errors and not is_webservice_response(response):
+                return ChannelProtocolError(
+                    self._redact(
+                        f"prestashop: {where} answered 401 without PrestaShop's webservice "
+                        f"headers; {self.api_url} is not a PrestaShop webservice"
+                    ),
+                    **kw,
+                )
             if "26" in codes:
                 return ChannelPermissionMissing(
                     self._redact(
