@@ -1,0 +1,286 @@
+"""List query parameters of the sandbox: display, filter, sort, limit, date=1, language.
+
+Follows ``WebserviceRequest::manageFilters`` / ``setFieldsToDisplay`` and
+``SQLUtils::getSQLRetrieveFilter`` (``WEBSERVICE.md`` section 3): ``[a|b]`` is IN, ``[a,b]``
+an inclusive BETWEEN, ``%[x]%`` LIKE, ``>[x]`` / ``<[x]`` strict, ``![x]`` NOT, an unknown
+prefix such as ``>=[x]`` silently disables the filter; ``date_add`` / ``date_upd`` need
+``date=1`` to be filtered or sorted (codes 32 / 38 otherwise). No ``sort`` means store order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.runtime.sandbox.render import Display
+from engine.runtime.sandbox.schema import FieldDef, ResourceDef
+from engine.runtime.sandbox.store import Record, SandboxStore, WebserviceFault
+
+_DATE_FIELDS = ("date_add", "date_upd")
+Predicate = Callable[[Record], bool]
+
+
+@dataclass
+class ListQuery:
+    """A parsed list request."""
+
+    display: Display | None = None  # None: no display parameter
+    display_full: bool = False
+    predicates: list[Predicate] = field(default_factory=list)
+    sort: list[tuple[FieldDef, bool]] = field(default_factory=list)  # (field, descending)
+    offset: int = 0
+    count: int | None = None
+    langs: list[int] | None = None
+
+
+def _available(rdef: ResourceDef, with_dates: bool) -> list[str]:
+    return [f.name for f in rdef.fields if with_dates or f.name not in _DATE_FIELDS]
+
+
+def parse_display(rdef: ResourceDef, raw: str) -> tuple[Display | None, bool]:
+    if raw == "full":
+        return None, True
+    m = re.fullmatch(r"\[(.*)\]", raw.strip())
+    if not m:
+        raise WebserviceFault(
+            400,
+            (
+                36,
+                'The "display" value has to be formed as this example: '
+                '"[field_1,field_2]" or "full"',
+            ),
+        )
+    out: Display = {}
+    for name, subs in re.findall(r"([A-Za-z0-9_]+)(?:\[([^\]]*)\])?", m.group(1)):
+        assoc = rdef.assoc(name)
+        if name not in rdef.by_name and assoc is None:
+            avail = ", ".join([f.name for f in rdef.fields] + [a.name for a in rdef.associations])
+            raise WebserviceFault(
+                400,
+                (
+                    35,
+                    f'Unable to display this field "{name}". '
+                    f"However, these are available: {avail}",
+                ),
+            )
+        if assoc is not None and subs:
+            out[name] = [s.strip() for s in subs.split(",") if s.strip()]
+        else:
+            out[name] = None
+    return out, False
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _cmp_key(f: FieldDef) -> Callable[[str], Any]:
+    if f.kind in ("i", "b", "d", "d3"):
+        return lambda v: (0, _number(v) or 0.0, "")
+    return lambda v: (1, 0.0, str(v).lower())
+
+
+def _predicate(
+    store: SandboxStore, rdef: ResourceDef, f: FieldDef, raw: str, langs: Sequence[int]
+) -> Predicate | None:
+    numeric = f.kind in ("i", "b", "d", "d3")
+
+    def values_of(rec: Record) -> list[str]:
+        if f.name == "id":
+            return [str(rec["id"])]
+        v = rec.get(f.name, "")
+        if f.is_lang:
+            return [v.get(lang, "") for lang in langs]
+        return [v]
+
+    def eq(a: str, b: str) -> bool:
+        if numeric:
+            na, nb = _number(a), _number(b)
+            if na is not None and nb is not None:
+                return na == nb
+        return a.strip().lower() == b.strip().lower()
+
+    m = re.fullmatch(r"(!?)\[(.*)\]", raw, flags=re.S)
+    if m and not (m.group(1) == "" and "," in m.group(2) and "|" not in m.group(2)):
+        wanted = m.group(2).split("|")
+        negate = m.group(1) == "!"
+        if negate:
+            return lambda rec: all(not eq(v, w) for v in values_of(rec) for w in wanted)
+        return lambda rec: any(eq(v, w) for v in values_of(rec) for w in wanted)
+    if m:  # [a,b]: BETWEEN, inclusive, bounds sorted; only digits . : - space allowed
+        parts = m.group(2).split(",")
+        if len(parts) == 2 and all(re.fullmatch(r"[0-9.: \-]+", p) for p in parts):
+            lo, hi = sorted(p.strip() for p in parts)
+            if numeric and _number(lo) is not None and _number(hi) is not None:
+                nlo, nhi = float(lo), float(hi)
+                return lambda rec: any(nlo <= (_number(v) or 0.0) <= nhi for v in values_of(rec))
+            return lambda rec: any(lo <= v <= hi for v in values_of(rec))
+        whole = m.group(2)
+        return lambda rec: any(eq(v, whole) for v in values_of(rec))
+    m = re.fullmatch(r"(%?)\[(.*)\](%?)", raw, flags=re.S)
+    if m and (m.group(1) or m.group(3)):
+        needle = m.group(2).lower()
+        if m.group(1) and m.group(3):
+            return lambda rec: any(needle in v.lower() for v in values_of(rec))
+        if m.group(3):
+            return lambda rec: any(v.lower().startswith(needle) for v in values_of(rec))
+        return lambda rec: any(v.lower().endswith(needle) for v in values_of(rec))
+    m = re.fullmatch(r"([<>])\[(.*)\]", raw, flags=re.S)
+    if m:
+        op, ref = m.group(1), m.group(2)
+        nref = _number(ref)
+        if numeric and nref is not None:
+            if op == ">":
+                return lambda rec: any((_number(v) or 0.0) > nref for v in values_of(rec))
+            return lambda rec: any((_number(v) or 0.0) < nref for v in values_of(rec))
+        if op == ">":
+            return lambda rec: any(v > ref for v in values_of(rec))
+        return lambda rec: any(v < ref for v in values_of(rec))
+    if "[" in raw or "]" in raw:
+        return None  # an unknown operator such as >=[x]: the filter is silently dropped
+    return lambda rec: any(eq(v, raw) for v in values_of(rec))
+
+
+def parse_list_query(
+    store: SandboxStore, rdef: ResourceDef, params: Mapping[str, str]
+) -> ListQuery:
+    """Parse the query string of a list GET; raises WebserviceFault with the real codes."""
+    q = ListQuery()
+    with_dates = params.get("date", "") not in ("", "0")
+    if "language" in params:
+        q.langs = parse_language(store, params["language"])
+    langs = q.langs or store.lang_ids
+    if "display" in params:
+        q.display, q.display_full = parse_display(rdef, params["display"])
+    for key, raw in params.items():
+        m = re.fullmatch(r"filter\[([^\]]*)\]", key)
+        if not m:
+            continue
+        name = m.group(1)
+        f = rdef.by_name.get(name)
+        if f is None or (name in _DATE_FIELDS and not with_dates):
+            avail = _available(rdef, with_dates)
+            guess = min(avail, key=lambda a: _distance(a, name))
+            raise WebserviceFault(
+                400,
+                (
+                    32,
+                    f'This filter does not exist. Did you mean: "{guess}"? The full list is: "'
+                    + '", "'.join(avail)
+                    + '"',
+                ),
+            )
+        if raw == "":
+            raise WebserviceFault(400, (33, f'The filter "{name}" is malformed.'))
+        if f.getter:
+            raise WebserviceFault(
+                400,
+                (
+                    34,
+                    f'The field "{name}" is dynamic. '
+                    "It is not possible to filter GET query with this field.",
+                ),
+            )
+        pred = _predicate(store, rdef, f, raw, langs)
+        if pred is not None:
+            q.predicates.append(pred)
+    if "sort" in params:
+        raw = params["sort"].strip()
+        inner = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+        for part in inner.split(","):
+            m = re.fullmatch(r"(.+)_(asc|desc)", part.strip(), flags=re.I)
+            if not m:
+                raise WebserviceFault(
+                    400,
+                    (
+                        37,
+                        'The "sort" value has to be formed as this example: "field_ASC" or '
+                        f"'[field_1_DESC,field_2_ASC,field_3_ASC,...]' (\"{part}\" given)",
+                    ),
+                )
+            f = rdef.by_name.get(m.group(1))
+            if f is None or f.getter or (f.name in _DATE_FIELDS and not with_dates):
+                names = ", ".join(
+                    n for n in _available(rdef, with_dates) if not rdef.by_name[n].getter
+                )
+                raise WebserviceFault(
+                    400,
+                    (38, f"Unable to filter by this field. However, these are available: {names}"),
+                )
+            q.sort.append((f, m.group(2).upper() == "DESC"))
+    if "limit" in params:
+        parts = params["limit"].split(",")
+        if len(parts) > 2:
+            raise WebserviceFault(
+                400, (39, 'The "limit" value has to be formed as this example: "5,25" or "10"')
+            )
+        nums = [_php_int(p) for p in parts]
+        if len(nums) == 1:
+            q.count = nums[0]
+        else:
+            q.offset, q.count = nums[0], nums[1]
+    return q
+
+
+def _php_int(text: str) -> int:
+    m = re.match(r"\s*(-?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def parse_language(store: SandboxStore, raw: str) -> list[int]:
+    text = raw.strip()
+    m = re.fullmatch(r"\[(\d+),(\d+)\]", text)
+    if m:
+        lo, hi = sorted((int(m.group(1)), int(m.group(2))))
+        ids = list(range(lo, hi + 1))
+    else:
+        ids = (
+            [int(p) for p in re.findall(r"\d+", text)]
+            if re.fullmatch(r"\[?[\d|]+\]?", text)
+            else []
+        )
+    if not ids:
+        raise WebserviceFault(400, (79, "Languages syntax is not valid"))
+    for i in ids:
+        if i not in store.lang_ids:
+            raise WebserviceFault(400, (80, f"Language ID {i} does not exist"))
+    return ids
+
+
+def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]:
+    """Apply filters, sort and limit to the records of ``rdef``."""
+    recs = list(store.records(rdef.name))
+    for pred in q.predicates:
+        recs = [r for r in recs if pred(r)]
+    langs = q.langs or store.lang_ids
+    for f, desc in reversed(q.sort):
+        key = _cmp_key(f)
+
+        def sort_key(rec: Record, f: FieldDef = f, key: Callable[[str], Any] = key) -> Any:
+            if f.name == "id":
+                return key(str(rec["id"]))
+            v = rec.get(f.name, "")
+            return key(str(v.get(langs[0], "")) if f.is_lang else str(v))
+
+        recs.sort(key=sort_key, reverse=desc)
+    if q.count is not None:
+        recs = recs[q.offset : q.offset + max(q.count, 0)] if q.count > 0 else []
+    elif q.offset:
+        recs = recs[q.offset :]
+    return recs
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, for the "Did you mean" of error 32."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

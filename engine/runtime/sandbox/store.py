@@ -1,0 +1,1227 @@
+"""The sandbox store's data: in-memory PrestaShop resources, their write rules and side effects.
+
+Records are plain dicts holding what the database would hold, as text (``"12"``,
+``"16.510000"``, ``"2024-05-01 10:00:00"``); multilingual fields are ``{lang_id: text}``;
+stored associations sit under ``"associations"``. Derived associations (a product's
+combinations and stock rows) come from indexes. Writes follow ``WebserviceRequest::
+saveEntityFromXml`` and the entity classes (PUT nulls absent fields, read-only fields are
+refused, POST order_histories moves the order, a combination's stock row recomputes the
+product-level row). ``SandboxStore.generate`` builds a deterministic catalogue and order book.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from engine.runtime.sandbox.schema import RESOURCES, FieldDef, ResourceDef, decimal_text
+
+Record = dict[str, Any]
+Clock = Callable[[], datetime]
+
+#: The default order states of a fresh 1.7.x / 8.x install (install/data/xml/order_state.xml):
+#: id -> (name, template, color, module_name, flags). Flags: logable paid shipped delivery
+#: invoice send_email pdf_invoice pdf_delivery hidden unremovable.
+ORDER_STATES: dict[int, tuple[str, str, str, str, str]] = {
+    1: ("Awaiting check payment", "cheque", "#34209E", "ps_checkpayment", "0000010001"),
+    2: ("Payment accepted", "payment", "#3498D8", "", "1100111001"),
+    3: ("Processing in progress", "preparation", "#3498D8", "", "1101110001"),
+    4: ("Shipped", "shipped", "#01b887", "", "1111111101"),
+    5: ("Delivered", "", "#01b887", "", "1111101101"),
+    6: ("Canceled", "order_canceled", "#2C3E50", "", "0000010001"),
+    7: ("Refunded", "refund", "#ec2e15", "", "0000111001"),
+    8: ("Payment error", "payment_error", "#ec2e15", "", "0000010001"),
+    9: ("On backorder (paid)", "outofstock", "#3498D8", "", "0100111001"),
+    10: ("Awaiting bank wire payment", "bankwire", "#34209E", "ps_wirepayment", "0000010001"),
+    11: ("Remote payment accepted", "payment", "#3498D8", "", "1100111001"),
+    12: ("On backorder (not paid)", "outofstock", "#34209E", "", "0000010001"),
+    13: (
+        "Awaiting Cash On Delivery validation",
+        "cashondelivery",
+        "#34209E",
+        "ps_cashondelivery",
+        "0000010001",
+    ),
+}
+_STATE_FLAG_NAMES = (
+    "logable",
+    "paid",
+    "shipped",
+    "delivery",
+    "invoice",
+    "send_email",
+    "pdf_invoice",
+    "pdf_delivery",
+    "hidden",
+    "unremovable",
+)
+
+_FMT = "%Y-%m-%d %H:%M:%S"
+_LANGS = (
+    ("en", "English (English)", "en-us"),
+    ("fr", "Français (French)", "fr-fr"),
+    ("de", "Deutsch (German)", "de-de"),
+)
+
+
+class WebserviceFault(Exception):
+    """A webservice error as PrestaShop reports it: an HTTP status and ``(code, message)``s."""
+
+    def __init__(self, status: int, *errors: tuple[int, str]) -> None:
+        self.status = status
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{c}: {m}" for c, m in errors))
+
+
+def _fmt(dt: datetime) -> str:
+    return dt.strftime(_FMT)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _default(f: FieldDef) -> str:
+    """What a NULL set by PUT becomes once ObjectModel casts it (ints 0, strings '')."""
+    if f.kind in ("i", "b"):
+        return "0"
+    if f.kind in ("d", "d3"):
+        return decimal_text(f.kind, 0.0)
+    return ""
+
+
+class SandboxStore:
+    """All resources of one sandbox shop, guarded by one lock; see the module docstring.
+
+    Read helpers for tests: ``get(res, id)``, ``records(res)``, ``stock_of(product_id,
+    combination_id=0)``, ``order_state(order_id)``, ``combinations_of(product_id)``,
+    ``histories_of(order_id)``.
+    """
+
+    def __init__(self, *, languages: int = 2, clock: Clock | None = None) -> None:
+        self.lang_ids: list[int] = list(range(1, max(1, min(languages, len(_LANGS))) + 1))
+        self.clock: Clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
+        self.tables: dict[str, dict[int, Record]] = {name: {} for name in RESOURCES}
+        self.next_id: dict[str, int] = dict.fromkeys(RESOURCES, 1)
+        self.next_image_id = 1
+        self.lock = threading.RLock()
+        self.render_cache: dict[tuple[str, int], dict[str, str]] = {}
+        self.combos_by_product: dict[int, list[int]] = {}
+        self.stock_index: dict[tuple[int, int], int] = {}
+        self.carriers_by_order: dict[int, list[int]] = {}
+        self.histories_by_order: dict[int, list[int]] = {}
+        self.data_path: Path | None = None
+        self.shop_name = "omsflow sandbox"
+
+    # ------------------------------------------------------------------ reads
+
+    def now(self) -> str:
+        return _fmt(self.clock())
+
+    def get(self, resource: str, rid: int) -> Record | None:
+        return self.tables[resource].get(rid)
+
+    def records(self, resource: str) -> Iterable[Record]:
+        return self.tables[resource].values()
+
+    def combinations_of(self, product_id: int) -> list[int]:
+        return list(self.combos_by_product.get(product_id, ()))
+
+    def stock_row(self, product_id: int, combination_id: int = 0) -> Record | None:
+        sid = self.stock_index.get((product_id, combination_id))
+        return None if sid is None else self.tables["stock_availables"].get(sid)
+
+    def stock_of(self, product_id: int, combination_id: int = 0) -> int:
+        row = self.stock_row(product_id, combination_id)
+        if row is None:
+            raise KeyError(f"no stock row for product {product_id} combination {combination_id}")
+        return int(row["quantity"])
+
+    def order_state(self, order_id: int) -> int:
+        return int(self.tables["orders"][order_id]["current_state"])
+
+    def histories_of(self, order_id: int) -> list[Record]:
+        t = self.tables["order_histories"]
+        return [t[h] for h in self.histories_by_order.get(order_id, ()) if h in t]
+
+    def state_id(self, name: str) -> int:
+        for rec in self.tables["order_states"].values():
+            if name in rec["name"].values():
+                return int(rec["id"])
+        raise KeyError(name)
+
+    def getter_value(self, res: str, rec: Record, name: str) -> str:
+        """Value of a getter (computed) field: what the real ``getWs*`` method returns."""
+        if res == "products":
+            if name == "id_default_image":
+                imgs = rec["associations"].get("images") or []
+                return imgs[0]["id"] if imgs else ""
+            if name == "id_default_combination":
+                for cid in self.combos_by_product.get(rec["id"], ()):
+                    if self.tables["combinations"][cid]["default_on"] == "1":
+                        return str(cid)
+                return "0"
+            if name == "manufacturer_name":
+                m = self.tables["manufacturers"].get(int(rec["id_manufacturer"] or 0))
+                return m["name"] if m else ""
+            if name == "quantity":
+                return "0"  # always 0 in the webservice (WEBSERVICE.md 6.5)
+            if name == "position_in_category":
+                return str(rec.get("position_in_category") or "0")
+            if name == "type":
+                return str(rec.get("type") or "simple")
+        if res == "orders" and name == "shipping_number":
+            ocs = self.carriers_by_order.get(rec["id"]) or []
+            return self.tables["order_carriers"][ocs[-1]]["tracking_number"] if ocs else ""
+        if res == "categories" and name == "nb_products_recursive":
+            cat = str(rec["id"])
+            return str(
+                sum(
+                    1
+                    for p in self.tables["products"].values()
+                    if any(c["id"] == cat for c in p["associations"].get("categories", ()))
+                )
+            )
+        if res == "manufacturers" and name == "link_rewrite":
+            return _slug(rec["name"])
+        return str(rec.get(name, ""))
+
+    def assoc_items(self, res: str, rec: Record, name: str) -> list[dict[str, str]]:
+        """Items of one association (each has ``id``), stored or derived."""
+        rid = rec["id"]
+        if res == "products":
+            if name == "combinations":
+                return [{"id": str(c)} for c in self.combos_by_product.get(rid, ())]
+            if name == "stock_availables":
+                rows = [(0, self.stock_index.get((rid, 0)))] + [
+                    (c, self.stock_index.get((rid, c)))
+                    for c in self.combos_by_product.get(rid, ())
+                ]
+                return [{"id": str(s), "id_product_attribute": str(a)} for a, s in rows if s]
+            if name == "product_option_values":
+                seen: dict[str, None] = {}
+                for c in self.combos_by_product.get(rid, ()):
+                    for v in self.tables["combinations"][c]["associations"].get(
+                        "product_option_values", ()
+                    ):
+                        seen.setdefault(v["id"], None)
+                return [{"id": v} for v in seen]
+        if res == "categories":
+            if name == "categories":
+                return [
+                    {"id": str(c["id"])}
+                    for c in self.tables["categories"].values()
+                    if c["id_parent"] == str(rid) and c["id"] != rid
+                ]
+            if name == "products":
+                s = str(rid)
+                return [
+                    {"id": str(p["id"])}
+                    for p in self.tables["products"].values()
+                    if any(c["id"] == s for c in p["associations"].get("categories", ()))
+                ]
+        if res == "product_options" and name == "product_option_values":
+            s = str(rid)
+            return [
+                {"id": str(v["id"])}
+                for v in self.tables["product_option_values"].values()
+                if v["id_attribute_group"] == s
+            ]
+        return list(rec.get("associations", {}).get(name, ()))
+
+    # ------------------------------------------------------------------ cache
+
+    def touch(self, resource: str, rid: int) -> None:
+        self.render_cache.pop((resource, rid), None)
+
+    def _touch_all(self, resource: str) -> None:
+        for key in [k for k in self.render_cache if k[0] == resource]:
+            del self.render_cache[key]
+
+    # ------------------------------------------------------------------ low-level insert
+
+    def _blank(self, rdef: ResourceDef) -> Record:
+        rec: Record = {}
+        for f in rdef.fields[1:]:
+            if f.getter and f.read_only:
+                continue
+            rec[f.name] = dict.fromkeys(self.lang_ids, "") if f.is_lang else _default(f)
+        rec["associations"] = {}
+        return rec
+
+    def _insert(self, resource: str, values: Mapping[str, Any], rid: int | None = None) -> Record:
+        rdef = RESOURCES[resource]
+        rec = self._blank(rdef)
+        rec.update(values)
+        if rid is None:
+            rid = self.next_id[resource]
+        rec["id"] = rid
+        self.next_id[resource] = max(self.next_id[resource], rid + 1)
+        self.tables[resource][rid] = rec
+        self._index(resource, rec)
+        return rec
+
+    def _index(self, resource: str, rec: Record) -> None:
+        rid = rec["id"]
+        if resource == "combinations":
+            self.combos_by_product.setdefault(int(rec["id_product"]), []).append(rid)
+        elif resource == "stock_availables":
+            self.stock_index[(int(rec["id_product"]), int(rec["id_product_attribute"]))] = rid
+        elif resource == "order_carriers":
+            self.carriers_by_order.setdefault(int(rec["id_order"]), []).append(rid)
+        elif resource == "order_histories":
+            self.histories_by_order.setdefault(int(rec["id_order"]), []).append(rid)
+
+    def _unindex(self, resource: str, rec: Record) -> None:
+        rid = rec["id"]
+        if resource == "combinations":
+            lst = self.combos_by_product.get(int(rec["id_product"]), [])
+            if rid in lst:
+                lst.remove(rid)
+        elif resource == "stock_availables":
+            self.stock_index.pop((int(rec["id_product"]), int(rec["id_product_attribute"])), None)
+        elif resource == "order_carriers":
+            lst = self.carriers_by_order.get(int(rec["id_order"]), [])
+            if rid in lst:
+                lst.remove(rid)
+        elif resource == "order_histories":
+            lst = self.histories_by_order.get(int(rec["id_order"]), [])
+            if rid in lst:
+                lst.remove(rid)
+
+    def _lang(self, text: str, fr: str | None = None) -> dict[int, str]:
+        out = {}
+        for lang in self.lang_ids:
+            out[lang] = fr if (lang == 2 and fr is not None) else text
+        return out
+
+    # ------------------------------------------------------------------ writes
+
+    def write(
+        self,
+        method: str,
+        resource: str,
+        entities: list[tuple[dict[str, Any], dict[str, list[dict[str, str]]]]],
+        *,
+        send_email: bool = False,
+    ) -> list[Record]:
+        """POST / PUT / PATCH ``entities`` (fields, associations) as the real store does.
+
+        Raises WebserviceFault with the real status and codes; applies nothing on error.
+        """
+        rdef = RESOURCES[resource]
+        with self.lock:
+            if method == "POST":
+                for values, _ in entities:
+                    if values.get("id", "") not in ("", None):
+                        raise WebserviceFault(
+                            400, (91, "id is forbidden when adding a new resource")
+                        )
+            else:
+                ids = []
+                for values, _ in entities:
+                    raw = values.get("id")
+                    if raw in (None, ""):
+                        raise WebserviceFault(
+                            400, (90, "id is required when modifying a resource")
+                        )
+                    ids.append(int(raw) if str(raw).strip().isdigit() else -1)
+                if len(set(ids)) != len(ids):
+                    raise WebserviceFault(400, (89, "The id is duplicated in the request"))
+                for i in ids:
+                    if i not in self.tables[resource]:
+                        raise WebserviceFault(404, (92, "Invalid ID"))
+            for values, _ in entities:
+                self._validate(rdef, method, values)
+            out = [self._apply(rdef, method, v, a, send_email) for v, a in entities]
+            self.persist()
+            return out
+
+    def _validate(self, rdef: ResourceDef, method: str, values: Mapping[str, Any]) -> None:
+        for name in values:
+            f = rdef.by_name.get(name)
+            if f is not None and f.read_only:
+                raise WebserviceFault(
+                    400,
+                    (
+                        93,
+                        f'parameter "{name}" not writable. '
+                        "Please remove this attribute of this XML",
+                    ),
+                )
+        if method in ("POST", "PUT"):
+            for f in rdef.fields:
+                if f.required and f.name not in values:
+                    raise WebserviceFault(400, (41, f'parameter "{f.name}" required'))
+        for name, value in values.items():
+            f = rdef.by_name.get(name)
+            if f is None or f.is_lang or name == "id":
+                continue
+            if (
+                f.kind in ("i", "b")
+                and value != ""
+                and not re.fullmatch(r"-?\d+", str(value).strip())
+            ):
+                raise WebserviceFault(
+                    400, (85, f'Validation error: "Property {rdef.node}->{name} is not valid"')
+                )
+            if f.kind in ("d", "d3") and value != "":
+                try:
+                    float(value)
+                except ValueError:
+                    raise WebserviceFault(
+                        400, (85, f'Validation error: "Property {rdef.node}->{name} is not valid"')
+                    ) from None
+        if rdef.name == "order_histories" and method == "POST":
+            oid = values.get("id_order", "0")
+            if not str(oid).isdigit() or int(oid) not in self.tables["orders"]:
+                raise WebserviceFault(
+                    400, (85, 'Validation error: "Property OrderHistory->id_order is not valid"')
+                )
+            sid = values.get("id_order_state", "0")
+            if not str(sid).isdigit() or int(sid) not in self.tables["order_states"]:
+                raise WebserviceFault(
+                    400,
+                    (85, 'Validation error: "Property OrderHistory->id_order_state is not valid"'),
+                )
+
+    def _normalise(self, f: FieldDef, value: Any) -> Any:
+        if f.is_lang:
+            return value
+        text = "" if value is None else str(value)
+        if f.kind in ("i", "b"):
+            return str(int(text.strip())) if text.strip() else "0"
+        if f.kind in ("d", "d3"):
+            return decimal_text(f.kind, float(text)) if text.strip() else _default(f)
+        return text
+
+    def _apply(
+        self,
+        rdef: ResourceDef,
+        method: str,
+        values: Mapping[str, Any],
+        assocs: Mapping[str, list[dict[str, str]]],
+        send_email: bool,
+    ) -> Record:
+        res = rdef.name
+        now = self.now()
+        if method == "POST":
+            rec = self._blank(rdef)
+            old: Record | None = None
+        else:
+            old = self.tables[res][int(values["id"])]
+            if res == "stock_availables" and old["depends_on_stock"] == "1":
+                raise WebserviceFault(
+                    500, (133, "You cannot update the available stock when it depends on stock.")
+                )
+            rec = dict(old)
+            rec["associations"] = dict(old["associations"])
+        for f in rdef.fields[1:]:
+            if f.read_only:
+                continue
+            if f.name in values:
+                if f.is_lang:
+                    merged = dict(rec.get(f.name) or dict.fromkeys(self.lang_ids, ""))
+                    merged.update({k: v for k, v in values[f.name].items() if k in self.lang_ids})
+                    rec[f.name] = merged
+                else:
+                    rec[f.name] = self._normalise(f, values[f.name])
+            elif method == "PUT":
+                rec[f.name] = dict.fromkeys(self.lang_ids, "") if f.is_lang else _default(f)
+        if "date_add" in rdef.by_name and (method == "POST" or not rec.get("date_add")):
+            rec["date_add"] = now
+        if "date_add" in rdef.by_name and method == "PUT" and "date_add" not in values:
+            rec["date_add"] = now  # ObjectModel::update() refills an absent date_add
+        if "date_upd" in rdef.by_name:
+            rec["date_upd"] = now
+        for name, items in assocs.items():
+            a = rdef.assoc(name)
+            if a is None:
+                raise WebserviceFault(400, (86, f'The association "{name}" does not exists'))
+            if a.writable:
+                rec["associations"][name] = [dict(i) for i in items]
+        if res == "products" and method == "POST":
+            for lang, text in list(rec["link_rewrite"].items()):
+                if not text:
+                    rec["link_rewrite"][lang] = _slug(rec["name"].get(lang, ""))
+        rid = self.next_id[res] if old is None else old["id"]
+        rec["id"] = rid
+        if old is not None:
+            self._unindex(res, old)
+        self.next_id[res] = max(self.next_id[res], rid + 1)
+        self.tables[res][rid] = rec
+        self._index(res, rec)
+        self.touch(res, rid)
+        self._side_effects(res, method, rec, old, now)
+        return rec
+
+    def _side_effects(
+        self, res: str, method: str, rec: Record, old: Record | None, now: str
+    ) -> None:
+        if res == "order_histories" and method == "POST":
+            order = self.tables["orders"][int(rec["id_order"])]
+            order["current_state"] = rec["id_order_state"]
+            order["date_upd"] = now
+            state = self.tables["order_states"][int(rec["id_order_state"])]
+            if state["logable"] == "1":
+                order["valid"] = "1"
+            self.touch("orders", order["id"])
+        elif res == "orders" and old is not None and rec["current_state"] != old["current_state"]:
+            if (
+                rec["current_state"] != "0"
+                and int(rec["current_state"]) in self.tables["order_states"]
+            ):
+                self._insert(
+                    "order_histories",
+                    {
+                        "id_employee": "0",
+                        "id_order_state": rec["current_state"],
+                        "id_order": str(rec["id"]),
+                        "date_add": now,
+                    },
+                )
+        elif res == "stock_availables":
+            pid, paid = int(rec["id_product"]), int(rec["id_product_attribute"])
+            if paid != 0:
+                self._recompute_product_stock(pid)
+        elif res == "combinations":
+            pid = int(rec["id_product"])
+            if old is None:
+                self._insert(
+                    "stock_availables",
+                    {
+                        "id_product": str(pid),
+                        "id_product_attribute": str(rec["id"]),
+                        "id_shop": "1",
+                        "id_shop_group": "0",
+                        "quantity": "0",
+                        "depends_on_stock": "0",
+                        "out_of_stock": "2",
+                    },
+                )
+                self._recompute_product_stock(pid)
+            self.touch("products", pid)
+            if old is not None and int(old["id_product"]) != pid:
+                self.touch("products", int(old["id_product"]))
+        elif res == "products" and old is None:
+            self._insert(
+                "stock_availables",
+                {
+                    "id_product": str(rec["id"]),
+                    "id_product_attribute": "0",
+                    "id_shop": "1",
+                    "id_shop_group": "0",
+                    "quantity": "0",
+                    "depends_on_stock": "0",
+                    "out_of_stock": "2",
+                },
+            )
+        elif res == "order_carriers":
+            self.touch("orders", int(rec["id_order"]))
+            if old is not None:
+                self.touch("orders", int(old["id_order"]))
+        elif res == "manufacturers":
+            self._touch_all("products")
+
+    def _recompute_product_stock(self, pid: int) -> None:
+        combos = self.combos_by_product.get(pid, [])
+        total = 0
+        for c in combos:
+            row = self.stock_row(pid, c)
+            if row is not None:
+                total += int(row["quantity"])
+        top = self.stock_row(pid, 0)
+        if top is not None and combos:
+            top["quantity"] = str(total)
+            self.touch("stock_availables", top["id"])
+
+    def delete(self, resource: str, ids: list[int]) -> None:
+        """DELETE as the real store: all ids must exist (else 404 code 87), then cascade."""
+        with self.lock:
+            missing = [i for i in ids if i not in self.tables[resource]]
+            if missing:
+                raise WebserviceFault(
+                    404, (87, "Id(s) not exists: " + ", ".join(map(str, missing)))
+                )
+            for rid in ids:
+                self._delete_one(resource, rid)
+            self.persist()
+
+    def _delete_one(self, resource: str, rid: int) -> None:
+        rec = self.tables[resource].pop(rid, None)
+        if rec is None:
+            return
+        self._unindex(resource, rec)
+        self.touch(resource, rid)
+        if resource == "products":
+            for cid in list(self.combos_by_product.get(rid, ())):
+                self._delete_one("combinations", cid)
+            sid = self.stock_index.get((rid, 0))
+            if sid:
+                self._delete_one("stock_availables", sid)
+            self.combos_by_product.pop(rid, None)
+        elif resource == "combinations":
+            pid = int(rec["id_product"])
+            sid = self.stock_index.get((pid, rid))
+            if sid:
+                self._delete_one("stock_availables", sid)
+            self._recompute_product_stock(pid)
+            self.touch("products", pid)
+        elif resource == "order_carriers":
+            self.touch("orders", int(rec["id_order"]))
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_json(self) -> dict[str, Any]:
+        def enc(rec: Record) -> Record:
+            return {
+                k: (
+                    {str(lk): lv for lk, lv in v.items()}
+                    if isinstance(v, dict) and k != "associations"
+                    else v
+                )
+                for k, v in rec.items()
+            }
+
+        return {
+            "version": 1,
+            "lang_ids": self.lang_ids,
+            "next_id": self.next_id,
+            "next_image_id": self.next_image_id,
+            "tables": {r: [enc(rec) for rec in t.values()] for r, t in self.tables.items()},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], *, clock: Clock | None = None) -> SandboxStore:
+        store = cls(languages=len(doc["lang_ids"]), clock=clock)
+        store.next_image_id = int(doc.get("next_image_id", 1))
+        for res, rows in doc["tables"].items():
+            if res not in RESOURCES:
+                continue
+            rdef = RESOURCES[res]
+            for row in rows:
+                rec = dict(row)
+                for f in rdef.fields:
+                    if f.is_lang and isinstance(rec.get(f.name), dict):
+                        rec[f.name] = {int(k): v for k, v in rec[f.name].items()}
+                store.tables[res][rec["id"]] = rec
+                store._index(res, rec)
+        store.next_id.update({k: int(v) for k, v in doc["next_id"].items() if k in RESOURCES})
+        return store
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole store to ``path`` atomically (temp file + rename)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            doc = self.to_json()
+        fd, tmp = tempfile.mkstemp(prefix=".sandbox-", dir=str(target.parent))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, clock: Clock | None = None) -> SandboxStore:
+        with open(path, encoding="utf-8") as fh:
+            store = cls.from_json(json.load(fh), clock=clock)
+        store.data_path = Path(path)
+        return store
+
+    def persist(self) -> None:
+        """Save after a write when the store is backed by a ``--data`` file."""
+        if self.data_path is not None:
+            self.save(self.data_path)
+
+    # ------------------------------------------------------------------ generation
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        products: int = 100,
+        orders: int = 50,
+        seed: int = 1,
+        now: datetime | None = None,
+        languages: int = 2,
+        combination_share: float = 0.4,
+        clock: Clock | None = None,
+    ) -> SandboxStore:
+        """A deterministic shop: same arguments, same records (ids, values, dates)."""
+        if now is None:
+            now = (clock or (lambda: datetime.now(UTC)))()
+        now = now.replace(tzinfo=None, microsecond=0)
+        store = cls(languages=languages, clock=clock)
+        _Generator(store, random.Random(seed), now).run(products, orders, combination_share)
+        return store
+
+
+_SIZES = ("S", "M", "L", "XL")
+_COLORS = (
+    ("White", "#ffffff"),
+    ("Black", "#434A54"),
+    ("Red", "#E84C3D"),
+    ("Blue", "#5D9CEC"),
+    ("Green", "#A0D468"),
+    ("Grey", "#AAB2BD"),
+)
+_NOUNS = (
+    "T-shirt",
+    "Sweater",
+    "Mug",
+    "Notebook",
+    "Poster",
+    "Cushion",
+    "Hoodie",
+    "Cap",
+    "Tote bag",
+    "Pen",
+    "Frame",
+    "Scarf",
+)
+_ADJ = (
+    "Classic",
+    "Organic",
+    "Vintage",
+    "Hummingbird",
+    "Mountain",
+    "Ocean",
+    "Urban",
+    "Retro",
+    "Minimal",
+    "Bright",
+)
+_CATS = (
+    "Clothes",
+    "Men",
+    "Women",
+    "Accessories",
+    "Stationery",
+    "Home Accessories",
+    "Art",
+    "Kids",
+    "Sport",
+    "Gifts",
+)
+_FIRST = ("John", "Jane", "Paul", "Marie", "Luca", "Sofia", "Omar", "Anna", "Tom", "Lea")
+_LAST = ("DOE", "MARTIN", "ROSSI", "SMITH", "GARCIA", "MULLER", "DUBOIS", "NOVAK")
+#: state -> share of generated orders (channel states first, then a few others)
+_STATE_MIX = ((2, 20), (3, 15), (4, 20), (5, 22), (6, 8), (10, 6), (8, 4), (7, 5))
+_CHAINS = {2: [2], 3: [2, 3], 4: [2, 3, 4], 5: [2, 3, 4, 5], 6: [6], 7: [2, 7], 8: [8], 10: []}
+_PAYMENTS = (
+    ("ps_wirepayment", "Bank transfer", 10),
+    ("ps_checkpayment", "Payments by check", 1),
+    ("ps_checkout", "Card", 0),
+)
+
+
+class _Generator:
+    def __init__(self, store: SandboxStore, rng: random.Random, now: datetime) -> None:
+        self.s = store
+        self.r = rng
+        self.now = now
+
+    def run(self, n_products: int, n_orders: int, share: float) -> None:
+        s = self.s
+        base = _fmt(self.now - timedelta(days=400))
+        for i, (iso, name, code) in enumerate(_LANGS[: len(s.lang_ids)], start=1):
+            s._insert(
+                "languages",
+                {
+                    "name": name,
+                    "iso_code": iso,
+                    "language_code": code,
+                    "active": "1",
+                    "is_rtl": "0",
+                    "date_format_lite": "m/d/Y" if iso == "en" else "d/m/Y",
+                    "date_format_full": "m/d/Y H:i:s" if iso == "en" else "d/m/Y H:i:s",
+                },
+                rid=i,
+            )
+        s._insert(
+            "currencies",
+            {
+                "name": "Euro",
+                "iso_code": "EUR",
+                "iso_code_num": "978",
+                "blank": "1",
+                "sign": "€",
+                "format": "2",
+                "decimals": "1",
+                "conversion_rate": "1.000000",
+                "deleted": "0",
+                "active": "1",
+            },
+        )
+        for sid, (name, tpl, color, module, flags) in ORDER_STATES.items():
+            vals: dict[str, Any] = dict(zip(_STATE_FLAG_NAMES, flags, strict=True))
+            vals.update(
+                name=s._lang(name),
+                template=s._lang(tpl),
+                color=color,
+                module_name=module,
+                deleted="0",
+            )
+            s._insert("order_states", vals, rid=sid)
+        for cid, (name, delay) in enumerate(
+            (("Click and collect", "Pick up in-store"), ("My carrier", "Delivery next day!")),
+            start=1,
+        ):
+            s._insert(
+                "carriers",
+                {
+                    "deleted": "0",
+                    "is_module": "0",
+                    "id_tax_rules_group": "1",
+                    "id_reference": str(cid),
+                    "name": name,
+                    "active": "1",
+                    "is_free": "1" if cid == 1 else "0",
+                    "url": "" if cid == 1 else "https://tracking.example/@",
+                    "shipping_handling": "0" if cid == 1 else "1",
+                    "shipping_external": "0",
+                    "range_behavior": "0",
+                    "shipping_method": "1" if cid == 1 else "2",
+                    "max_weight": "0.000000",
+                    "need_range": "0",
+                    "position": str(cid - 1),
+                    "delay": s._lang(delay),
+                },
+            )
+        self._categories(max(4, min(60, 8 + n_products // 500)), base)
+        self._options()
+        self._manufacturers(max(3, min(50, 4 + n_products // 200)), base)
+        self._products(n_products, share)
+        self._customers(max(5, min(2000, n_orders // 4 + 5)))
+        self._orders(n_orders)
+
+    def _categories(self, n: int, base: str) -> None:
+        s = self.s
+        for cid, name, parent, depth, root in (
+            (1, "Root", "0", "0", "0"),
+            (2, "Home", "1", "1", "1"),
+        ):
+            s._insert(
+                "categories",
+                {
+                    "id_parent": parent,
+                    "level_depth": depth,
+                    "active": "1",
+                    "id_shop_default": "1",
+                    "is_root_category": root,
+                    "position": "0",
+                    "date_add": base,
+                    "date_upd": base,
+                    "name": s._lang(name),
+                    "link_rewrite": s._lang(_slug(name)),
+                },
+                rid=cid,
+            )
+        for k in range(n):
+            name = _CATS[k % len(_CATS)] + ("" if k < len(_CATS) else f" {k // len(_CATS) + 1}")
+            s._insert(
+                "categories",
+                {
+                    "id_parent": "2",
+                    "level_depth": "2",
+                    "active": "1",
+                    "id_shop_default": "1",
+                    "is_root_category": "0",
+                    "position": str(k),
+                    "date_add": base,
+                    "date_upd": base,
+                    "name": s._lang(name),
+                    "link_rewrite": s._lang(_slug(name)),
+                    "description": s._lang(f"<p>{name} of the sandbox shop.</p>"),
+                },
+            )
+        self.leaf_categories = [c for c in s.tables["categories"] if c > 2]
+
+    def _options(self) -> None:
+        s = self.s
+        s._insert(
+            "product_options",
+            {
+                "is_color_group": "0",
+                "group_type": "select",
+                "position": "0",
+                "name": s._lang("Size", "Taille"),
+                "public_name": s._lang("Size", "Taille"),
+            },
+        )
+        s._insert(
+            "product_options",
+            {
+                "is_color_group": "1",
+                "group_type": "color",
+                "position": "1",
+                "name": s._lang("Color", "Couleur"),
+                "public_name": s._lang("Color", "Couleur"),
+            },
+        )
+        for pos, size in enumerate(_SIZES):
+            s._insert(
+                "product_option_values",
+                {
+                    "id_attribute_group": "1",
+                    "color": "",
+                    "position": str(pos),
+                    "name": s._lang(size),
+                },
+            )
+        for pos, (color, hexv) in enumerate(_COLORS):
+            s._insert(
+                "product_option_values",
+                {
+                    "id_attribute_group": "2",
+                    "color": hexv,
+                    "position": str(pos),
+                    "name": s._lang(color),
+                },
+            )
+        self.size_ids = list(range(1, len(_SIZES) + 1))
+        self.color_ids = list(range(len(_SIZES) + 1, len(_SIZES) + len(_COLORS) + 1))
+        self.value_names = {i + 1: v for i, v in enumerate(_SIZES)} | {
+            len(_SIZES) + i + 1: c for i, (c, _) in enumerate(_COLORS)
+        }
+
+    def _manufacturers(self, n: int, base: str) -> None:
+        s = self.s
+        for k in range(n):
+            name = f"{_ADJ[k % len(_ADJ)]} Works" + (
+                "" if k < len(_ADJ) else f" {k // len(_ADJ) + 1}"
+            )
+            s._insert(
+                "manufacturers",
+                {
+                    "active": "1",
+                    "name": name,
+                    "date_add": base,
+                    "date_upd": base,
+                    "description": s._lang(""),
+                    "short_description": s._lang(""),
+                },
+            )
+
+    def _products(self, n: int, share: float) -> None:
+        s, r = self.s, self.r
+        rdef = RESOURCES["products"]
+        template = s._blank(rdef)
+        template.update(
+            id_supplier="0",
+            new="0",
+            id_tax_rules_group="1",
+            id_shop_default="1",
+            state="1",
+            additional_delivery_times="1",
+            minimal_quantity="1",
+            low_stock_alert="0",
+            active="1",
+            redirect_type="404",
+            available_for_order="1",
+            available_date="0000-00-00",
+            show_condition="0",
+            condition="new",
+            show_price="1",
+            indexed="1",
+            visibility="both",
+            pack_stock_type="3",
+            width="0.000000",
+            height="0.000000",
+            depth="0.000000",
+            type="simple",
+            position_in_category="0",
+        )
+        ctemplate = s._blank(RESOURCES["combinations"])
+        ctemplate.update(minimal_quantity="1", available_date="0000-00-00")
+        stemplate = {
+            "id_shop": "1",
+            "id_shop_group": "0",
+            "depends_on_stock": "0",
+            "out_of_stock": "2",
+            "location": "",
+        }
+        n_man = len(s.tables["manufacturers"])
+        start = self.now - timedelta(days=365)
+        products, combos, stocks = (
+            s.tables["products"],
+            s.tables["combinations"],
+            s.tables["stock_availables"],
+        )
+        sid = 1
+        cid = 1
+        img = 1
+        self.catalogue: list[tuple[int, int, str, str, float]] = []  # pid, cid, name, ref, price
+        for pid in range(1, n + 1):
+            rec = dict(template)
+            name = f"{r.choice(_ADJ)} {r.choice(_NOUNS)} {pid}"
+            price = round(r.uniform(4, 120), 2)
+            added = start + timedelta(seconds=r.randrange(0, 300 * 86400))
+            upd = added + timedelta(seconds=r.randrange(0, 60 * 86400))
+            cat = r.choice(self.leaf_categories)
+            ref = f"SKU-{pid:06d}"
+            images = [{"id": str(img + k)} for k in range(r.randint(1, 3))]
+            img += len(images)
+            rec.update(
+                id=pid,
+                id_manufacturer=str(r.randint(1, n_man)),
+                id_category_default=str(cat),
+                reference=ref,
+                ean13=f"{2000000000000 + pid * 7:013d}"[:13],
+                weight=f"{r.uniform(0.1, 2):.6f}",
+                price=f"{price:.6f}",
+                wholesale_price=f"{price * 0.45:.6f}",
+                date_add=_fmt(added),
+                date_upd=_fmt(upd),
+                name=s._lang(name),
+                link_rewrite=s._lang(_slug(name)),
+                description=s._lang(f"<p>{name}: a sandbox product.</p>"),
+                description_short=s._lang(f"<p>{name}</p>"),
+                available_now=s._lang("In stock", "En stock"),
+                available_later=s._lang(""),
+                meta_title=s._lang(""),
+                meta_description=s._lang(""),
+                meta_keywords=s._lang(""),
+                delivery_in_stock=s._lang(""),
+                delivery_out_stock=s._lang(""),
+                associations={"categories": [{"id": "2"}, {"id": str(cat)}], "images": images},
+            )
+            products[pid] = rec
+            has_combos = r.random() < share
+            qty_total = 0
+            combo_ids: list[int] = []
+            if has_combos:
+                k = r.randint(2, 4)
+                sizes = r.sample(self.size_ids, k)
+                color = r.choice(self.color_ids) if r.random() < 0.5 else None
+                for j, size in enumerate(sizes):
+                    values = [{"id": str(size)}] + ([{"id": str(color)}] if color else [])
+                    c = dict(ctemplate)
+                    c.update(
+                        id=cid,
+                        id_product=str(pid),
+                        reference=f"{ref}-{self.value_names[size]}",
+                        ean13=f"{3000000000000 + cid * 7:013d}"[:13],
+                        price=f"{(j * 1.5):.6f}",
+                        default_on="1" if j == 0 else "0",
+                        associations={"product_option_values": values, "images": images[:1]},
+                    )
+                    combos[cid] = c
+                    combo_ids.append(cid)
+                    q = r.randint(0, 60)
+                    qty_total += q
+                    stocks[sid] = dict(
+                        stemplate,
+                        id=sid,
+                        id_product=str(pid),
+                        id_product_attribute=str(cid),
+                        quantity=str(q),
+                    )
+                    sid += 1
+                    label = f"Size : {self.value_names[size]}" + (
+                        f", Color : {self.value_names[color]}" if color else ""
+                    )
+                    self.catalogue.append(
+                        (pid, cid, f"{name} - {label}", c["reference"], price + j * 1.5)
+                    )
+                    cid += 1
+                rec["cache_default_attribute"] = str(combo_ids[0])
+                rec["type"] = "simple"
+            else:
+                qty_total = r.randint(0, 200)
+                self.catalogue.append((pid, 0, name, ref, price))
+            s.combos_by_product[pid] = combo_ids
+            stocks[sid] = dict(
+                stemplate,
+                id=sid,
+                id_product=str(pid),
+                id_product_attribute="0",
+                quantity=str(qty_total),
+            )
+            sid += 1
+        for row in stocks.values():
+            s.stock_index[(int(row["id_product"]), int(row["id_product_attribute"]))] = row["id"]
+        s.next_id["products"] = n + 1
+        s.next_id["combinations"] = cid
+        s.next_id["stock_availables"] = sid
+        s.next_image_id = img
+
+    def _customers(self, n: int) -> None:
+        s, r = self.s, self.r
+        base = self.now - timedelta(days=200)
+        for k in range(1, n + 1):
+            first, last = r.choice(_FIRST), r.choice(_LAST)
+            added = _fmt(base + timedelta(seconds=r.randrange(0, 60 * 86400)))
+            s._insert(
+                "customers",
+                {
+                    "id_default_group": "3",
+                    "id_lang": "1",
+                    "newsletter_date_add": "0000-00-00 00:00:00",
+                    "last_passwd_gen": added,
+                    "secure_key": f"{r.getrandbits(128):032x}",
+                    "deleted": "0",
+                    "passwd": f"$2y$10${r.getrandbits(200):050x}"[:60],
+                    "lastname": last,
+                    "firstname": first,
+                    "email": f"{first.lower()}.{last.lower()}.{k}@example.com",
+                    "id_gender": "1",
+                    "birthday": "0000-00-00",
+                    "outstanding_allow_amount": "0.000000",
+                    "active": "1",
+                    "id_shop": "1",
+                    "id_shop_group": "1",
+                    "date_add": added,
+                    "date_upd": added,
+                    "associations": {"groups": [{"id": "3"}]},
+                },
+            )
+            s._insert(
+                "addresses",
+                {
+                    "id_customer": str(k),
+                    "id_country": "8",
+                    "alias": "My address",
+                    "lastname": last,
+                    "firstname": first,
+                    "address1": f"{r.randint(1, 200)}, Main street",
+                    "postcode": f"{r.randint(10000, 95999)}",
+                    "city": r.choice(("Paris", "Lyon", "Milan", "Berlin")),
+                    "phone": f"01{r.randint(10000000, 99999999)}",
+                    "deleted": "0",
+                    "date_add": added,
+                    "date_upd": added,
+                },
+            )
+
+    def _orders(self, n: int) -> None:
+        s, r = self.s, self.r
+        if not n or not self.catalogue:
+            return
+        span = 120 * 86400
+        starts = sorted(r.randrange(0, span) for _ in range(n))
+        states = [st for st, w in _STATE_MIX for _ in range(w)]
+        n_cust = len(s.tables["customers"])
+        rdef = RESOURCES["orders"]
+        template = s._blank(rdef)
+        template.update(
+            id_cart="0",
+            id_currency="1",
+            id_lang="1",
+            id_shop_group="1",
+            id_shop="1",
+            conversion_rate="1.000000",
+            round_mode="2",
+            round_type="2",
+            carrier_tax_rate="20.000",
+        )
+        row_id = 1
+        for oid, offset in enumerate(starts, start=1):
+            added = self.now - timedelta(seconds=span) + timedelta(seconds=offset)
+            state = r.choice(states)
+            module, payment, first = r.choice(_PAYMENTS)
+            chain = ([first] if first else []) + _CHAINS[state]
+            if state == 10:
+                chain, module, payment = [10], "ps_wirepayment", "Bank transfer"
+            chain = [c for i, c in enumerate(chain) if i == 0 or c != chain[i - 1]]
+            room = max(1, int((self.now - added).total_seconds()))
+            steps = sorted(r.randrange(0, room) for _ in range(len(chain) - 1))
+            times = [added] + [added + timedelta(seconds=st) for st in steps]
+            cust = r.randint(1, n_cust)
+            rows = []
+            total = 0.0
+            for _ in range(r.randint(1, 3)):
+                pid, cid, name, ref, price = r.choice(self.catalogue)
+                qty = r.randint(1, 3)
+                total += price * 1.2 * qty
+                rows.append(
+                    {
+                        "id": str(row_id),
+                        "product_id": str(pid),
+                        "product_attribute_id": str(cid),
+                        "product_quantity": str(qty),
+                        "product_name": name,
+                        "product_reference": ref,
+                        "product_ean13": "",
+                        "product_isbn": "",
+                        "product_upc": "",
+                        "product_price": f"{price:.6f}",
+                        "id_customization": "0",
+                        "unit_price_tax_incl": f"{price * 1.2:.6f}",
+                        "unit_price_tax_excl": f"{price:.6f}",
+                    }
+                )
+                row_id += 1
+            carrier = r.choice((1, 2))
+            shipping = 0.0 if carrier == 1 else 7.0
+            paid = ORDER_STATES[state][4][1] == "1"
+            rec = dict(template)
+            rec.update(
+                id=oid,
+                id_address_delivery=str(cust),
+                id_address_invoice=str(cust),
+                id_cart=str(oid),
+                id_customer=str(cust),
+                id_carrier=str(carrier),
+                current_state=str(chain[-1]),
+                module=module,
+                payment=payment,
+                invoice_number=str(oid) if paid else "0",
+                invoice_date=_fmt(times[min(1, len(times) - 1)])
+                if paid
+                else "0000-00-00 00:00:00",
+                delivery_number="0",
+                delivery_date="0000-00-00 00:00:00",
+                valid="1" if ORDER_STATES[chain[-1]][4][0] == "1" else "0",
+                date_add=_fmt(added),
+                date_upd=_fmt(times[-1]),
+                secure_key=f"{r.getrandbits(128):032x}",
+                total_paid=f"{total + shipping:.6f}",
+                total_paid_tax_incl=f"{total + shipping:.6f}",
+                total_paid_tax_excl=f"{total / 1.2 + shipping / 1.2:.6f}",
+                total_paid_real=f"{total + shipping:.6f}" if paid else "0.000000",
+                total_products=f"{total / 1.2:.6f}",
+                total_products_wt=f"{total:.6f}",
+                total_shipping=f"{shipping:.6f}",
+                total_shipping_tax_incl=f"{shipping:.6f}",
+                total_shipping_tax_excl=f"{shipping / 1.2:.6f}",
+                reference="".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(9)),
+                associations={"order_rows": rows},
+            )
+            s.tables["orders"][oid] = rec
+            for st, at in zip(chain, times, strict=True):
+                s._insert(
+                    "order_histories",
+                    {
+                        "id_employee": "0",
+                        "id_order_state": str(st),
+                        "id_order": str(oid),
+                        "date_add": _fmt(at),
+                    },
+                )
+            shipped = state in (4, 5)
+            s._insert(
+                "order_carriers",
+                {
+                    "id_order": str(oid),
+                    "id_carrier": str(carrier),
+                    "id_order_invoice": str(oid) if paid else "0",
+                    "weight": "0.000000",
+                    "shipping_cost_tax_excl": f"{shipping / 1.2:.6f}",
+                    "shipping_cost_tax_incl": f"{shipping:.6f}",
+                    "tracking_number": f"SBX{oid:08d}" if shipped else "",
+                    "date_add": _fmt(added),
+                },
+            )
+        s.next_id["orders"] = n + 1
