@@ -491,7 +491,7 @@ class DraftErrors(OmsflowError):
     """Every problem found in a product file; one line each."""
 
     def __init__(self, errors: Sequence[DraftError]) -> None:
-        self.errors = list(errors)
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line or 0))
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
