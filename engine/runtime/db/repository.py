@@ -140,11 +140,9 @@ class SqlOrderRepository:
 
     def save(self, row: OrderRow, *, expected_version: int) -> None:
         """Flush the order's changes; ``StaleOrder`` when someone else wrote it first."""
+        # ``version_id_col`` makes every UPDATE check the version read with the row (an
+        # earlier autoflush may already have written and bumped it: that flush checked it).
         order_id = row.id  # read now: after a failed flush the row cannot be refreshed
-        if row.version != expected_version:
-            raise StaleOrder(
-                f"order #{order_id} is at version {row.version}, expected {expected_version}"
-            )
         try:
             self.session.flush()
         except StaleDataError as exc:
