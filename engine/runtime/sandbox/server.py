@@ -69,6 +69,10 @@ class SandboxServer:
         """Register another key with exactly ``permissions`` (like POST /__sandbox/keys)."""
         add_key(self.state, key, dict(permissions))
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
