@@ -42,7 +42,7 @@ def omsflow(debug: bool) -> None:
     _State.debug = debug
 
 
-# ======================================================================== spec (issue 2)
+# ================ spec (issue 2)
 
 
 @omsflow.group("spec")
@@ -190,7 +190,7 @@ def spec_simulate(
     if doc["refused"]:
         sys.exit(1)
 
-# ======================================================================== sandbox + store (issue 3)
+# ================ sandbox + store (issue 3)
 # ---- sandbox
 
 
@@ -249,7 +249,7 @@ def sandbox_serve(host: str, port: int, products: int, orders: int, seed: int, k
 
 
 # ---- store
-# ======================================================================== db, sync, stock, price, outbox, orders, products (issue 4)
+# ================ db, sync, stock, price, outbox, orders, products (issue 4)
 
 
 @omsflow.group("db")
@@ -281,9 +281,47 @@ def db_upgrade(as_json: bool) -> None:
         click.echo(f"{where}: upgraded {before or 'empty'} -> {after}")
 
 
-# ======================================================================== wms, serve (issue 5)
-# ======================================================================== listing, template (issue 6)
-# ======================================================================== run, status, demo (issue 7)
+# Shared command groups (defined once here; each area adds its commands to them).
+
+
+@omsflow.group("sync")
+def sync_group() -> None:
+    """Sync the store and the OMS: catalog and orders in, stock out."""
+
+
+@omsflow.group("products")
+def products_group() -> None:
+    """The OMS catalogue: list, show, create, import, activate, deactivate, delete."""
+
+
+@omsflow.group("orders")
+def orders_group() -> None:
+    """Orders in the OMS: list, show, fire a manual transition."""
+
+
+@omsflow.group("stock")
+def stock_group() -> None:
+    """Set or adjust on-hand stock; changes reach the store through the outbox."""
+
+
+@omsflow.group("price")
+def price_group() -> None:
+    """Set prices (Retail Selling Price, Selling Price -> the store's price)."""
+
+
+@omsflow.group("outbox")
+def outbox_group() -> None:
+    """Effects waiting for delivery: list, retry dead letters, run the dispatcher."""
+
+
+@omsflow.group("wms")
+def wms_group() -> None:
+    """Warehouse events: send a signed event to a receiver, or apply one directly."""
+
+
+# ================ wms, serve (issue 5)
+# ================ listing, template (issue 6)
+# ================ run, status, demo (issue 7)
 
 
 def main(argv: list[str] | None = None) -> None:
