@@ -115,7 +115,11 @@ def _predicate(
     if m:  # [a,b]: BETWEEN, inclusive, bounds sorted; only digits . : - space allowed
         parts = m.group(2).split(",")
         if len(parts) == 2 and all(re.fullmatch(r"[0-9.: \-]+", p) for p in parts):
-            lo, hi = sorted(p.strip() for p in parts)
+            # PHP sort() compares numeric strings as numbers ('51' < '100')
+            lo, hi = sorted(
+                (p.strip() for p in parts),
+                key=lambda t: (0, _number(t) or 0.0, t) if _number(t) is not None else (1, 0.0, t),
+            )
             if numeric and _number(lo) is not None and _number(hi) is not None:
                 nlo, nhi = float(lo), float(hi)
                 return lambda rec: any(nlo <= (_number(v) or 0.0) <= nhi for v in values_of(rec))
