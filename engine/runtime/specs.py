@@ -95,10 +95,13 @@ def load_machine_file(path: Path | None = None) -> MachineSpec:
 def default_validation_paths() -> list[Path]:
     """``specs/`` and ``channels/`` of the working folder, else the bundled copies."""
     out: list[Path] = []
+    cwd = Path.cwd()
     for kind in ("specs", "channels"):
         folders = spec_search_path(kind)
         if folders:
-            out.append(folders[0])
+            # Relative to the working folder when inside it: messages stay short and clickable.
+            folder = folders[0]
+            out.append(folder.relative_to(cwd) if folder.is_relative_to(cwd) else folder)
     return out
 
 

@@ -190,6 +190,10 @@ def load_text(text: str, file: str) -> Document:
         doc.problems.append(SpecError("spec.empty", "the file is empty", Location(file, 1, 1)))
         return doc
     doc.data = _convert(node, (), doc)
+    if doc.data is None and not doc.problems:
+        doc.problems.append(
+            SpecError("spec.empty", "the file holds no data", Location(file, 1, 1))
+        )
     return doc
 
 
