@@ -804,7 +804,28 @@ class _Generator:
         self._manufacturers(max(3, min(50, 4 + n_products // 200)), base)
         self._products(n_products, share)
         self._customers(max(5, min(2000, n_orders // 4 + 5)))
+        self._brand_address()
         self._orders(n_orders)
+
+    def _brand_address(self) -> None:
+        s = self.s
+        rec = s._insert(
+            "addresses",
+            {
+                "id_manufacturer": "1",
+                "id_country": "8",
+                "alias": "manufacturer",
+                "lastname": "WORKS",
+                "firstname": "Brand",
+                "address1": "1, Factory road",
+                "postcode": "75002",
+                "city": "Paris",
+                "deleted": "0",
+                "date_add": _fmt(self.now),
+                "date_upd": _fmt(self.now),
+            },
+        )
+        s.tables["manufacturers"][1]["associations"]["addresses"] = [{"id": str(rec["id"])}]
 
     def _categories(self, n: int, base: str) -> None:
         s = self.s
@@ -1091,7 +1112,8 @@ class _Generator:
                 "addresses",
                 {
                     "id_customer": str(k),
-                    "id_country": "8",
+                    "id_country": "21",
+                    "id_state": str(r.randint(1, 50)),
                     "alias": "My address",
                     "lastname": last,
                     "firstname": first,
