@@ -249,6 +249,91 @@ def sandbox_serve(host: str, port: int, products: int, orders: int, seed: int, k
 
 
 # ---- store
+
+
+@omsflow.group("store")
+def store_group() -> None:
+    """Connected PrestaShop stores (URL + webservice key, proven before saving)."""
+
+
+@store_group.command("connect")
+@click.option("--url", required=True, help="The shop's base URL (the webservice is URL/api).")
+@click.option("--key", "key", default=None, help="Webservice key (prefer --key-env).")
+@click.option("--key-env", default=None, help="Read the key from this environment variable.")
+@click.option("--name", default=None, help="Store name (default: the URL's host).")
+@click.option("--insecure", is_flag=True, help="Skip TLS verification (logged).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_connect(
+    url: str, key: str | None, key_env: str | None, name: str | None, insecure: bool,
+    as_json: bool,
+) -> None:
+    """Prove URL, key and permissions (nothing is written to the store), resolve the status
+    map's state names to ids, and save the store. The key is never echoed."""
+    import os
+    from urllib.parse import urlsplit
+
+    from engine.errors import ConfigError
+    from engine.runtime.channels.prestashop.connect import probe
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Secret, Settings
+    from engine.runtime.specs import load_bundle
+
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise ConfigError(f"environment variable {key_env} is empty or unset")
+    if not key:
+        raise ConfigError("no webservice key given (fix: --key KEY or --key-env VAR)")
+    secret = Secret(key.strip())
+    store_name = name or urlsplit(url if "://" in url else f"http://{url}").netloc or url
+    bundle = load_bundle()
+    report = probe(url, secret, bundle.channel, verify=not insecure)
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session, session.begin():
+            record = stores.save_store(session, store_name, url, secret, report.state_ids)
+            saved = record.public()
+    finally:
+        engine.dispose()
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        emit_json({"store": saved, "probe": report.to_json()})
+        return
+    click.echo(
+        f"connected store {store_name!r}: {report.shop_name or 'PrestaShop'} "
+        f"(webservice {report.version or '?'}) at {report.api_url}, key {secret.masked()}"
+    )
+    click.echo(
+        f"permissions: all {len(bundle.channel.permissions)} resources granted; "
+        f"order states resolved: {len(report.state_ids)}"
+        + (f", missing: {', '.join(report.missing_states)}" if report.missing_states else "")
+    )
+
+
+@store_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_list(as_json: bool) -> None:
+    """Connected stores, keys masked."""
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Settings
+
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session:
+            rows = [r.public() for r in stores.list_stores(session)]
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"stores": rows})
+        return
+    if not rows:
+        click.echo("no store connected (omsflow store connect --url URL --key-env VAR)")
+    for r in rows:
+        click.echo(f"{r['name']}\t{r['url']}\tkey {r['key']}\t{len(r['state_ids'])} states")
+
 # ================ db, sync, stock, price, outbox, orders, products (issue 4)
 
 

@@ -1,6 +1,8 @@
 """Test helpers: recorded PrestaShop responses (body + status + headers) served through
 httpx.MockTransport, and an independent reading of the sample XML for comparisons."""
 
+# ruff: noqa: S314 - trusted local samples read with the stdlib on purpose, independently of the client
+
 from __future__ import annotations
 
 import json
@@ -41,8 +43,14 @@ def recorded(path: Path) -> Recorded:
                 rec.status = int(line.split()[1])
             elif ": " in line and not line.split(":", 1)[0].count(" "):
                 name, value = line.split(": ", 1)
-                if name.lower() not in {"set-cookie", "content-length", "connection",
-                                        "keep-alive", "vary", "transfer-encoding"}:
+                if name.lower() not in {
+                    "set-cookie",
+                    "content-length",
+                    "connection",
+                    "keep-alive",
+                    "vary",
+                    "transfer-encoding",
+                }:
                     rec.headers[name] = value
             else:
                 rec.request_line = line
@@ -135,8 +143,11 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def xml_response(body: bytes | str, status: int = 200) -> httpx.Response:
     return httpx.Response(
         status,
-        headers={"Content-Type": "text/xml;charset=utf-8", "PSWS-Version": "1.7.8.11",
-                 "X-Powered-By": "PrestaShop Webservice"},
+        headers={
+            "Content-Type": "text/xml;charset=utf-8",
+            "PSWS-Version": "1.7.8.11",
+            "X-Powered-By": "PrestaShop Webservice",
+        },
         content=body if isinstance(body, bytes) else body.encode(),
     )
 

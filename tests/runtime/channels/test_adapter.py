@@ -1,6 +1,8 @@
 """Adapter writes against recorded exchanges: bodies match the real recorded request bodies
 structurally; order_histories is posted at most once; read-only fields are stripped."""
 
+# ruff: noqa: S314 - trusted local samples read with the stdlib on purpose, independently of the client
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -19,7 +21,9 @@ from .helpers import KEY, sample, xml_response
 
 def adapter_for(handler) -> PrestaShopAdapter:
     client = PrestaShopClient(
-        "http://shop.test", KEY, transport=httpx.MockTransport(handler),
+        "http://shop.test",
+        KEY,
+        transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=3, backoff_seconds=0.001, max_backoff_seconds=0.002),
         sleep=lambda s: None,
     )
@@ -38,22 +42,37 @@ def structure(el: ET.Element, prefix: str = "") -> set[str]:
     out = set()
     for child in el:
         path = f"{prefix}/{child.tag}"
-        out.add(path + "".join(sorted(f"@{k}" for k in child.attrib if k != "nodeType" and k != "api" and "href" not in k)))
+        out.add(
+            path
+            + "".join(
+                sorted(
+                    f"@{k}"
+                    for k in child.attrib
+                    if k != "nodeType" and k != "api" and "href" not in k
+                )
+            )
+        )
         out |= structure(child, path)
     return out
 
 
 def test_set_stock_body_matches_recorded_put() -> None:
     row = ET.fromstring(sample("stock_available_1.ps1.6.1.9.xml").read_bytes())[0]
-    listing = ('<?xml version="1.0" encoding="UTF-8"?>\n<prestashop xmlns:xlink="http://www.w3.org/1999/xlink">\n'
-               "<stock_availables>\n" + ET.tostring(row, encoding="unicode") + "</stock_availables>\n</prestashop>")
+    listing = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<prestashop xmlns:xlink="http://www.w3.org/1999/xlink">\n'
+        "<stock_availables>\n"
+        + ET.tostring(row, encoding="unicode")
+        + "</stock_availables>\n</prestashop>"
+    )
     put_bodies = []
 
     def handler(request):
         if request.method == "GET":
             assert request.url.params["filter[id_product]"] == "[1]"
             assert request.url.params["display"] == "full"
-            return xml_response(listing.replace("ns0:", "xlink:").replace("xmlns:ns0", "xmlns:xlink"))
+            return xml_response(
+                listing.replace("ns0:", "xlink:").replace("xmlns:ns0", "xmlns:xlink")
+            )
         put_bodies.append(request.content)
         return xml_response(sample("stock_available_PUT_quantity.ps1.6.1.9.xml").read_bytes())
 
@@ -62,7 +81,8 @@ def test_set_stock_body_matches_recorded_put() -> None:
     (body,) = put_bodies
     recorded = sample("stock_available_PUT_quantity.ps1.6.1.9.request.xml").read_bytes()
     assert fields_of(body) == fields_of(recorded)
-    assert result.quantity == 0 and result.id_shop == 1
+    assert result.quantity == 0
+    assert result.id_shop == 1
 
 
 def test_set_tracking_number_body_matches_recorded_put() -> None:
@@ -72,11 +92,14 @@ def test_set_tracking_number_body_matches_recorded_put() -> None:
         path = request.url.path
         if request.method == "GET" and path.endswith("/order_carriers"):
             assert request.url.params["filter[id_order]"] == "[2]"
-            return xml_response(sample("order_carriers_list_filter_id_order.ps1.6.1.6.xml").read_bytes())
+            return xml_response(
+                sample("order_carriers_list_filter_id_order.ps1.6.1.6.xml").read_bytes()
+            )
         if request.method == "GET":
             assert path.endswith("/order_carriers/2")
             return xml_response(sample("order_carrier_2.ps1.6.1.6.xml").read_bytes())
-        assert request.method == "PUT" and path.endswith("/order_carriers")
+        assert request.method == "PUT"
+        assert path.endswith("/order_carriers")
         put_bodies.append(request.content)
         return xml_response(sample("order_carrier_PUT_tracking_number.ps1.6.1.6.xml").read_bytes())
 
@@ -97,18 +120,26 @@ def test_order_history_body_and_product_bodies_follow_docs_schemas() -> None:
         if request.method == "GET":
             return httpx.Response(200, json={"orders": [{"id": 5, "current_state": 2}]})
         posted[resource] = request.content
-        node = {"order_histories": "order_history", "products": "product", "combinations": "combination",
-                "manufacturers": "manufacturer"}[resource]
+        node = {
+            "order_histories": "order_history",
+            "products": "product",
+            "combinations": "combination",
+            "manufacturers": "manufacturer",
+        }[resource]
         return xml_response(f"<prestashop><{node}><id>9</id></{node}></prestashop>", 201)
 
     with adapter_for(handler) as a:
         change = a.set_order_state(5, 4)
-        a.create_product(name="Tee", reference="T-1", price=Decimal("9.5"), category_id=3,
-                         manufacturer_id=1)
-        a.create_combination(product_id=9, reference="T-1-S", price_impact="1.5",
-                             option_value_ids=[1, 13])
+        a.create_product(
+            name="Tee", reference="T-1", price=Decimal("9.5"), category_id=3, manufacturer_id=1
+        )
+        a.create_combination(
+            product_id=9, reference="T-1-S", price_impact="1.5", option_value_ids=[1, 13]
+        )
         a.create_manufacturer(name="ACMEManufacturer")
-    assert change.changed and change.history_id == 9 and change.previous_state == 2
+    assert change.changed
+    assert change.history_id == 9
+    assert change.previous_state == 2
     checks = {
         "order_histories": "docs_order_histories_schema_blank.ps8.x.xml",
         "products": "docs_products_schema_blank.ps8.x.xml",
@@ -117,7 +148,8 @@ def test_order_history_body_and_product_bodies_follow_docs_schemas() -> None:
     for resource, schema_file in checks.items():
         schema = ET.fromstring(sample(schema_file).read_bytes())
         body = ET.fromstring(posted[resource])
-        assert body.tag == "prestashop" and body[0].tag == schema[0].tag
+        assert body.tag == "prestashop"
+        assert body[0].tag == schema[0].tag
         assert body[0].find("id") is None  # POST must not carry an id (code 91)
         extra = structure(body) - structure(schema)
         assert not extra, (resource, extra)
@@ -131,7 +163,8 @@ def test_order_history_body_and_product_bodies_follow_docs_schemas() -> None:
     man_doc = fields_of(sample("docs_manufacturer_POST_request.ps8.x.xml").read_bytes())
     assert fields_of(posted["manufacturers"])[2]["name"] == man_doc[2]["name"]
     prod = ET.fromstring(posted["products"])[0]
-    assert prod.find("name/language").get("id") == "1" and prod.findtext("name/language") == "Tee"
+    assert prod.find("name/language").get("id") == "1"
+    assert prod.findtext("name/language") == "Tee"
     assert prod.findtext("price") == "9.500000"
     assert [e.text for e in prod.findall("associations/categories/category/id")] == ["3"]
 
@@ -147,11 +180,20 @@ def test_set_price_strips_read_only_fields_and_keeps_the_rest() -> None:
 
     with adapter_for(handler) as a:
         a.set_price(1, Decimal("20"))
-    root, node, fields = fields_of(put[0])
-    assert node == "product" and fields["price"] == "20.000000"
-    for read_only in ("manufacturer_name", "quantity", "position_in_category", "id_default_image", "type"):
+    _root, node, fields = fields_of(put[0])
+    assert node == "product"
+    assert fields["price"] == "20.000000"
+    for read_only in (
+        "manufacturer_name",
+        "quantity",
+        "position_in_category",
+        "id_default_image",
+        "type",
+    ):
         assert read_only not in fields
-    assert fields["active"] == "1" and fields["reference"] == "demo_1" and fields["id"] == "1"
+    assert fields["active"] == "1"
+    assert fields["reference"] == "demo_1"
+    assert fields["id"] == "1"
     body = ET.fromstring(put[0])[0]
     assert body.find("associations") is None
     assert body.findtext("name/language") == "Faded Short Sleeves T-shirt"
@@ -168,7 +210,9 @@ class FakeOrders:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
-            return httpx.Response(200, json={"orders": [{"id": 5, "current_state": str(self.state)}]})
+            return httpx.Response(
+                200, json={"orders": [{"id": 5, "current_state": str(self.state)}]}
+            )
         self.posts += 1
         target = int(ET.fromstring(request.content).findtext("order_history/id_order_state"))
         if self.fail == "before":
@@ -178,7 +222,9 @@ class FakeOrders:
             raise httpx.ReadTimeout("applied, answer lost")
         if self.fail == "after-500":
             return httpx.Response(500)
-        return xml_response("<prestashop><order_history><id>77</id></order_history></prestashop>", 201)
+        return xml_response(
+            "<prestashop><order_history><id>77</id></order_history></prestashop>", 201
+        )
 
 
 @pytest.mark.parametrize("fail", ["after", "after-500"])
@@ -187,7 +233,8 @@ def test_state_change_lost_answer_is_not_posted_twice(fail) -> None:
     with adapter_for(store) as a:
         change = a.set_order_state(5, 4)
         again = a.set_order_state(5, 4)
-    assert change.changed and store.state == 4
+    assert change.changed
+    assert store.state == 4
     assert not again.changed
     assert store.posts == 1
 
@@ -196,7 +243,8 @@ def test_state_change_refused_before_write_raises_and_never_reposts() -> None:
     store = FakeOrders(2, "before")
     with adapter_for(store) as a, pytest.raises(ChannelUnavailable):
         a.set_order_state(5, 4)
-    assert store.posts == 1 and store.state == 2
+    assert store.posts == 1
+    assert store.state == 2
 
 
 def test_state_already_there_posts_nothing_and_sendemail_is_spelled_right() -> None:
@@ -217,5 +265,8 @@ def test_state_already_there_posts_nothing_and_sendemail_is_spelled_right() -> N
 
 def test_stock_write_refuses_product_row_of_product_with_combinations() -> None:
     body = sample("stock_availables_display_id_fields.ps1.6.1.20.xml").read_bytes()
-    with adapter_for(lambda r: xml_response(body)) as a, pytest.raises(ChannelRejected, match="combinations"):
+    with (
+        adapter_for(lambda r: xml_response(body)) as a,
+        pytest.raises(ChannelRejected, match="combinations"),
+    ):
         a.set_stock(1, 0, 5)

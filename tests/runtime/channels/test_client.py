@@ -22,6 +22,10 @@ from engine.runtime.channels.prestashop.xml import build_entity, parse_xml
 
 from .helpers import KEY, error_xml, xml_response
 
+PS_REALM = (
+    'Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key '
+    'as the login. No password required."'
+)
 HTML = b"<!DOCTYPE html><html><head><title>My Shop</title></head><body>Welcome</body></html>"
 
 
@@ -41,28 +45,107 @@ def always(response: httpx.Response):
 @pytest.mark.parametrize(
     ("response", "error", "code"),
     [
-        (xml_response(error_xml(20, "Authentification key is not active"), 401), ChannelAuthFailed, "20"),
-        (xml_response(error_xml(18, "Invalid authentication key format"), 401), ChannelAuthFailed, "18"),
-        (xml_response(error_xml(26, 'Resource of type "orders" is not allowed with this authentication key'), 401), ChannelPermissionMissing, "26"),
-        (xml_response(error_xml(25, "Method PUT is not allowed for this key"), 405), ChannelPermissionMissing, "25"),
-        (xml_response(error_xml(132, "key not allowed on this shop"), 403), ChannelPermissionMissing, "132"),
+        (
+            xml_response(error_xml(20, "Authentification key is not active"), 401),
+            ChannelAuthFailed,
+            "20",
+        ),
+        (
+            xml_response(error_xml(18, "Invalid authentication key format"), 401),
+            ChannelAuthFailed,
+            "18",
+        ),
+        (
+            xml_response(
+                error_xml(
+                    26, 'Resource of type "orders" is not allowed with this authentication key'
+                ),
+                401,
+            ),
+            ChannelPermissionMissing,
+            "26",
+        ),
+        (
+            xml_response(error_xml(25, "Method PUT is not allowed for this key"), 405),
+            ChannelPermissionMissing,
+            "25",
+        ),
+        (
+            xml_response(error_xml(132, "key not allowed on this shop"), 403),
+            ChannelPermissionMissing,
+            "132",
+        ),
         (xml_response(error_xml(101, "Method POST is not allowed"), 405), ChannelRejected, "101"),
         (xml_response(error_xml(32, "This filter does not exist"), 400), ChannelRejected, "32"),
-        (xml_response(error_xml(93, 'parameter "quantity" not writable'), 400), ChannelRejected, "93"),
+        (
+            xml_response(error_xml(93, 'parameter "quantity" not writable'), 400),
+            ChannelRejected,
+            "93",
+        ),
         (xml_response(error_xml(127, "XML error"), 500), ChannelRejected, "127"),
         (xml_response(error_xml(46, "Unable to save resource"), 500), ChannelUnavailable, "46"),
-        (xml_response(error_xml(22, "The PrestaShop webservice is disabled"), 503), ChannelUnavailable, "22"),
+        (
+            xml_response(error_xml(22, "The PrestaShop webservice is disabled"), 503),
+            ChannelUnavailable,
+            "22",
+        ),
         (xml_response(b"", 404), ChannelNotFound, None),
         (xml_response(error_xml(87, "Id(s) not exists: 99"), 404), ChannelNotFound, "87"),
-        (httpx.Response(502, content=b"<html>Bad gateway</html>", headers={"Content-Type": "text/html"}), ChannelUnavailable, None),
+        (
+            httpx.Response(
+                502, content=b"<html>Bad gateway</html>", headers={"Content-Type": "text/html"}
+            ),
+            ChannelUnavailable,
+            None,
+        ),
         (httpx.Response(429, headers={"Retry-After": "2"}), ChannelUnavailable, None),
-        (httpx.Response(200, content=HTML, headers={"Content-Type": "text/html"}), ChannelProtocolError, None),
-        (httpx.Response(404, content=HTML, headers={"Content-Type": "text/html"}), ChannelProtocolError, None),
-        (httpx.Response(301, headers={"Location": "https://shop.test/api/orders"}), ChannelProtocolError, None),
-        (httpx.Response(401, content=b"Unauthorized", headers={"WWW-Authenticate": 'Basic realm="nginx"'}), ChannelProtocolError, None),
-        (httpx.Response(401, content=b"401 Unauthorized", headers={"WWW-Authenticate": 'Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key as the login. No password required."'}), ChannelAuthFailed, None),
-        (httpx.Response(200, content=b'{"orders": [', headers={"Content-Type": "application/json"}), ChannelProtocolError, None),
-        (httpx.Response(200, content=b'{"errors":[{"code":87,"message":"x"}]}', headers={"Content-Type": "application/json"}), ChannelProtocolError, None),
+        (
+            httpx.Response(200, content=HTML, headers={"Content-Type": "text/html"}),
+            ChannelProtocolError,
+            None,
+        ),
+        (
+            httpx.Response(404, content=HTML, headers={"Content-Type": "text/html"}),
+            ChannelProtocolError,
+            None,
+        ),
+        (
+            httpx.Response(301, headers={"Location": "https://shop.test/api/orders"}),
+            ChannelProtocolError,
+            None,
+        ),
+        (
+            httpx.Response(
+                401, content=b"Unauthorized", headers={"WWW-Authenticate": 'Basic realm="nginx"'}
+            ),
+            ChannelProtocolError,
+            None,
+        ),
+        (
+            httpx.Response(
+                401,
+                content=b"401 Unauthorized",
+                headers={"WWW-Authenticate": PS_REALM},
+            ),
+            ChannelAuthFailed,
+            None,
+        ),
+        (
+            httpx.Response(
+                200, content=b'{"orders": [', headers={"Content-Type": "application/json"}
+            ),
+            ChannelProtocolError,
+            None,
+        ),
+        (
+            httpx.Response(
+                200,
+                content=b'{"errors":[{"code":87,"message":"x"}]}',
+                headers={"Content-Type": "application/json"},
+            ),
+            ChannelProtocolError,
+            None,
+        ),
     ],
 )
 def test_status_mapping(response, error, code) -> None:
@@ -72,7 +155,8 @@ def test_status_mapping(response, error, code) -> None:
     assert type(info.value) is error
     if code is not None:
         assert info.value.store_code == code
-    assert "\n" not in str(info.value) and KEY not in str(info.value)
+    assert "\n" not in str(info.value)
+    assert KEY not in str(info.value)
 
 
 def test_json_error_body_is_read() -> None:
@@ -80,13 +164,19 @@ def test_json_error_body_is_read() -> None:
     client, _ = make(always(resp))
     with client, pytest.raises(ChannelRejected) as info:
         client.get("orders")
-    assert info.value.store_code == "36" and "Bad display syntax" in str(info.value)
+    assert info.value.store_code == "36"
+    assert "Bad display syntax" in str(info.value)
 
 
 @pytest.mark.parametrize(
     "exc",
-    [httpx.ConnectTimeout("t"), httpx.ReadTimeout("t"), httpx.ConnectError("refused"),
-     httpx.RemoteProtocolError("dropped"), httpx.ReadError("reset")],
+    [
+        httpx.ConnectTimeout("t"),
+        httpx.ReadTimeout("t"),
+        httpx.ConnectError("refused"),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.ReadError("reset"),
+    ],
 )
 def test_transport_failures_are_retryable_and_retried_for_get(exc) -> None:
     calls = []
@@ -99,17 +189,22 @@ def test_transport_failures_are_retryable_and_retried_for_get(exc) -> None:
     with client, pytest.raises(ChannelUnavailable) as info:
         client.get("orders")
     assert info.value.retryable
-    assert len(calls) == 3 and len(sleeps) == 2
+    assert len(calls) == 3
+    assert len(sleeps) == 2
     assert client.stats[("GET", "orders")] == 3
 
 
 def test_retry_recovers_and_honours_retry_after() -> None:
-    answers = [httpx.Response(429, headers={"Retry-After": "0.04"}),
-               httpx.Response(503), httpx.Response(200, json={"orders": [{"id": 1}]})]
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "0.04"}),
+        httpx.Response(503),
+        httpx.Response(200, json={"orders": [{"id": 1}]}),
+    ]
     client, sleeps = make(lambda r: answers.pop(0))
     with client:
         assert client.get("orders") == [{"id": 1}]
-    assert len(sleeps) == 2 and sleeps[0] >= 0.04
+    assert len(sleeps) == 2
+    assert sleeps[0] >= 0.04
 
 
 def test_post_is_never_retried() -> None:
@@ -123,7 +218,8 @@ def test_post_is_never_retried() -> None:
     body = build_entity("order_history", [("id_order", 5), ("id_order_state", 4)])
     with client, pytest.raises(ChannelUnavailable):
         client.post_xml("order_histories", body)
-    assert calls == ["POST"] and sleeps == []
+    assert calls == ["POST"]
+    assert sleeps == []
 
 
 def test_put_is_retried_and_delete_after_lost_answer_counts_as_done() -> None:
@@ -154,7 +250,13 @@ def test_json_quirks_empty_list_plural_and_singular() -> None:
         client, _ = make(always(resp))
         with client:
             items = client.get("orders", params={"display": "full"} if name == "plural" else None)
-        assert items == ([] if name == "empty" else [{"id": 5, "current_state": 4}] if name == "plural" else [{"id": 5}])
+        assert items == (
+            []
+            if name == "empty"
+            else [{"id": 5, "current_state": 4}]
+            if name == "plural"
+            else [{"id": 5}]
+        )
 
 
 def test_reads_ask_for_json_and_send_the_key_as_basic_user() -> None:
@@ -182,7 +284,7 @@ def test_pages_use_limit_offset_and_stop_on_short_page() -> None:
     def handler(request):
         seen.append(dict(request.url.params))
         offset, n = map(int, request.url.params["limit"].split(","))
-        ids = [i for i in range(1, 8)][offset:offset + n]
+        ids = list(range(1, 8))[offset : offset + n]
         return httpx.Response(200, json={"orders": [{"id": i} for i in ids]} if ids else [])
 
     client, _ = make(handler)
@@ -232,7 +334,8 @@ def test_key_never_in_errors_or_logs(caplog) -> None:
                 errors.append(exc)
     assert len(errors) == 2
     for exc in errors:
-        assert KEY not in str(exc) and KEY not in repr(exc)
+        assert KEY not in str(exc)
+        assert KEY not in repr(exc)
     assert caplog.records
     for record in caplog.records:
         assert KEY not in record.getMessage()

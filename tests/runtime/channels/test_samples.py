@@ -1,6 +1,8 @@
 """Every recorded PrestaShop response parses through the client into records without losing a
 field the OMS uses (bodies + statuses + headers served through httpx.MockTransport)."""
 
+# ruff: noqa: S314 - trusted local samples read with the stdlib on purpose, independently of the client
+
 from __future__ import annotations
 
 import json
@@ -17,7 +19,15 @@ from engine.runtime.channels.prestashop import records as R
 from engine.runtime.channels.prestashop.client import PrestaShopClient
 from engine.runtime.channels.prestashop.connect import parse_api_root
 
-from .helpers import KEY, is_list_document, plural, recorded, reference_fields, response_samples, serve
+from .helpers import (
+    KEY,
+    is_list_document,
+    plural,
+    recorded,
+    reference_fields,
+    response_samples,
+    serve,
+)
 
 RECORDS: dict[str, Any] = {
     "orders": R.Order,
@@ -33,8 +43,11 @@ RECORDS: dict[str, Any] = {
     "stock_availables": R.StockAvailable,
 }
 ASSOC_FIELDS = {
-    "category_ids": "categories", "combination_ids": "combinations", "image_ids": "images",
-    "option_value_ids": "product_option_values", "child_ids": "categories",
+    "category_ids": "categories",
+    "combination_ids": "combinations",
+    "image_ids": "images",
+    "option_value_ids": "product_option_values",
+    "child_ids": "categories",
     "value_ids": "product_option_values",
 }
 
@@ -51,7 +64,10 @@ def _resource_of(path: Path) -> tuple[str, str]:
 
 
 def _same_scalar(got: Any, want: Any) -> bool:
-    return str(got if got is not None else "").strip() == str(want if want is not None else "").strip()
+    return (
+        str(got if got is not None else "").strip()
+        == str(want if want is not None else "").strip()
+    )
 
 
 def _check_record(record: Any, ref: dict[str, Any]) -> None:
@@ -92,7 +108,9 @@ def _check_record(record: Any, ref: dict[str, Any]) -> None:
 def test_every_sample_parses_without_losing_fields(path: Path) -> None:
     rec = recorded(path)
     resource, fmt = _resource_of(path)
-    with PrestaShopClient("http://shop.test", KEY, transport=serve(rec), sleep=lambda s: None) as c:
+    with PrestaShopClient(
+        "http://shop.test", KEY, transport=serve(rec), sleep=lambda s: None
+    ) as c:
         if not resource:  # DELETE 200 with an empty body
             assert c.request("DELETE", "categories/10").status_code == 200
             return
@@ -134,18 +152,32 @@ def test_order_sample_maps_every_oms_field() -> None:
     """The 1.6 XML order and the 8.x JSON order give the same typed fields the OMS maps."""
     from .helpers import sample
 
-    for name, fmt in (("order_5_detail.ps1.6.1.23.xml", "XML"),
-                      ("order_single_detail.ps8.x.json", "JSON")):
+    for name, fmt in (
+        ("order_5_detail.ps1.6.1.23.xml", "XML"),
+        ("order_single_detail.ps8.x.json", "JSON"),
+    ):
         rec = recorded(sample(name))
         with PrestaShopClient("http://shop.test", KEY, transport=serve(rec)) as c:
             order = R.Order.from_data(c.get("orders", 5, fmt=fmt)[0])
         m = order.to_mapping()
-        for key in ("reference", "date_add", "date_upd", "total_paid_tax_incl", "total_products",
-                    "total_shipping", "id_customer", "id_currency", "payment", "current_state"):
+        for key in (
+            "reference",
+            "date_add",
+            "date_upd",
+            "total_paid_tax_incl",
+            "total_products",
+            "total_shipping",
+            "id_customer",
+            "id_currency",
+            "payment",
+            "current_state",
+        ):
             assert m[key] not in (None, ""), (name, key)
-        assert m["order_rows"] and all(r["product_reference"] for r in m["order_rows"])
+        assert m["order_rows"]
+        assert all(r["product_reference"] for r in m["order_rows"])
     # 8.x dropped falsy fields (gift, note…) and typed ints: still coerced
-    assert order.current_state == 4 and order.rows[0].product_attribute_id == 0
+    assert order.current_state == 4
+    assert order.rows[0].product_attribute_id == 0
     assert order.total_paid_tax_incl == Decimal("20.230000")
 
 
@@ -155,12 +187,17 @@ def test_product_json_multilingual_and_xml_single_language() -> None:
     rec = recorded(sample("product_single_detail.ps8.x.json"))
     with PrestaShopClient("http://shop.test", KEY, transport=serve(rec)) as c:
         p = R.Product.from_data(c.get("products", 59989)[0])
-    assert p.name.startswith("Maquette Gundam") and set(p.names) == {1, 2}
-    assert p.id_default_image == 132903 and p.active and p.price == Decimal("24.166667")
+    assert p.name.startswith("Maquette Gundam")
+    assert set(p.names) == {1, 2}
+    assert p.id_default_image == 132903
+    assert p.active
+    assert p.price == Decimal("24.166667")
     assert p.stock_refs == (R.StockRef(60251, 0),)
     rec = recorded(sample("product_1_with_combinations.ps1.6.1.23.xml"))
     with PrestaShopClient("http://shop.test", KEY, transport=serve(rec)) as c:
         p = R.Product.from_data(c.get("products", 1, fmt="XML")[0])
-    assert p.name == "Faded Short Sleeves T-shirt" and p.combination_ids == (1, 2, 3, 4, 5, 6)
-    assert p.id_manufacturer == 1 and p.reference == "demo_1"
+    assert p.name == "Faded Short Sleeves T-shirt"
+    assert p.combination_ids == (1, 2, 3, 4, 5, 6)
+    assert p.id_manufacturer == 1
+    assert p.reference == "demo_1"
     assert [s.id_product_attribute for s in p.stock_refs] == [0, 1, 2, 3, 4, 5, 6]

@@ -23,18 +23,29 @@ from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 
 PERMISSIONS = {
-    "order_states": ["GET"], "orders": ["GET"], "order_histories": ["GET", "POST"],
-    "order_carriers": ["GET", "PUT"], "products": ["GET", "POST", "PUT", "DELETE"],
-    "combinations": ["GET", "POST", "PUT", "DELETE"], "stock_availables": ["GET", "PUT"],
-    "categories": ["GET", "POST"], "manufacturers": ["GET", "POST", "PUT"],
-    "product_options": ["GET", "POST"], "product_option_values": ["GET", "POST"],
+    "order_states": ["GET"],
+    "orders": ["GET"],
+    "order_histories": ["GET", "POST"],
+    "order_carriers": ["GET", "PUT"],
+    "products": ["GET", "POST", "PUT", "DELETE"],
+    "combinations": ["GET", "POST", "PUT", "DELETE"],
+    "stock_availables": ["GET", "PUT"],
+    "categories": ["GET", "POST"],
+    "manufacturers": ["GET", "POST", "PUT"],
+    "product_options": ["GET", "POST"],
+    "product_option_values": ["GET", "POST"],
     "images": ["GET", "POST"],
 }
 CHANNEL = SimpleNamespace(
     permissions=PERMISSIONS,
     status_map=SimpleNamespace(
-        outbound={"New": "Payment accepted", "RFP": "Processing in progress",
-                  "In_transit": "Shipped", "Complete": "Delivered", "Packed": None},
+        outbound={
+            "New": "Payment accepted",
+            "RFP": "Processing in progress",
+            "In_transit": "Shipped",
+            "Complete": "Delivered",
+            "Packed": None,
+        },
         inbound={"Payment accepted": {}, "Canceled": {}, "Teleported": {}},
         imported=("Payment accepted",),
     ),
@@ -49,7 +60,9 @@ def sandbox() -> Iterator[SandboxServer]:
 
 def adapter(server: SandboxServer, **kw) -> PrestaShopAdapter:
     client = PrestaShopClient(server.url, server.key, **kw)
-    return PrestaShopAdapter(client, page_size=kw.pop("page_size", 50) if "page_size" in kw else 50)
+    return PrestaShopAdapter(
+        client, page_size=kw.pop("page_size", 50) if "page_size" in kw else 50
+    )
 
 
 def set_faults(server: SandboxServer, **rates: float) -> None:
@@ -71,7 +84,9 @@ def test_faulty_catalogue_read_equals_clean_read(sandbox: SandboxServer) -> None
     set_faults(sandbox, error_rate=0.2, timeout_rate=0.05)
     try:
         with adapter(
-            sandbox, timeout=0.4, connect_timeout=0.4,
+            sandbox,
+            timeout=0.4,
+            connect_timeout=0.4,
             retry=RetryPolicy(attempts=12, backoff_seconds=0.01, max_backoff_seconds=0.05),
         ) as a:
             faulty = catalogue(a)
@@ -87,13 +102,16 @@ def test_faulty_catalogue_read_equals_clean_read(sandbox: SandboxServer) -> None
 def test_orders_and_state_change_round_trip(sandbox: SandboxServer) -> None:
     with adapter(sandbox) as a:
         ids, missing = a.resolve_states(["Payment accepted", "Shipped", "Nope"])
-        assert missing == ["Nope"] and set(ids) == {"Payment accepted", "Shipped"}
+        assert missing == ["Nope"]
+        assert set(ids) == {"Payment accepted", "Shipped"}
         orders = list(a.orders_since_id(0))
-        assert len(orders) == 40 and [o.id for o in orders] == sorted(o.id for o in orders)
+        assert len(orders) == 40
+        assert [o.id for o in orders] == sorted(o.id for o in orders)
         assert all(o.rows and o.reference for o in orders)
         order = next(o for o in orders if o.current_state != ids["Shipped"])
         change = a.set_order_state(order.id, ids["Shipped"])
-        assert change.changed and a.current_state(order.id) == ids["Shipped"]
+        assert change.changed
+        assert a.current_state(order.id) == ids["Shipped"]
         assert not a.set_order_state(order.id, ids["Shipped"]).changed
         assert a.client.stats[("POST", "order_histories")] == 1
         changed = list(a.orders_changed_since(order.date_upd or "2000-01-01 00:00:00"))
@@ -120,40 +138,54 @@ def test_catalogue_writes_round_trip(sandbox: SandboxServer) -> None:
         cat = a.create_category(name="Omsflow Cat")
         opt = a.create_product_option(name="Size")
         val = a.create_product_option_value(option_id=opt.id, name="XL")
-        p = a.create_product(name="New tee", reference="NT-1", price="9.99",
-                             category_id=cat.id, manufacturer_id=man.id)
-        c = a.create_combination(product_id=p.id, reference="NT-1-XL", price_impact="1",
-                                 option_value_ids=[val.id])
+        p = a.create_product(
+            name="New tee",
+            reference="NT-1",
+            price="9.99",
+            category_id=cat.id,
+            manufacturer_id=man.id,
+        )
+        c = a.create_combination(
+            product_id=p.id, reference="NT-1-XL", price_impact="1", option_value_ids=[val.id]
+        )
         got = a.get_product(p.id)
-        assert got.product.reference == "NT-1" and got.product.id_manufacturer == man.id
+        assert got.product.reference == "NT-1"
+        assert got.product.id_manufacturer == man.id
         assert [x.reference for x in got.combinations] == ["NT-1-XL"]
         a.delete_combination(c.id)
         a.delete_product(p.id)
         assert a.client.stats[("DELETE", "products")] == 1
         assert {m.name for m in a.manufacturers()} >= {"Omsflow Brand"}
-        assert a.categories() and a.product_options() and a.product_option_values()
+        assert a.categories()
+        assert a.product_options()
+        assert a.product_option_values()
 
 
 def test_probe_succeeds_with_the_right_key(sandbox: SandboxServer) -> None:
     report = probe(sandbox.url, sandbox.key, CHANNEL)
     assert report.api_url == sandbox.url + "/api"
     assert report.missing_states == ("Teleported",)
-    assert report.state_ids["Payment accepted"] > 0 and "Shipped" in report.state_ids
+    assert report.state_ids["Payment accepted"] > 0
+    assert "Shipped" in report.state_ids
     assert "PUT" in report.granted["stock_availables"]
 
 
 def test_probe_fails_clearly_with_a_wrong_key(sandbox: SandboxServer) -> None:
     with pytest.raises(ChannelAuthFailed) as info:
         probe(sandbox.url, "A" * 32, CHANNEL)
-    assert "fix:" in str(info.value) and "A" * 32 not in str(info.value)
+    assert "fix:" in str(info.value)
+    assert "A" * 32 not in str(info.value)
 
 
 def test_probe_names_the_missing_permission(sandbox: SandboxServer) -> None:
     key = "LACKSPUT" + "0" * 24
     perms = {k: list(v) for k, v in PERMISSIONS.items()}
     perms["stock_availables"] = ["GET"]
-    r = httpx.post(sandbox.url + "/__sandbox/keys", json={"key": key, "permissions": perms},
-                   auth=(sandbox.key, ""))
+    r = httpx.post(
+        sandbox.url + "/__sandbox/keys",
+        json={"key": key, "permissions": perms},
+        auth=(sandbox.key, ""),
+    )
     assert r.status_code < 300, r.text
     with pytest.raises(ChannelPermissionMissing) as info:
         probe(sandbox.url, key, CHANNEL)
@@ -172,8 +204,9 @@ def html_site() -> Iterator[str]:
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -188,7 +221,9 @@ def test_probe_refuses_a_url_that_is_not_a_webservice(html_site: str) -> None:
     with pytest.raises(ChannelProtocolError) as info:
         probe(html_site, "B" * 32, CHANNEL)
     msg = str(info.value)
-    assert "HTML page" in msg and "not the PrestaShop webservice" in msg and "fix:" in msg
+    assert "HTML page" in msg
+    assert "not the PrestaShop webservice" in msg
+    assert "fix:" in msg
     assert "\n" not in msg
 
 
