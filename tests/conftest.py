@@ -16,13 +16,18 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "ci", max_examples=300, deadline=None, print_blob=True,
+    "ci",
+    max_examples=300,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -34,7 +39,10 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 def samples_dir() -> Path:
     """The real recorded PrestaShop responses (``../shared/prestashop/samples``)."""
-    for candidate in (SHARED / "prestashop" / "samples", REPO / "tests" / "fixtures" / "prestashop"):
+    for candidate in (
+        SHARED / "prestashop" / "samples",
+        REPO / "tests" / "fixtures" / "prestashop",
+    ):
         if candidate.is_dir():
             return candidate
     pytest.skip("no PrestaShop samples found beside the repository (../shared/prestashop)")

@@ -36,7 +36,8 @@ def test_pure_layers_import_no_io(layer: str) -> None:
 
 def test_spec_does_not_import_core() -> None:
     offenders = [
-        str(p) for p in (ENGINE / "spec").rglob("*.py")
+        str(p)
+        for p in (ENGINE / "spec").rglob("*.py")
         if any(n.startswith("engine.core") for n in _imports(p))
     ]
     assert offenders == []

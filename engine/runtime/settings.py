@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 _BUNDLED = Path(__file__).resolve().parent.parent / "_bundled"
 _REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -69,14 +70,18 @@ def redact(text: str, *secrets: str) -> str:
         if value:
             text = text.replace(value, "**********")
     for pattern in _KEY_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "**********" + ("@" if m.group(0).endswith("@") else ""), text)
+        text = pattern.sub(_masked_match, text)
     return text
+
+
+def _masked_match(match: re.Match[str]) -> str:
+    return match.group(1) + "**********" + ("@" if match.group(0).endswith("@") else "")
 
 
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts registered secrets and key patterns from every record."""
 
-    _secrets: set[str] = set()
+    _secrets: ClassVar[set[str]] = set()
 
     @classmethod
     def register(cls, secret: str) -> None:
