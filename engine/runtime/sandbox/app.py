@@ -132,7 +132,14 @@ class _Api:
         is_json = self._wants_json(request, params)
         try:
             key = self._authenticate(request, params)
-            result = self._route(request, method, segs, params, key, body, is_json)
+            try:
+                result = self._route(request, method, segs, params, key, body, is_json)
+            except (WebserviceFault, _PlainUnauthorized):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a PHP fatal: 500 with the message
+                raise WebserviceFault(
+                    500, (2, f"[PHP Error] {type(exc).__name__}: {exc}")
+                ) from exc
         except WebserviceFault as fault:
             status = fault.status
             text = errors_json(fault.errors) if is_json else errors_xml(fault.errors)

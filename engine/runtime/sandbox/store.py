@@ -423,7 +423,7 @@ class SandboxStore:
                     500, (133, "You cannot update the available stock when it depends on stock.")
                 )
             rec = dict(old)
-            rec["associations"] = dict(old["associations"])
+            rec["associations"] = dict(old.get("associations") or {})
         for f in rdef.fields[1:]:
             if f.read_only:
                 continue
