@@ -405,6 +405,172 @@ def wms_group() -> None:
 
 
 # ================ wms, serve (issue 5)
+
+
+def _wms_secret() -> Any:
+    """The shared WMS secret from OMSFLOW_WMS_SECRET, as a ``Secret`` (never printed)."""
+    from engine.errors import ConfigError
+    from engine.runtime.settings import RedactingFilter, Settings
+
+    secret = Settings.from_env().wms_secret
+    if not secret:
+        raise ConfigError(
+            "OMSFLOW_WMS_SECRET is not set (fix: export OMSFLOW_WMS_SECRET=<the secret shared "
+            "with the WMS>)"
+        )
+    RedactingFilter.register(secret.reveal())
+    return secret
+
+
+def _wms_answer_line(status: int, answer: dict[str, Any]) -> str:
+    outcome = answer.get("outcome", "?")
+    parts = [f"{status} {outcome}"]
+    if answer.get("order_reference"):
+        parts.append(f"order {answer['order_reference']}")
+    if answer.get("trigger"):
+        parts.append(f"trigger {answer['trigger']}")
+    if answer.get("state"):
+        parts.append(f"state {answer['state']}")
+    for key in ("detail", "error"):
+        if answer.get(key):
+            parts.append(str(answer[key]))
+    return parts[0] + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+@omsflow.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0: a free one).")
+def serve(host: str, port: int) -> None:
+    """Run the WMS event receiver (POST /wms/events, GET /health) until Ctrl-C.
+
+    Events are signed with OMSFLOW_WMS_SECRET and applied to the OMS database
+    (OMSFLOW_DATABASE_URL) in one transaction each; replays are acknowledged once."""
+    import signal
+    import time
+
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+    from engine.runtime.wms.receiver import WmsReceiver
+    from engine.runtime.wms.server import start_in_thread
+    from engine.runtime.wms.webhook import EVENTS_PATH, create_wms_app
+
+    secret = _wms_secret()
+    bundle = load_bundle()
+    engine, factory = dbsession.open_database(Settings.from_env())
+    app = create_wms_app(
+        WmsReceiver(factory, bundle), secret, event_types=bundle.channel.fulfilment.wms_events
+    )
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server = start_in_thread(app, host, port)
+    except (OSError, RuntimeError) as exc:
+        engine.dispose()
+        fail(f"cannot listen on {host}:{port} ({exc})")
+        return
+    click.echo(f"wms receiver: {server.url}{EVENTS_PATH}  (health: {server.url}/health)")
+    click.echo("Ctrl-C to stop")
+    sys.stdout.flush()
+    try:
+        while server.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        engine.dispose()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@wms_group.command("send")
+@click.argument("event_type", metavar="TYPE")
+@click.argument("order_ref")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              envvar="OMSFLOW_WMS_RECEIVER_URL",
+              help="The receiver's base URL (or its full /wms/events URL).")
+@click.option("--event-id", default=None,
+              help="Event id (default: a fresh UUID; reuse to replay).")
+@click.option("--json", "as_json", is_flag=True, help="Print the receiver's answer as JSON.")
+def wms_send(event_type: str, order_ref: str, url: str, event_id: str | None,
+             as_json: bool) -> None:
+    """Send one signed WMS event (picked, packed, handed_over, delivered) to a running
+    receiver and print its answer; exits non-zero unless it was accepted (202)."""
+    from engine.runtime.wms.client import send_event
+
+    try:
+        status, answer = send_event(url, _wms_secret(), event_type, order_ref, event_id=event_id)
+    except ValueError as exc:
+        fail(f"--url: {exc}")
+        return
+    if as_json:
+        emit_json({"status": status, **answer})
+    else:
+        click.echo(_wms_answer_line(status, answer))
+    if not 200 <= status < 300:
+        sys.exit(1)
+
+
+@wms_group.command("apply")
+@click.argument("event_type", metavar="TYPE")
+@click.argument("order_ref")
+@click.option("--event-id", default=None,
+              help="Event id (default: a fresh UUID; reuse to replay).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bool) -> None:
+    """Apply one WMS event directly to the database (no HTTP, no signature), exactly as the
+    receiver would: source wms, idempotent by event id. Exits non-zero when refused."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+    from engine.runtime.wms.receiver import WmsReceiver
+    from engine.runtime.wms.webhook import InvalidEvent, build_event
+
+    bundle = load_bundle()
+    try:
+        event = build_event(
+            event_type, order_ref, bundle.channel.fulfilment.wms_events,
+            event_id=event_id or str(uuid.uuid4()), occurred_at=datetime.now(UTC),
+        )
+    except InvalidEvent as exc:
+        fail(str(exc))
+        return
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        result = WmsReceiver(factory, bundle).apply(event)
+    finally:
+        engine.dispose()
+    blockers = [b.message for b in result.blockers]
+    doc = {
+        "outcome": result.outcome,
+        "event_id": event.event_id,
+        "type": event.type,
+        "trigger": event.trigger,
+        "order_reference": event.order_reference,
+        "from_state": result.from_state,
+        "state": result.state,
+        "effects": list(result.effects),
+        "blockers": blockers,
+    }
+    if as_json:
+        emit_json(doc)
+    elif result.outcome == "applied":
+        click.echo(f"applied: order {order_ref} {result.from_state} -> {result.state} "
+                   f"(trigger {event.trigger}; effects: {', '.join(result.effects) or 'none'})")
+    elif result.outcome == "duplicate":
+        click.echo(f"duplicate: event {event.event_id} was already applied; nothing changed")
+    else:
+        click.echo(f"refused: order {order_ref} stays {result.state}: "
+                   + "; ".join(blockers), err=True)
+    if result.outcome == "refused":
+        sys.exit(1)
+
 # ================ listing, template (issue 6)
 # ================ run, status, demo (issue 7)
 
