@@ -136,7 +136,7 @@ class _Api:
                 result = self._route(request, method, segs, params, key, body, is_json)
             except (WebserviceFault, _PlainUnauthorized):
                 raise
-            except Exception as exc:  # noqa: BLE001 - a PHP fatal: 500 with the message
+            except Exception as exc:
                 raise WebserviceFault(
                     500, (2, f"[PHP Error] {type(exc).__name__}: {exc}")
                 ) from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.errors import ConfigError
@@ -63,7 +63,7 @@ class Faults:
             return self._rng.random() < 0.5
 
     def snapshot(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change switches at runtime; unknown names or bad values raise ConfigError."""

@@ -27,8 +27,9 @@ def shop() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def fresh_shop() -> Iterator[SandboxServer]:
-    with start_sandbox(products=30, orders=20, seed=11, now=NOW, clock=fixed_clock,
-                       hang_seconds=0.5) as server:
+    with start_sandbox(
+        products=30, orders=20, seed=11, now=NOW, clock=fixed_clock, hang_seconds=0.5
+    ) as server:
         yield server
 
 
