@@ -1,0 +1,221 @@
+"""``omsflow serve``, ``wms send`` and ``wms apply``: the receiver as a real background
+process on loopback, commands through click's CliRunner and ``main()`` (the error boundary),
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from cli import main, omsflow
+from engine.runtime import service
+from engine.runtime.db import session as dbsession
+from engine.runtime.db.tables import InboundEventRow, OrderRow
+from engine.runtime.inventory import set_on_hand
+from engine.runtime.service import NewLine, NewOrder
+from engine.runtime.settings import Settings
+from engine.runtime.specs import load_bundle
+
+SECRET = "cli-wms-secret-do-not-print-4242"
+REPO = Path(__file__).resolve().parent.parent.parent
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("OMSFLOW_DATABASE_URL", db_url)
+    monkeypatch.setenv("OMSFLOW_WMS_SECRET", SECRET)
+    monkeypatch.delenv("OMSFLOW_WMS_RECEIVER_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return {**os.environ, "OMSFLOW_DATABASE_URL": db_url, "OMSFLOW_WMS_SECRET": SECRET}
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(omsflow, list(args), catch_exceptions=True)
+
+
+def _orders(*refs: str, release: tuple[str, ...] = ()) -> None:
+    """Orders created straight through the service in the CLI's database."""
+    bundle = load_bundle()
+    engine, sessions = dbsession.open_database(Settings.from_env())
+    try:
+        for ref in refs:
+            with sessions.begin() as s:
+                set_on_hand(s, f"SKU-{ref}", 3, at=T0)
+            order = NewOrder(reference=ref, ordered_at=T0, lines=[NewLine(f"SKU-{ref}", 1)])
+            service.create_order(sessions, bundle, order, idempotency_key=f"t:{ref}", at=T0)
+            if ref in release:
+                service.apply_inbound(
+                    sessions,
+                    bundle,
+                    reference=ref,
+                    trigger="release",
+                    source="user",
+                    idempotency_key=f"t:{ref}:release",
+                    at=T0,
+                )
+    finally:
+        engine.dispose()
+
+
+def _state(ref: str) -> tuple[str, bool, str | None]:
+    engine, sessions = dbsession.open_database(Settings.from_env())
+    try:
+        with sessions() as s:
+            row = s.scalars(select(OrderRow).where(OrderRow.reference == ref)).one()
+            return row.state, row.needs_attention, row.attention_reason
+    finally:
+        engine.dispose()
+
+
+def test_wms_apply_moves_the_order_once_per_event_id(env: dict[str, str]) -> None:
+    _orders("C1", release=("C1",))
+    first = _run("wms", "apply", "picked", "C1", "--event-id", "e-1", "--json")
+    assert first.exit_code == 0, first.output
+    doc = json.loads(first.stdout)
+    assert (doc["outcome"], doc["from_state"], doc["state"]) == ("applied", "RFP", "Ready_to_Ship")
+    assert "push_status" in doc["effects"]
+    again = _run("wms", "apply", "picked", "C1", "--event-id", "e-1")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("duplicate:")
+    assert _state("C1")[0] == "Ready_to_Ship"
+    engine, sessions = dbsession.open_database(Settings.from_env())
+    try:
+        with sessions() as s:
+            keys = list(
+                s.scalars(
+                    select(InboundEventRow.idempotency_key).where(InboundEventRow.source == "wms")
+                )
+            )
+    finally:
+        engine.dispose()
+    assert keys == ["wms:e-1"]
+
+
+def test_wms_apply_refused_exits_1_with_the_reason_and_flags_the_order(
+    env: dict[str, str],
+) -> None:
+    _orders("C2")
+    res = _run("wms", "apply", "picked", "C2")
+    assert res.exit_code == 1
+    assert res.stderr.startswith("refused: order C2 stays New")
+    state, flagged, reason = _state("C2")
+    assert (state, flagged) == ("New", True)
+    assert reason
+    assert reason in res.stderr
+
+
+def test_wms_apply_errors_are_one_line(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["wms", "apply", "teleported", "C3"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "type: unknown WMS event type 'teleported'" in err[0]
+    with pytest.raises(SystemExit) as info:
+        main(["wms", "apply", "picked", "NO-SUCH"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: order 'NO-SUCH' not found"]
+    assert info.value.code != 0
+
+
+def test_serve_and_send_need_the_secret_and_say_so_in_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OMSFLOW_WMS_SECRET")
+    for argv in (["serve"], ["wms", "send", "picked", "X"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert "OMSFLOW_WMS_SECRET is not set" in err[0]
+
+
+def test_send_to_a_receiver_that_is_not_running_fails_in_one_line(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(SystemExit) as info:
+        main(["wms", "send", "picked", "X", "--url", f"http://127.0.0.1:{port}"])
+    assert info.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "unreachable" in err[0]
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``omsflow serve --port 0`` as a background process; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", "serve", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    if not first.startswith("wms receiver: "):
+        proc.kill()
+        pytest.fail(f"serve did not start: {first!r} {proc.stderr.read() if proc.stderr else ''}")
+    url = first.split()[2].removesuffix("/wms/events")
+    try:
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_serve_in_the_background_and_send_signed_events(
+    env: dict[str, str],
+    served: tuple[str, subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, proc = served
+    _orders("S1", "S2", release=("S1",))
+    res = _run("wms", "send", "picked", "S1", "--url", url, "--event-id", "ev-s1", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert (doc["status"], doc["outcome"], doc["state"]) == (202, "applied", "Ready_to_Ship")
+    assert _state("S1")[0] == "Ready_to_Ship"
+    replay = _run("wms", "send", "picked", "S1", "--url", url, "--event-id", "ev-s1")
+    assert replay.exit_code == 0
+    assert replay.stdout.startswith("202 duplicate")
+    refused = _run("wms", "send", "picked", "S2", "--url", url)
+    assert refused.exit_code == 1
+    assert refused.stdout.startswith("409 refused: order S2")
+    missing = _run("wms", "send", "picked", "S404", "--url", url)
+    assert (missing.exit_code, missing.stdout[:17]) == (1, "404 unknown_order")
+    monkeypatch.setenv("OMSFLOW_WMS_SECRET", "not-the-receivers-secret")
+    forged = _run("wms", "send", "handed_over", "S1", "--url", url)
+    assert forged.exit_code == 1
+    assert forged.stdout.startswith("401 unauthenticated")
+    assert _state("S1")[0] == "Ready_to_Ship"
+    # stop it the way a service manager does; the secret never appeared in its output
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode is not None
+    assert SECRET not in out + err
