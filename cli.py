@@ -399,6 +399,232 @@ def outbox_group() -> None:
     """Effects waiting for delivery: list, retry dead letters, run the dispatcher."""
 
 
+# ---- stock, price, outbox, sync stock (issue 4: outbox dispatcher and effects)
+
+
+def _now() -> Any:
+    from engine.runtime.db.base import utcnow
+
+    return utcnow()
+
+
+def _require_sku(sessions: Any, sku: str) -> None:
+    from sqlalchemy import select
+
+    from engine.errors import NotFound
+    from engine.runtime.db.tables import ProductRow
+
+    with sessions() as session:
+        found = session.scalar(
+            select(ProductRow.id).where(ProductRow.sku == sku, ProductRow.deleted.is_(False))
+        )
+    if found is None:
+        raise NotFound(f"SKU {sku!r} not found (fix: omsflow sync catalog, or check the SKU)")
+
+
+def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) -> None:
+    from engine.runtime.db.session import open_database
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    settings = Settings.from_env()
+    engine, sessions = open_database(settings)
+    try:
+        _require_sku(sessions, sku)
+        bundle = load_bundle(settings.specs_dir, settings.channels_dir)
+        result = change(sessions, bundle)
+    finally:
+        engine.dispose()
+    level = result.level
+    doc = {"sku": sku, "on_hand": level.on_hand, "reserved": level.reserved,
+           "available": level.available, "promoted_orders": list(result.promoted)}
+    if as_json:
+        emit_json(doc)
+    else:
+        extra = f"; {len(result.promoted)} Partial order(s) now New" if result.promoted else ""
+        click.echo(f"{sku}: on hand {level.on_hand}, reserved {level.reserved}, "
+                   f"available {level.available} (store push queued){extra}")
+
+
+@stock_group.command("set")
+@click.argument("sku")
+@click.argument("qty", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True, help="Print the new stock as JSON.")
+def stock_set(sku: str, qty: int, as_json: bool) -> None:
+    """Set SKU's on-hand quantity to QTY; the store gets the available quantity."""
+    from engine.runtime import service
+
+    _stock_change(sku, as_json, lambda s, b: service.set_stock(s, b, sku, qty, at=_now()))
+
+
+@stock_group.command("adjust")
+@click.argument("sku")
+@click.argument("delta", metavar="+N|-N")
+@click.option("--json", "as_json", is_flag=True, help="Print the new stock as JSON.")
+def stock_adjust(sku: str, delta: str, as_json: bool) -> None:
+    """Add +N or take -N from SKU's on-hand quantity."""
+    from engine.errors import ConfigError
+    from engine.runtime import service
+
+    try:
+        n = int(delta)
+    except ValueError:
+        raise ConfigError(f"stock adjust: {delta!r} is not +N or -N") from None
+    _stock_change(sku, as_json, lambda s, b: service.adjust_stock(s, b, sku, n, at=_now()))
+
+
+@price_group.command("set")
+@click.argument("sku")
+@click.option("--retail", default=None, help="OMS Retail Selling Price.")
+@click.option("--selling", default=None, help="OMS Selling Price.")
+@click.option("--json", "as_json", is_flag=True, help="Print the prices as JSON.")
+def price_set(sku: str, retail: str | None, selling: str | None, as_json: bool) -> None:
+    """Set SKU's OMS prices; the store's price follows (channel spec `prices`)."""
+    from engine.runtime import pricing
+    from engine.runtime.db.session import open_database
+    from engine.runtime.settings import Settings
+
+    r = pricing.parse_price(retail, "--retail") if retail is not None else None
+    s = pricing.parse_price(selling, "--selling") if selling is not None else None
+    settings = Settings.from_env()
+    engine, sessions = open_database(settings)
+    try:
+        with sessions.begin() as session:
+            change = pricing.set_price(session, sku, retail=r, selling=s, at=_now())
+    finally:
+        engine.dispose()
+    doc = {"sku": change.sku,
+           "retail_selling_price": None if change.retail_selling_price is None
+           else str(change.retail_selling_price),
+           "selling_price": None if change.selling_price is None else str(change.selling_price),
+           "queued": len(change.outbox_ids)}
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"{sku}: retail {doc['retail_selling_price']}, selling "
+                   f"{doc['selling_price']} ({doc['queued']} store push(es) queued)")
+
+
+@outbox_group.command("list")
+@click.option("--dead", is_flag=True, help="Dead letters instead of waiting effects.")
+@click.option("--limit", default=None, type=int, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+def outbox_list(dead: bool, limit: int | None, as_json: bool) -> None:
+    """Effects waiting (pending, leased) or dead, oldest first."""
+    from engine.runtime import outbox
+    from engine.runtime.db.session import open_database
+    from engine.runtime.settings import Settings
+
+    engine, sessions = open_database(Settings.from_env())
+    try:
+        with sessions() as session:
+            rows = outbox.list_entries(session, dead=dead, limit=limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no dead effects" if dead else "nothing waiting")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "kind", "order / sku", "state", "attempts", "next attempt", "last error")
+    for row in rows:
+        table.add_row(str(row["id"]), row["kind"], row["order_reference"] or row["sku"] or "",
+                      row["state"], str(row["attempts"]), row["next_attempt_at"] or "",
+                      (row["last_error"] or "")[:120])
+    Console().print(table)
+
+
+@outbox_group.command("retry")
+@click.argument("entry_id", required=False, type=int)
+@click.option("--all-dead", is_flag=True, help="Every dead effect.")
+def outbox_retry(entry_id: int | None, all_dead: bool) -> None:
+    """Put a dead effect (ID) or every dead effect back in the queue."""
+    from engine.errors import ConfigError
+    from engine.runtime import outbox
+    from engine.runtime.db.session import open_database
+    from engine.runtime.settings import Settings
+
+    if (entry_id is None) == (not all_dead):
+        raise ConfigError("outbox retry needs an ID or --all-dead (not both)")
+    engine, sessions = open_database(Settings.from_env())
+    try:
+        with sessions.begin() as session:
+            n = outbox.retry_dead(session, None if all_dead else [entry_id or 0], at=_now())
+    finally:
+        engine.dispose()
+    click.echo(f"{n} effect(s) queued again")
+
+
+def _dispatch_line(stats: Any) -> str:
+    return (f"delivered {stats.delivered}, retrying {stats.retried}, dead {stats.dead}, "
+            f"superseded {stats.superseded}, follow-ups {stats.followups} "
+            f"in {stats.seconds:.2f}s")
+
+
+@outbox_group.command("run")
+@click.option("--once", is_flag=True, help="Deliver everything due now, then exit.")
+@click.option("--concurrency", default=8, show_default=True, type=int, help="Parallel deliveries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def outbox_run(once: bool, concurrency: int, as_json: bool) -> None:
+    """Run the dispatcher (until Ctrl-C; --once: one pass)."""
+    import threading
+
+    from engine.runtime import outbox
+    from engine.runtime.settings import Settings
+
+    with outbox.open_dispatcher(Settings.from_env(), concurrency=concurrency) as dispatcher:
+        if once:
+            stats = dispatcher.run_once()
+        else:
+            stop = threading.Event()
+            click.echo("dispatching; Ctrl-C to stop", err=True)
+            try:
+                stats = dispatcher.run_forever(stop)
+            except KeyboardInterrupt:
+                stop.set()
+                stats = outbox.DispatchStats()
+    if as_json:
+        emit_json(stats.as_dict())
+    else:
+        click.echo(_dispatch_line(stats))
+        for line in stats.errors:
+            click.echo(f"  {line}")
+    if stats.dead:
+        sys.exit(1)
+
+
+@sync_group.command("stock")
+@click.option("--all", "every_sku", is_flag=True,
+              help="Every active SKU, also those without a stock row (pushed as 0).")
+@click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
+    """Push every SKU's available quantity to the store (the manual "Sync Stock")."""
+    from engine.runtime import outbox
+    from engine.runtime.db.stores import get_store_row
+    from engine.runtime.settings import Settings
+
+    settings = Settings.from_env()
+    with outbox.open_dispatcher(settings) as dispatcher:
+        with dispatcher.session_factory.begin() as session:
+            store_id = get_store_row(session, store_name).id
+            queued = outbox.enqueue_stock_sync(session, store_id=store_id, every_sku=every_sku,
+                                               at=_now())
+        stats = dispatcher.run_once()
+    if as_json:
+        emit_json({"queued": queued, **stats.as_dict()})
+    else:
+        click.echo(f"{queued} SKU(s) queued; " + _dispatch_line(stats))
+        for line in stats.errors:
+            click.echo(f"  {line}")
+    if stats.dead:
+        sys.exit(1)
+
+
 @omsflow.group("wms")
 def wms_group() -> None:
     """Warehouse events: send a signed event to a receiver, or apply one directly."""

@@ -1,0 +1,140 @@
+"""request_awb, push_tracking, notify_wms: the shipment of an order and who hears of it.
+
+- request_awb (local, deterministic): AWB + tracking id keyed on the order id
+  (``awb.allocate_numbers``), the 4x6 label PDF in the labels folder, and one
+  ``ShipmentRow`` per AWB (upserted: a retry rewrites the same row and the same file).
+- push_tracking: the tracking number onto the store order's carrier (a full-object PUT).
+- notify_wms: the shipping details (or a cancel notice for ``params.event: cancel``)
+  POSTed, signed, to the WMS named by ``fulfilment.wms_endpoint_env``, with the outbox
+  row's id as ``Idempotency-Key``; no endpoint configured: nothing to send (success).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.runtime.db.tables import ShipmentRow
+from engine.runtime.fulfilment.awb import Shipment
+from engine.runtime.fulfilment.label import ShipTo, issue_shipment_for
+from engine.runtime.settings import Secret
+from engine.runtime.wms.client import post_shipping_details, shipping_details_payload
+
+from . import register
+from .base import Delivery, EffectContext, EffectFailed, OrderInfo
+
+REQUEST_AWB = "request_awb"
+PUSH_TRACKING = "push_tracking"
+NOTIFY_WMS = "notify_wms"
+SHIPMENT_KEY = "1"
+"""``allocate_numbers`` key: one shipment per order, the same numbers on every retry."""
+WMS_SECRET_ENV = "OMSFLOW_WMS_SECRET"  # noqa: S105 - a variable name, not a secret
+
+
+def _order(d: Delivery) -> OrderInfo:
+    if d.order is None:
+        raise EffectFailed(f"{d.kind} #{d.id}: order #{d.order_id} no longer exists")
+    return d.order
+
+
+def _ship_to(order: OrderInfo) -> ShipTo | None:
+    addr: dict[str, Any] = dict(order.shipping_address or {})
+    name = order.customer_name or " ".join(
+        str(addr.get(k, "")).strip() for k in ("firstname", "lastname") if addr.get(k)
+    )
+    lines = [str(addr[k]).strip() for k in ("company", "address1", "address2") if addr.get(k)]
+    city = " ".join(str(addr[k]).strip() for k in ("postcode", "city") if addr.get(k))
+    if city:
+        lines.append(city)
+    if addr.get("country"):
+        lines.append(str(addr["country"]).strip())
+    if not name and not lines:
+        return None
+    return ShipTo(name=name or order.reference, lines=tuple(lines[:5]))
+
+
+def latest_shipment(ctx: EffectContext, order_id: int) -> ShipmentRow | None:
+    with ctx.session_factory() as session:
+        return session.scalars(
+            select(ShipmentRow)
+            .where(ShipmentRow.order_id == order_id)
+            .order_by(ShipmentRow.id.desc())
+            .limit(1)
+        ).first()
+
+
+@register(REQUEST_AWB)
+def request_awb(ctx: EffectContext, d: Delivery) -> str | None:
+    order = _order(d)
+    shipment = issue_shipment_for(
+        ctx.channel.fulfilment,
+        ctx.label_dir,
+        order_id=order.id,
+        key=SHIPMENT_KEY,
+        order_reference=order.reference,
+        ship_to=_ship_to(order),
+    )
+    label = str(shipment.label_path) if shipment.label_path is not None else None
+    with ctx.session_factory.begin() as session:
+        row = session.scalars(select(ShipmentRow).where(ShipmentRow.awb == shipment.awb)).first()
+        if row is None:
+            row = ShipmentRow(order_id=order.id, awb=shipment.awb, created_at=ctx.clock())
+            session.add(row)
+        row.tracking_id = shipment.tracking_id
+        row.carrier = shipment.carrier_name
+        row.label_path = label
+    return f"AWB {shipment.awb}, tracking {shipment.tracking_id}"
+
+
+def _shipment_of(ctx: EffectContext, d: Delivery) -> ShipmentRow:
+    row = latest_shipment(ctx, _order(d).id)
+    if row is None or not row.tracking_id:
+        raise EffectFailed(
+            f"{d.kind} #{d.id}: order {_order(d).reference} has no shipment yet "
+            "(request_awb did not run)"
+        )
+    return row
+
+
+@register(PUSH_TRACKING)
+def push_tracking(ctx: EffectContext, d: Delivery) -> str | None:
+    order = _order(d)
+    shipment = _shipment_of(ctx, d)
+    if order.store_id is None or not order.external_id:
+        return "order not from a store: no tracking number to write"
+    ctx.adapters.adapter(order.store_id).set_tracking_number(
+        int(order.external_id), str(shipment.tracking_id)
+    )
+    return f"tracking {shipment.tracking_id} on store order {order.external_id}"
+
+
+@register(NOTIFY_WMS)
+def notify_wms(ctx: EffectContext, d: Delivery) -> str | None:
+    order = _order(d)
+    env_name = ctx.channel.fulfilment.wms_endpoint_env
+    url = ctx.environ.get(env_name, "").strip() if env_name else ""
+    if not url:
+        return "no WMS endpoint configured: nothing sent"
+    secret = ctx.environ.get(WMS_SECRET_ENV, "")
+    if not secret:
+        raise EffectFailed(
+            f"{env_name} is set but {WMS_SECRET_ENV} is not (fix: export the shared secret)"
+        )
+    event = str(d.payload.get("event", "shipping"))
+    if event == "cancel":
+        payload: dict[str, Any] = {"event": "cancel", "order_reference": order.reference}
+    else:
+        row = _shipment_of(ctx, d)
+        shipment = Shipment(
+            awb=row.awb,
+            tracking_id=str(row.tracking_id),
+            carrier_name=row.carrier or ctx.channel.fulfilment.carrier_name,
+            label_path=Path(row.label_path) if row.label_path else None,
+        )
+        if shipment.label_path is not None and not shipment.label_path.is_file():
+            shipment = Shipment(shipment.awb, shipment.tracking_id, shipment.carrier_name, None)
+        payload = shipping_details_payload(shipment, order.reference, extra={"event": event})
+    post_shipping_details(url, Secret(secret), payload, idempotency_key=f"outbox:{d.id}")
+    return f"WMS told {event} for {order.reference}"
