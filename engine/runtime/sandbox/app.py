@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.parser import BytesParser
 from typing import Any
 
 from starlette.applications import Starlette
@@ -281,6 +283,8 @@ class _Api:
                 405, (25, f"Method {method} is not allowed for this authentication key")
             )
         if res == "images":
+            if method == "POST" and len(segs) == 3 and segs[1] == "products":
+                return self._upload_image(segs[2], request.headers.get("content-type", ""), body)
             if method not in ("GET", "HEAD"):
                 raise WebserviceFault(
                     405, (101, f"Method {method} is not allowed for this resource")
@@ -368,6 +372,55 @@ class _Api:
         if minimal:
             return 200, xr.list_minimal(rdef, (r["id"] for r in recs)).encode(), XML_TYPE, False
         return 200, xr.list_full(rdef, recs, q.display).encode(), XML_TYPE, False
+
+    def _upload_image(
+        self, product: str, content_type: str, body: bytes
+    ) -> tuple[int, bytes, str, bool]:
+        """POST images/products/<id> (multipart field ``image``), as
+        ``WebserviceSpecificManagementImages``: the first image becomes the cover."""
+        store = self.s.store
+        prod = store.get("products", int(product)) if product.isdigit() else None
+        if prod is None:
+            raise WebserviceFault(404, (60, f"Product {product} does not exist"))
+        msg = BytesParser(policy=email_policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+        )
+        part = next(
+            (p for p in msg.iter_parts() if p.get_param("name", header="content-disposition")
+             == "image"),
+            None,
+        ) if msg.is_multipart() else None  # fmt: skip
+        if part is None:
+            raise WebserviceFault(400, (65, "Please set an \"image\" parameter with image data"))
+        data = part.get_payload(decode=True) or b""
+        allowed = ("image/gif", "image/jpg", "image/jpeg", "image/pjpeg", "image/png")
+        magic = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
+        if part.get_content_type() not in (*allowed, "image/x-png") or not data.startswith(
+            magic
+        ):
+            raise WebserviceFault(
+                400,
+                (73, "This type of image format is not recognized, allowed formats are: "
+                     + ", ".join(allowed)),
+            )  # fmt: skip
+        with store.lock:
+            top = max(
+                (int(i["id"]) for p in store.records("products")
+                 for i in p["associations"].get("images") or ()),
+                default=0,
+            )  # fmt: skip
+            images = prod["associations"].setdefault("images", [])
+            images.append({"id": str(top + 1)})
+            store.touch("products", prod["id"])
+            store.persist()
+        cover = "1" if len(images) == 1 else "0"
+        xml = (
+            f"{HEAD}<image>\n<id><![CDATA[{top + 1}]]></id>\n"
+            f"<id_product><![CDATA[{prod['id']}]]></id_product>\n"
+            f"<position><![CDATA[{len(images)}]]></position>\n"
+            f"<cover><![CDATA[{cover}]]></cover>\n</image>\n{TAIL}"
+        )
+        return 200, xml.encode(), XML_TYPE, False
 
     def _images(self, base: str, rest: list[str]) -> tuple[int, bytes, str, bool]:
         store = self.s.store

@@ -231,6 +231,10 @@ def parse_list_query(
     return q
 
 
+def _record_id(rec: Record) -> int:
+    return int(rec["id"])
+
+
 def _php_int(text: str) -> int:
     m = re.match(r"\s*(-?\d+)", text)
     return int(m.group(1)) if m else 0
@@ -263,6 +267,9 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
         recs = [r for r in recs if pred(r)]
     langs = q.langs or store.lang_ids
     for f, desc in reversed(q.sort):
+        if f.name == "id":
+            recs.sort(key=_record_id, reverse=desc)
+            continue
         key = _cmp_key(f)
 
         def sort_key(rec: Record, f: FieldDef = f, key: Callable[[str], Any] = key) -> Any:

@@ -141,7 +141,7 @@ class XmlRenderer:
         if self._cacheable:
             slot = self.store.render_cache.get(key)
             if slot is not None and self.base in slot:
-                return slot[self.base]
+                return str(slot[self.base])
         parts = [f"<{rdef.node}>\n"]
         parts.extend(self.field(rdef, rec, f) for f in rdef.fields)
         if rdef.associations:
@@ -276,6 +276,9 @@ def errors_json(errors: Sequence[tuple[int, str]]) -> str:
     return _dumps({"errors": [{"code": c, "message": m} for c, m in errors]})
 
 
+_JSON_TEXT_SLOT = "\x00json"  # render-cache slot of the encoded JSON view (XML: base URLs)
+
+
 class JsonRenderer:
     """8.x JSON output (PHP >= 8.1 native ints; bools as "0"/"1" strings, PS >= 8.1.3)."""
 
@@ -290,6 +293,10 @@ class JsonRenderer:
         return value
 
     def entity(self, rdef: ResourceDef, rec: Record, display: Display | None) -> dict[str, Any]:
+        """One entity as a JSON object (the encoded full view is cached by ``_entity_text``)."""
+        return self._entity(rdef, rec, display)
+
+    def _entity(self, rdef: ResourceDef, rec: Record, display: Display | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in rdef.fields:
             if display is not None and f.name not in display:
@@ -348,7 +355,19 @@ class JsonRenderer:
             return "[]"
         if minimal:
             return _dumps({rdef.name: [{"id": r["id"]} for r in recs]})
+        if display is None and self.langs == self.store.lang_ids:
+            return f'{{"{rdef.name}":[' + ",".join(self._entity_text(rdef, r) for r in recs) + "]}"
         return _dumps({rdef.name: [self.entity(rdef, r, display) for r in recs]})
+
+    def _entity_text(self, rdef: ResourceDef, rec: Record) -> str:
+        """The encoded full view of one entity, cached beside its object."""
+        slot = self.store.render_cache.get((rdef.name, rec["id"]))
+        if slot is not None and _JSON_TEXT_SLOT in slot:
+            return str(slot[_JSON_TEXT_SLOT])
+        text = _dumps(self.entity(rdef, rec, None))
+        if rdef.name in ("products", "combinations", "orders", "stock_availables"):
+            self.store.render_cache.setdefault((rdef.name, rec["id"]), {})[_JSON_TEXT_SLOT] = text
+        return text
 
 
 # ------------------------------------------------------------------------------------ input

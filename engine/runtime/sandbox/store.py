@@ -113,7 +113,8 @@ class SandboxStore:
         self.next_id: dict[str, int] = dict.fromkeys(RESOURCES, 1)
         self.next_image_id = 1
         self.lock = threading.RLock()
-        self.render_cache: dict[tuple[str, int], dict[str, str]] = {}
+        #: rendered full views per record: {(resource, id): {base_url | json slot: rendering}}
+        self.render_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self.combos_by_product: dict[int, list[int]] = {}
         self.stock_index: dict[tuple[int, int], int] = {}
         self.carriers_by_order: dict[int, list[int]] = {}
