@@ -435,6 +435,129 @@ class PrestaShopAdapter:
                     cover_image_url=self.cover_image_url(p),
                 )
 
+    def _sorted_by_product(self, resource: str, after_id: int) -> Iterator[dict[str, Any]]:
+        params = {"filter[id_product]": f">[{int(after_id)}]"}
+        yield from self.client.iter_all(
+            resource, params=params, page_size=self.page_size, sort="[id_product_ASC,id_ASC]"
+        )
+
+    def catalog_pages(self, *, after_id: int = 0) -> Iterator[list[CatalogItem]]:
+        """The whole catalogue after product ``after_id``, one page of products at a time,
+        in id order (keyset pages: resumable from the last id of a committed page).
+
+        Products, combinations and stock rows are three sorted streams read in parallel
+        (``display=full``, sorted by product id) and merged, so the request count is the
+        page minimum of each resource plus one short page each, whatever the page sizes.
+        """
+        import queue
+        import threading
+
+        def prefetch(it: Iterator[Any]) -> Iterator[Any]:
+            q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2 * self.page_size)
+            stop = threading.Event()
+
+            def run() -> None:
+                try:
+                    for x in it:
+                        if not put(("item", x)):
+                            return
+                    put(("end", None))
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                    put(("error", exc))
+
+            def put(entry: tuple[str, Any]) -> bool:
+                while not stop.is_set():
+                    try:
+                        q.put(entry, timeout=0.2)
+                        return True
+                    except queue.Full:
+                        continue
+                return False
+
+            threading.Thread(target=run, daemon=True).start()
+            try:
+                while True:
+                    kind, value = q.get()
+                    if kind == "end":
+                        return
+                    if kind == "error":
+                        raise value
+                    yield value
+            finally:
+                stop.set()
+
+        def products_stream() -> Iterator[list[dict[str, Any]]]:
+            last = int(after_id)
+            while True:
+                items = self.client.get(
+                    "products",
+                    params={
+                        "filter[id]": f">[{last}]",
+                        "sort": "[id_ASC]",
+                        "limit": f"0,{self.page_size}",
+                        "display": "full",
+                    },
+                )
+                if items:
+                    last = max(as_int(d.get("id")) for d in items)
+                    yield items
+                if len(items) < self.page_size:
+                    return
+
+        pages = prefetch(products_stream())
+        combos = prefetch(self._sorted_by_product("combinations", after_id))
+        stocks = prefetch(self._sorted_by_product("stock_availables", after_id))
+        pending_combo: Combination | None = None
+        pending_stock: StockAvailable | None = None
+        for page in pages:
+            products = [Product.from_data(d, self.language_id) for d in page]
+            hi = max(p.id for p in products)
+            by_combo: dict[int, list[Combination]] = defaultdict(list)
+            by_stock: dict[int, list[StockAvailable]] = defaultdict(list)
+            while True:
+                if pending_combo is None:
+                    nxt = next(combos, None)
+                    if nxt is None:
+                        break
+                    pending_combo = Combination.from_data(nxt)
+                if pending_combo.id_product > hi:
+                    break
+                by_combo[pending_combo.id_product].append(pending_combo)
+                pending_combo = None
+            while True:
+                if pending_stock is None:
+                    nxt = next(stocks, None)
+                    if nxt is None:
+                        break
+                    pending_stock = StockAvailable.from_data(nxt)
+                if pending_stock.id_product > hi:
+                    break
+                by_stock[pending_stock.id_product].append(pending_stock)
+                pending_stock = None
+            yield [
+                CatalogItem(
+                    product=p,
+                    combinations=tuple(sorted(by_combo.get(p.id, ()), key=lambda c: c.id)),
+                    stock=tuple(sorted(by_stock.get(p.id, ()), key=lambda s: s.id)),
+                    cover_image_url=self.cover_image_url(p),
+                )
+                for p in products
+            ]
+
+    def first_order_id_since(self, date_add: str) -> int | None:
+        """The smallest order id with ``date_add >= date_add`` (shop time), or None."""
+        items = self.client.get(
+            "orders",
+            params={
+                "date": "1",
+                "filter[date_add]": f"[{date_add},9999-12-31 23:59:59]",
+                "sort": "[id_ASC]",
+                "limit": "0,1",
+                "display": "[id]",
+            },
+        )
+        return as_int(items[0].get("id")) if items else None
+
     def get_product(self, product_id: int) -> CatalogItem:
         items = self.client.get("products", product_id)
         if not items:

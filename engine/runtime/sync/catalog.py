@@ -1,0 +1,673 @@
+"""Catalogue sync, store -> OMS: categories, attribute groups and values, brands, products
+and their combinations (a combination is a child ``ProductRow`` with ``parent_id``).
+
+Idempotent upserts through bindings (``BindingRow`` kinds category, attribute_group,
+attribute_value, brand, product, combination), loaded once per run into dicts; the page's
+rows are compared in memory and only changed rows are written (bulk INSERT ... RETURNING,
+bulk UPDATE by primary key), so a re-run writes nothing.
+
+Modes: a *full* sync reads every product in id order (keyset pages; the cursor
+``catalog.full`` holds the last committed product id, so a killed run resumes) and marks
+bound products the store no longer lists as ``deleted``; a *delta* sync reads products whose
+``date_upd`` is after the ``catalog.delta`` cursor (store-side edits, deactivations). Each
+page is committed with its cursor in one transaction.
+
+Stock: the first time a SKU is bound, its ``inventory.on_hand`` is the store's quantity.
+After that the OMS is the stock master: later syncs never overwrite ``on_hand`` (the OMS
+pushes its available quantity to the store through the outbox instead). Products with
+combinations hold no stock of their own; their combinations do.
+
+Shop dates are read as UTC; the delta cursor keeps a one-hour overlap (re-read items compare
+equal and write nothing) so clock skew or equal timestamps lose no edit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.core import map_record
+from engine.runtime.channels.prestashop.records import CatalogItem
+from engine.runtime.db.base import utcnow
+from engine.runtime.db.repository import _dialect_insert
+from engine.runtime.db.tables import (
+    AttributeGroupRow,
+    AttributeValueRow,
+    BindingRow,
+    BrandRow,
+    CategoryRow,
+    InventoryRow,
+    ProductRow,
+)
+
+from .common import (
+    ItemRate,
+    StoreTarget,
+    SyncReport,
+    finish_run,
+    load_store,
+    make_adapter,
+    parse_ps_date,
+    ps_date,
+    read_cursor,
+    save_run_counts,
+    start_run,
+    write_cursor,
+)
+from .progress import NullProgress, Progress
+
+FULL_CURSOR = "catalog.full"
+DELTA_CURSOR = "catalog.delta"
+OVERLAP = timedelta(hours=1)
+CENT = Decimal("0.01")
+_FIELDS = (
+    "sku",
+    "name",
+    "parent_id",
+    "price",
+    "active",
+    "deleted",
+    "image_url",
+    "brand_id",
+    "category_ids",
+    "attribute_value_ids",
+    "store_ids",
+)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(CENT)
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+def _bind_many(session: Session, store_id: int, kind: str, pairs: Mapping[str, str]) -> None:
+    if not pairs:
+        return
+    ins = _dialect_insert(session)
+    now = utcnow()
+    stmt = ins(BindingRow).values(
+        [
+            {
+                "store_id": store_id,
+                "kind": kind,
+                "external_id": str(e),
+                "internal_id": str(i),
+                "updated_at": now,
+            }
+            for e, i in pairs.items()
+        ]
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[BindingRow.store_id, BindingRow.kind, BindingRow.external_id],
+        set_={"internal_id": stmt.excluded.internal_id},
+    )
+    session.execute(stmt)
+
+
+def _bindings(session: Session, store_id: int, kind: str) -> dict[int, int]:
+    rows = session.execute(
+        select(BindingRow.external_id, BindingRow.internal_id).where(
+            BindingRow.store_id == store_id, BindingRow.kind == kind
+        )
+    )
+    return {int(e): int(i) for e, i in rows}
+
+
+def _upsert_simple(
+    session: Session,
+    store_id: int,
+    kind: str,
+    table: Any,
+    wanted: Mapping[int, dict[str, Any]],
+    report: SyncReport,
+) -> dict[int, int]:
+    """Create or update small reference rows (``wanted``: external id -> column values)."""
+    bound = _bindings(session, store_id, kind)
+    existing = (
+        {
+            row.id: row
+            for row in session.scalars(select(table).where(table.id.in_(list(bound.values()))))
+        }
+        if bound
+        else {}
+    )
+    new_pairs: dict[str, str] = {}
+    for ext, values in wanted.items():
+        row = existing.get(bound.get(ext, -1))
+        if row is None:
+            row = table(**values)
+            session.add(row)
+            session.flush()
+            bound[ext] = row.id
+            new_pairs[str(ext)] = str(row.id)
+            report.add(f"{kind}_created")
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            report.add(f"{kind}_updated")
+    _bind_many(session, store_id, kind, new_pairs)
+    session.flush()
+    return bound
+
+
+class Reference:
+    """Internal ids (and labels) of the store's categories, brands and attribute values."""
+
+    def __init__(self) -> None:
+        self.categories: dict[int, int] = {}
+        self.brands: dict[int, int] = {}
+        self.values: dict[int, int] = {}
+        self.labels: dict[int, str] = {}
+        self.groups: dict[int, int] = {}
+
+
+def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncReport) -> Reference:
+    """Categories (with parents), brands, attribute groups and values, in one transaction."""
+    ref = Reference()
+    cats = adapter.categories()
+    ref.categories = _upsert_simple(
+        session,
+        store_id,
+        "category",
+        CategoryRow,
+        {c.id: {"name": c.name or f"#{c.id}", "active": c.active} for c in cats},
+        report,
+    )
+    rows = {
+        r.id: r
+        for r in session.scalars(
+            select(CategoryRow).where(CategoryRow.id.in_(list(ref.categories.values())))
+        )
+    }
+    for c in cats:
+        row = rows.get(ref.categories[c.id])
+        parent = ref.categories.get(c.id_parent)
+        if row is not None and row.parent_id != parent and parent != row.id:
+            row.parent_id = parent
+    ref.brands = _upsert_simple(
+        session,
+        store_id,
+        "brand",
+        BrandRow,
+        {m.id: {"name": m.name or f"#{m.id}"} for m in adapter.manufacturers()},
+        report,
+    )
+    options = adapter.product_options()
+    ref.groups = _upsert_simple(
+        session,
+        store_id,
+        "attribute_group",
+        AttributeGroupRow,
+        {o.id: {"name": o.public_name or o.name or f"#{o.id}"} for o in options},
+        report,
+    )
+    group_names = {o.id: o.public_name or o.name for o in options}
+    values = [v for v in adapter.product_option_values() if v.id_attribute_group in ref.groups]
+    ref.values = _upsert_simple(
+        session,
+        store_id,
+        "attribute_value",
+        AttributeValueRow,
+        {
+            v.id: {"group_id": ref.groups[v.id_attribute_group], "name": v.name or f"#{v.id}"}
+            for v in values
+        },
+        report,
+    )
+    ref.labels = {v.id: f"{group_names.get(v.id_attribute_group, '')} : {v.name}" for v in values}
+    session.flush()
+    return ref
+
+
+# --------------------------------------------------------------------------- products
+
+
+class CatalogState:
+    """Everything a run needs to decide inserts/updates without per-row SELECTs."""
+
+    def __init__(self, session: Session, store_id: int) -> None:
+        self.store_id = store_id
+        self.key = str(store_id)
+        self.products = _bindings(session, store_id, "product")
+        self.combinations = _bindings(session, store_id, "combination")
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.by_sku: dict[str, int] = {}
+        self.children: dict[int, set[int]] = {}
+        cols = [getattr(ProductRow, f) for f in _FIELDS]
+        for rid, *values in session.execute(select(ProductRow.id, *cols)):
+            self._remember(rid, dict(zip(_FIELDS, values, strict=True)))
+        self.bound_product_ids = sorted(self.products)
+
+    def _remember(self, rid: int, values: dict[str, Any]) -> None:
+        self.rows[rid] = values
+        self.by_sku[values["sku"]] = rid
+        if values["parent_id"] is not None:
+            self.children.setdefault(values["parent_id"], set()).add(rid)
+
+
+class CatalogSync:
+    """Applies pages of ``CatalogItem`` to the OMS tables (one transaction per page)."""
+
+    def __init__(
+        self, bundle: Any, store: StoreTarget, ref: Reference, state: CatalogState
+    ) -> None:
+        mappings = bundle.channel.mappings
+        self.product_in = mappings["product_in"]
+        self.combination_in = mappings["combination_in"]
+        self.store = store
+        self.ref = ref
+        self.state = state
+        self.api_url = store.url.rstrip("/")
+        self.claimed: set[str] = set()
+
+    # -- desired values ------------------------------------------------------------
+
+    def _store_ids(self, rid: int | None, ids: dict[str, Any]) -> dict[str, Any]:
+        current = dict(self.state.rows[rid]["store_ids"] or {}) if rid is not None else {}
+        current[self.state.key] = ids
+        return current
+
+    def _owner(self, rid: int) -> dict[str, Any] | None:
+        ids = (self.state.rows[rid]["store_ids"] or {}).get(self.state.key)
+        return ids if isinstance(ids, dict) else None
+
+    def desired(
+        self, item: CatalogItem, report: SyncReport
+    ) -> list[tuple[str, int, int | None, dict[str, Any], int | None]]:
+        """``(kind, external id, existing row id, values, store quantity)`` for the product
+        and each combination; values' ``parent_id`` is filled later for new parents."""
+        p = item.product
+        mapped = map_record(self.product_in, p.to_mapping())
+        sku = (mapped.get("sku") or "").strip() or f"ps{self.store.id}-{p.id}"
+        name = mapped.get("name") or p.name or sku
+        price = _money(mapped.get("price")) or Decimal("0.00")
+        active = bool(mapped.get("active"))
+        brand = self.ref.brands.get(int(mapped.get("brand_id") or 0))
+        cats = sorted({self.ref.categories[c] for c in p.category_ids if c in self.ref.categories})
+        stock_rows = {s.id_product_attribute: s for s in item.stock}
+        base_stock = stock_rows.get(0)
+        out: list[tuple[str, int, int | None, dict[str, Any], int | None]] = []
+        rid = self._match("product", p.id, sku, report)
+        if rid == -1:
+            return out
+        out.append(
+            (
+                "product",
+                p.id,
+                rid,
+                {
+                    "sku": sku,
+                    "name": name[:255],
+                    "parent_id": None,
+                    "price": price,
+                    "active": active,
+                    "deleted": False,
+                    "image_url": item.cover_image_url,
+                    "brand_id": brand,
+                    "category_ids": cats,
+                    "attribute_value_ids": [],
+                    "store_ids": self._store_ids(
+                        rid,
+                        {
+                            "product_id": p.id,
+                            "combination_id": None,
+                            "stock_available_id": base_stock.id if base_stock else None,
+                        },
+                    ),
+                },
+                None if item.combinations else (base_stock.quantity if base_stock else 0),
+            )
+        )
+        for c in item.combinations:
+            cm = map_record(self.combination_in, c.to_mapping())
+            csku = (cm.get("sku") or "").strip() or f"ps{self.store.id}-{p.id}-{c.id}"
+            crid = self._match("combination", c.id, csku, report)
+            if crid == -1:
+                continue
+            labels = [self.ref.labels[v] for v in c.option_value_ids if v in self.ref.labels]
+            image = (
+                f"{self.api_url}/api/images/products/{p.id}/{c.image_ids[0]}"
+                if c.image_ids
+                else item.cover_image_url
+            )
+            srow = stock_rows.get(c.id)
+            out.append(
+                (
+                    "combination",
+                    c.id,
+                    crid,
+                    {
+                        "sku": csku,
+                        "name": (f"{name} - {', '.join(labels)}" if labels else name)[:255],
+                        "parent_id": None,
+                        "price": _money(price + Decimal(str(cm.get("price_impact") or 0))),
+                        "active": active,
+                        "deleted": False,
+                        "image_url": image,
+                        "brand_id": brand,
+                        "category_ids": cats,
+                        "attribute_value_ids": sorted(
+                            {
+                                self.ref.values[v]
+                                for v in c.option_value_ids
+                                if v in self.ref.values
+                            }
+                        ),
+                        "store_ids": self._store_ids(
+                            crid,
+                            {
+                                "product_id": p.id,
+                                "combination_id": c.id,
+                                "stock_available_id": srow.id if srow else None,
+                            },
+                        ),
+                    },
+                    srow.quantity if srow else 0,
+                )
+            )
+        return out
+
+    def _match(self, kind: str, ext: int, sku: str, report: SyncReport) -> int | None:
+        """The bound row, else an unbound row with the same SKU (adopted), else None (new);
+        -1 when the SKU already belongs to another item of this store (skipped)."""
+        bound = (self.state.products if kind == "product" else self.state.combinations).get(ext)
+        if bound is not None and bound in self.state.rows:
+            return bound
+        rid = self.state.by_sku.get(sku)
+        if rid is None:
+            if sku in self.claimed:
+                report.add("skipped_duplicate_sku")
+                return -1
+            self.claimed.add(sku)
+            return None
+        owner = self._owner(rid)
+        if owner is None:
+            return rid
+        same = owner.get("product_id") == (ext if kind == "product" else owner.get("product_id"))
+        if kind == "combination":
+            same = owner.get("combination_id") == ext
+        else:
+            same = same and owner.get("combination_id") is None
+        if same:
+            return rid
+        report.add("skipped_duplicate_sku")
+        return -1
+
+    # -- one page --------------------------------------------------------------------
+
+    def apply_page(
+        self, session: Session, items: Sequence[CatalogItem], report: SyncReport
+    ) -> None:
+        """Write one page: inserts (parents first), updates of changed rows, new bindings,
+        first-sight stock, combinations the store dropped marked deleted."""
+        plans = [self.desired(item, report) for item in items]
+        new_parents: list[tuple[int, dict[str, Any], int | None]] = []
+        children: list[tuple[int, int, int | None, dict[str, Any], int | None]] = []
+        updates: list[dict[str, Any]] = []
+        new_bindings: dict[str, dict[str, str]] = {"product": {}, "combination": {}}
+        first_sight: dict[str, int] = {}
+        for plan in plans:
+            if not plan:
+                continue
+            _kind, ext, rid, values, qty = plan[0]
+            if rid is None:
+                new_parents.append((ext, values, qty))
+            else:
+                self._diff(rid, values, updates)
+                self._bind_if_needed("product", ext, rid, new_bindings, first_sight, values, qty)
+            seen_children: set[int] = set()
+            for _ck, cext, crid, cvalues, cqty in plan[1:]:
+                children.append((ext, cext, crid, cvalues, cqty))
+                if crid is not None:
+                    seen_children.add(crid)
+            if rid is not None:
+                for gone in sorted(self.state.children.get(rid, set()) - seen_children):
+                    if not self.state.rows[gone]["deleted"]:
+                        updates.append({"id": gone, "deleted": True, "updated_at": utcnow()})
+                        self.state.rows[gone]["deleted"] = True
+                        report.add("combinations_deleted")
+        if new_parents:
+            ids = self._insert(session, [v for _e, v, _q in new_parents])
+            for (ext, values, qty), rid in zip(new_parents, ids, strict=True):
+                self._bind_if_needed("product", ext, rid, new_bindings, first_sight, values, qty)
+            report.add("products_created", len(new_parents))
+        new_children: list[tuple[int, dict[str, Any], int | None]] = []
+        for ext, cext, crid, cvalues, cqty in children:
+            cvalues["parent_id"] = self.state.products[ext]
+            if crid is None:
+                new_children.append((cext, cvalues, cqty))
+            else:
+                self._diff(crid, cvalues, updates)
+                self._bind_if_needed(
+                    "combination", cext, crid, new_bindings, first_sight, cvalues, cqty
+                )
+        if new_children:
+            ids = self._insert(session, [v for _c, v, _q in new_children])
+            for (cext, cvalues, cqty), rid in zip(new_children, ids, strict=True):
+                self._bind_if_needed(
+                    "combination", cext, rid, new_bindings, first_sight, cvalues, cqty
+                )
+            report.add("combinations_created", len(new_children))
+        if updates:
+            session.execute(update(ProductRow), updates)
+            report.add("rows_updated", len({u["id"] for u in updates}))
+        for kind, pairs in new_bindings.items():
+            _bind_many(session, self.store.id, kind, pairs)
+        if first_sight:
+            ins = _dialect_insert(session)
+            now = utcnow()
+            stmt = ins(InventoryRow).values(
+                [
+                    {"sku": s, "on_hand": max(0, q), "reserved": 0, "updated_at": now}
+                    for s, q in sorted(first_sight.items())
+                ]
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[InventoryRow.sku], set_={"on_hand": stmt.excluded.on_hand}
+            )
+            session.execute(stmt)
+            report.add("stock_initialised", len(first_sight))
+
+    def _insert(self, session: Session, rows: list[dict[str, Any]]) -> list[int]:
+        now = utcnow()
+        payload = [{**r, "created_at": now, "updated_at": now} for r in rows]
+        result = session.execute(
+            insert(ProductRow).returning(ProductRow.id, sort_by_parameter_order=True), payload
+        )
+        ids = [int(i) for i in result.scalars()]
+        for rid, values in zip(ids, rows, strict=True):
+            self.state._remember(rid, dict(values))
+        return ids
+
+    def _diff(self, rid: int, values: dict[str, Any], updates: list[dict[str, Any]]) -> None:
+        current = self.state.rows[rid]
+        changed = {k: v for k, v in values.items() if current.get(k) != v}
+        if changed:
+            if "sku" in changed and self.state.by_sku.get(changed["sku"], rid) != rid:
+                changed.pop("sku")  # a store-side SKU clash: keep ours
+            changed["updated_at"] = utcnow()
+            updates.append({"id": rid, **changed})
+            if "sku" in changed:
+                self.state.by_sku.pop(current["sku"], None)
+                self.state.by_sku[changed["sku"]] = rid
+            if "parent_id" in changed and values["parent_id"] is not None:
+                self.state.children.setdefault(values["parent_id"], set()).add(rid)
+            current.update({k: v for k, v in changed.items() if k != "updated_at"})
+
+    def _bind_if_needed(
+        self,
+        kind: str,
+        ext: int,
+        rid: int,
+        new_bindings: dict[str, dict[str, str]],
+        first_sight: dict[str, int],
+        values: Mapping[str, Any],
+        qty: int | None,
+    ) -> None:
+        table = self.state.products if kind == "product" else self.state.combinations
+        if table.get(ext) == rid:
+            return
+        table[ext] = rid
+        new_bindings[kind][str(ext)] = str(rid)
+        if kind == "product":
+            bisect.insort(self.state.bound_product_ids, ext)
+        if qty is not None:
+            first_sight[str(values["sku"])] = qty
+
+    def mark_missing(
+        self, session: Session, lo: int, hi: int | None, listed: set[int], report: SyncReport
+    ) -> None:
+        """Bound products with ``lo < id <= hi`` (``hi`` None: no bound) the store did not
+        list: deleted (with their combinations)."""
+        ids = self.state.bound_product_ids
+        start = bisect.bisect_right(ids, lo)
+        end = len(ids) if hi is None else bisect.bisect_right(ids, hi)
+        updates = []
+        for ext in ids[start:end]:
+            if ext in listed:
+                continue
+            rid = self.state.products[ext]
+            for target in [rid, *sorted(self.state.children.get(rid, ()))]:
+                row = self.state.rows.get(target)
+                if row is not None and not row["deleted"]:
+                    row["deleted"] = True
+                    updates.append({"id": target, "deleted": True, "updated_at": utcnow()})
+                    report.add("products_deleted" if target == rid else "combinations_deleted")
+        if updates:
+            session.execute(update(ProductRow), updates)
+
+
+def _pages(items: Iterable[CatalogItem], size: int) -> Iterator[list[CatalogItem]]:
+    page: list[CatalogItem] = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _max_date(current: str | None, items: Sequence[CatalogItem]) -> str | None:
+    dates = [i.product.date_upd for i in items if i.product.date_upd]
+    if current:
+        dates.append(current)
+    return max(dates) if dates else None
+
+
+def sync_catalog(
+    sessions: sessionmaker[Session],
+    bundle: Any,
+    store_name: str | None = None,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    adapter: Any = None,
+) -> SyncReport:
+    """Run the catalogue sync for one store (see the module docstring).
+
+    Args:
+        full: read every product (and detect deletions) even when a delta cursor exists.
+        adapter: a ``PrestaShopAdapter`` to use (default: one built from the store).
+
+    Returns:
+        the run's ``SyncReport`` (also stored as a ``SyncRunRow``).
+    """
+    progress = progress or NullProgress()
+    store = load_store(sessions, store_name)
+    own = adapter is None
+    adapter = adapter or make_adapter(store, bundle.channel)
+    run_id = start_run(sessions, store.id, "catalog")
+    report = SyncReport(store=store.name, stream="catalog", run_id=run_id)
+    started = time.monotonic()
+    before = adapter.client.total_requests
+    rate = bundle.channel.schedules.catalog_rate
+    limiter = ItemRate(rate.items if rate else None, rate.per_seconds if rate else None)
+    try:
+        with sessions.begin() as session:
+            ref = sync_reference(session, adapter, store.id, report)
+            full_cursor = read_cursor(session, store.id, FULL_CURSOR)
+            delta_cursor = read_cursor(session, store.id, DELTA_CURSOR)
+            state = CatalogState(session, store.id)
+        sync = CatalogSync(bundle, store, ref, state)
+        now_text = ps_date(datetime.now(UTC))
+        if full or full_cursor or not delta_cursor:
+            report.mode = "full"
+            after, run_started, max_seen = 0, now_text, ""
+            if full_cursor:  # resume an interrupted full sync
+                parts = full_cursor.split("|")
+                after, run_started, max_seen = int(parts[0]), parts[1], parts[2]
+            progress.start("products")
+            for page in adapter.catalog_pages(after_id=after):
+                limiter.take(sum(1 + len(i.combinations) for i in page))
+                hi = max(i.product.id for i in page)
+                max_seen = _max_date(max_seen, page) or ""
+                with sessions.begin() as session:
+                    sync.apply_page(session, page, report)
+                    sync.mark_missing(session, after, hi, {i.product.id for i in page}, report)
+                    write_cursor(session, store.id, FULL_CURSOR, f"{hi}|{run_started}|{max_seen}")
+                    report.add("products_seen", len(page))
+                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                    save_run_counts(session, run_id, report.counts)
+                after = hi
+                progress.advance("products", len(page))
+            with sessions.begin() as session:
+                sync.mark_missing(session, after, None, set(), report)
+                write_cursor(session, store.id, FULL_CURSOR, None)
+                write_cursor(
+                    session, store.id, DELTA_CURSOR, _delta_after(run_started, max_seen, None)
+                )
+            progress.finish("products")
+        else:
+            report.mode = "delta"
+            since = delta_cursor
+            max_seen = ""
+            progress.start("products (changed)")
+            for page in _pages(adapter.products(full=True, since=since), adapter.page_size):
+                limiter.take(sum(1 + len(i.combinations) for i in page))
+                max_seen = _max_date(max_seen, page) or ""
+                with sessions.begin() as session:
+                    sync.apply_page(session, page, report)
+                    report.add("products_seen", len(page))
+                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                    save_run_counts(session, run_id, report.counts)
+                progress.advance("products (changed)", len(page))
+            with sessions.begin() as session:
+                write_cursor(
+                    session, store.id, DELTA_CURSOR, _delta_after(now_text, max_seen, since)
+                )
+            progress.finish("products (changed)")
+    except BaseException as exc:
+        report.requests = adapter.client.total_requests - before
+        finish_run(sessions, run_id, report.counts, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        if own:
+            adapter.close()
+    report.requests = adapter.client.total_requests - before
+    report.seconds = time.monotonic() - started
+    report.counts["requests"] = report.requests
+    finish_run(sessions, run_id, report.counts)
+    return report
+
+
+def _delta_after(started: str, max_seen: str, previous: str | None) -> str:
+    """The next delta cursor: the earlier of the run's start and the newest ``date_upd``
+    seen, minus the overlap; never before the previous cursor."""
+    candidates = [d for d in (started, max_seen) if d]
+    moment = parse_ps_date(min(candidates)) if candidates else None
+    value = ps_date(moment - OVERLAP) if moment else (previous or ps_date(datetime.now(UTC)))
+    if previous and value < previous:
+        return previous
+    return value

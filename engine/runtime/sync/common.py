@@ -1,0 +1,164 @@
+"""What every sync run shares: cursors, the run history row, the item-rate bucket, the
+store + adapter it talks to, and shop-time helpers.
+
+Cursors (``SyncCursorRow``) are written inside the same transaction as the page they
+describe, so a run killed at any point resumes where its last committed page ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.runtime.channels.prestashop.ratelimit import TokenBucket
+from engine.runtime.db import stores
+from engine.runtime.db.base import utcnow
+from engine.runtime.db.repository import _dialect_insert
+from engine.runtime.db.tables import SyncCursorRow, SyncRunRow
+
+PS_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class SyncReport:
+    """What one run did: ``counts`` by name (created, updated, skipped…), per stream."""
+
+    store: str
+    stream: str
+    run_id: int
+    counts: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    mode: str = ""
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "stream": self.stream,
+            "mode": self.mode,
+            "run_id": self.run_id,
+            "counts": dict(sorted(self.counts.items())),
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def ps_date(value: datetime) -> str:
+    """A datetime as PrestaShop's shop-time text (naive; the shop is assumed on UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime(PS_DATE)
+
+
+def parse_ps_date(text: str | None) -> datetime | None:
+    if not text or text.startswith("0000-00-00"):
+        return None
+    return datetime.strptime(text[:19], PS_DATE).replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def read_cursor(session: Session, store_id: int, stream: str) -> str | None:
+    return session.scalar(
+        select(SyncCursorRow.value).where(
+            SyncCursorRow.store_id == store_id, SyncCursorRow.stream == stream
+        )
+    )
+
+
+def write_cursor(session: Session, store_id: int, stream: str, value: str | None) -> None:
+    """Upsert the cursor inside the caller's transaction (the page's)."""
+    insert = _dialect_insert(session)
+    now = utcnow()
+    stmt = insert(SyncCursorRow).values(
+        store_id=store_id, stream=stream, value=value, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SyncCursorRow.store_id, SyncCursorRow.stream],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
+    session.execute(stmt)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def start_run(sessions: sessionmaker[Session], store_id: int, stream: str) -> int:
+    with sessions.begin() as session:
+        row = SyncRunRow(
+            store_id=store_id, stream=stream, started_at=utcnow(), counts={}, status="running"
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def save_run_counts(session: Session, run_id: int, counts: Mapping[str, int]) -> None:
+    session.execute(update(SyncRunRow).where(SyncRunRow.id == run_id).values(counts=dict(counts)))
+
+
+def finish_run(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    counts: Mapping[str, int],
+    *,
+    error: str | None = None,
+) -> None:
+    with sessions.begin() as session:
+        session.execute(
+            update(SyncRunRow)
+            .where(SyncRunRow.id == run_id)
+            .values(
+                counts=dict(counts),
+                finished_at=utcnow(),
+                status="failed" if error else "ok",
+                error=error,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- store access
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    id: int
+    name: str
+    url: str
+    key: Any
+    state_ids: Mapping[str, int]
+
+
+def load_store(sessions: sessionmaker[Session], name: str | None) -> StoreTarget:
+    with sessions() as session:
+        rec = stores.get_store(session, name)
+    return StoreTarget(rec.id, rec.name, rec.url, rec.key, dict(rec.state_ids))
+
+
+def make_adapter(store: StoreTarget, channel: Any) -> Any:
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+
+    return PrestaShopAdapter.from_channel(store.url, store.key, channel)
+
+
+class ItemRate:
+    """``catalog_rate``: at most ``items`` catalogue items per ``per_seconds`` (a token
+    bucket whose burst is the whole allowance, so the default barely slows a big sync)."""
+
+    def __init__(self, items: float | None, per_seconds: float | None) -> None:
+        self._bucket = TokenBucket(items, per_seconds) if items and per_seconds else None
+
+    def take(self, n: int) -> None:
+        if self._bucket is None:
+            return
+        for _ in range(n):
+            self._bucket.acquire()

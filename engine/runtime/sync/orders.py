@@ -1,0 +1,355 @@
+"""Order sync, store -> OMS: the new-orders stream and the status-changes stream.
+
+*New orders*: orders with ``id`` above the ``orders.new`` cursor whose current state is one
+of the channel's imported statuses (on the first run: from the first order placed inside
+the backfill window, ``--since`` / ``schedules.backfill``). *Status changes*: orders with
+``date_upd`` after the ``orders.changed`` cursor, same states.
+
+First sight of an order creates it with its lines (``service.create_order_in``) through
+the import trigger its store status names (``status_map.inbound[status].import``): ``import``
+reserves stock and enters New or Partial; orders first seen later in their life enter
+through ``import_processing`` / ``import_shipped`` / ...). A known order whose store status
+changed fires ``inbound[status].change`` (if any) through the one rule with the idempotency
+key ``ps:<store id>:<order id>:<state id>:<date_upd>``; a refusal is recorded and flags the
+order, which keeps its state. A status that merely echoes the OMS state (the outbound map
+says the order's state shows as that status) fires nothing.
+
+Each page (orders, events, cursor) is one transaction, so a killed run resumes cleanly and
+a re-run creates no duplicate and applies no transition twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from engine.core import map_record
+from engine.errors import ConfigError
+from engine.runtime import service
+from engine.runtime.channels.prestashop.records import Order
+from engine.runtime.db.tables import InboundEventRow, OrderRow
+
+from .common import (
+    StoreTarget,
+    SyncReport,
+    finish_run,
+    load_store,
+    make_adapter,
+    parse_ps_date,
+    ps_date,
+    read_cursor,
+    save_run_counts,
+    start_run,
+    write_cursor,
+)
+from .progress import NullProgress, Progress
+
+NEW_CURSOR = "orders.new"
+CHANGED_CURSOR = "orders.changed"
+FLOOR_CURSOR = "orders.floor"
+OVERLAP = timedelta(hours=1)
+
+
+def parse_since(text: str) -> int:
+    """``90d`` / ``12w`` / ``90`` -> days.
+
+    Raises:
+        ConfigError: not a whole number of days or weeks.
+    """
+    raw = text.strip().lower()
+    factor = 1
+    if raw.endswith("d"):
+        raw = raw[:-1]
+    elif raw.endswith("w"):
+        raw, factor = raw[:-1], 7
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"--since {text!r}: expected days like 90d (or weeks like 12w)")
+    return int(raw) * factor
+
+
+def event_key(store_id: int, order_id: int, state_id: int, date_upd: str | None) -> str:
+    return f"ps:{store_id}:{order_id}:{state_id}:{date_upd or ''}"
+
+
+def _chunks(items: Iterable[Order], size: int) -> Iterator[list[Order]]:
+    page: list[Order] = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+class OrderSync:
+    """Applies pages of store orders (one transaction each)."""
+
+    def __init__(
+        self, bundle: Any, store: StoreTarget, state_names: Mapping[int, str], floor: str
+    ) -> None:
+        self.bundle = bundle
+        self.channel = bundle.channel
+        self.store = store
+        self.names = dict(state_names)
+        self.floor = floor
+        self.order_in = self.channel.mappings["order_in"]
+
+    def _new_order(self, order: Order, name: str, mapped: Mapping[str, Any]) -> service.NewOrder:
+        lines = []
+        for i, line in enumerate(mapped.get("lines") or []):
+            qty = int(line.get("quantity") or 0)
+            if qty <= 0:
+                continue
+            sku = (line.get("sku") or "").strip()
+            if not sku:
+                pid = line.get("product_id") or 0
+                cid = line.get("combination_id")
+                sku = f"ps{self.store.id}-{pid}" + (f"-{cid}" if cid else "")
+            raw = order.rows[i] if i < len(order.rows) else None
+            lines.append(
+                service.NewLine(
+                    sku=sku,
+                    quantity=qty,
+                    unit_price=_money(line.get("unit_price")),
+                    name=(line.get("name") or None),
+                    external_id=str(raw.id) if raw is not None else None,
+                )
+            )
+        ordered_at = mapped.get("ordered_at") or datetime.now(UTC)
+        return service.NewOrder(
+            reference=str(mapped.get("reference") or f"#{order.id}"),
+            ordered_at=ordered_at,
+            lines=lines,
+            store_id=self.store.id,
+            external_id=str(order.id),
+            total_paid=_money(mapped.get("total_paid")),
+            total_products=_money(mapped.get("total_products")),
+            total_shipping=_money(mapped.get("total_shipping")),
+            payment=mapped.get("payment_method") or None,
+            channel_state=name,
+            channel_state_id=order.current_state,
+            channel_updated_at=mapped.get("updated_at"),
+        )
+
+    def apply_page(
+        self, session: Session, orders: Sequence[Order], report: SyncReport, *, at: datetime
+    ) -> None:
+        ids = [str(o.id) for o in orders]
+        known = {
+            row.external_id: row
+            for row in session.scalars(
+                select(OrderRow)
+                .where(OrderRow.store_id == self.store.id, OrderRow.external_id.in_(ids))
+                .options(selectinload(OrderRow.lines))
+            )
+        }
+        keys = {o.id: event_key(self.store.id, o.id, o.current_state, o.date_upd) for o in orders}
+        seen = set(
+            session.scalars(
+                select(InboundEventRow.idempotency_key).where(
+                    InboundEventRow.idempotency_key.in_(list(keys.values()))
+                )
+            )
+        )
+        inbound = self.channel.status_map.inbound
+        outbound = self.channel.status_map.outbound
+        for order in orders:
+            report.add("orders_seen")
+            name = self.names.get(order.current_state)
+            rule = inbound.get(name) if name else None
+            row = known.get(str(order.id))
+            key = keys[order.id]
+            if row is None:
+                if name is None or rule is None or not rule.import_trigger:
+                    report.add("skipped_status_not_imported")
+                    continue
+                if order.date_add is not None and order.date_add < self.floor:
+                    report.add("skipped_before_window")
+                    continue
+                if key in seen:
+                    report.add("duplicates")
+                    continue
+                mapped = map_record(self.order_in, order.to_mapping())
+                new = self._new_order(order, name, mapped)
+                if not new.lines:
+                    report.add("skipped_no_lines")
+                    continue
+                result = service.create_order_in(
+                    session,
+                    self.bundle,
+                    new,
+                    trigger=rule.import_trigger,
+                    source="channel",
+                    idempotency_key=key,
+                    at=at,
+                )
+                seen.add(key)
+                report.add("orders_created" if result.applied else f"orders_{result.outcome}")
+                if result.state:
+                    report.add(f"created_{result.state}" if result.applied else "import_refused")
+                continue
+            upd = parse_ps_date(order.date_upd)
+            if row.channel_state_id == order.current_state:
+                if upd is not None and row.channel_updated_at != upd:
+                    row.channel_updated_at = upd
+                    report.add("orders_touched")
+                else:
+                    report.add("orders_unchanged")
+                continue
+            if name is None:
+                report.add("skipped_status_not_imported")
+                continue
+            trigger = rule.change_trigger if rule is not None else None
+            if key in seen:
+                report.add("duplicates")
+            elif trigger and outbound.get(row.state) != name:
+                result = service.apply_in_session(
+                    session,
+                    self.bundle,
+                    row,
+                    trigger=trigger,
+                    source="channel",
+                    idempotency_key=key,
+                    at=at,
+                    payload={
+                        "store_state": name,
+                        "state_id": order.current_state,
+                        "date_upd": order.date_upd,
+                    },
+                )
+                seen.add(key)
+                report.add(f"changes_{result.outcome}")
+            else:
+                report.add("changes_without_trigger")
+            row.channel_state = name
+            row.channel_state_id = order.current_state
+            row.channel_updated_at = upd
+            session.flush()
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _state_names(store: StoreTarget, channel: Any, adapter: Any) -> dict[int, str]:
+    """Store state id -> status name for the imported statuses."""
+    wanted = list(channel.status_map.imported)
+    ids = {n: store.state_ids[n] for n in wanted if n in store.state_ids}
+    missing = [n for n in wanted if n not in ids]
+    if missing:
+        found, _gone = adapter.resolve_states(missing)
+        ids.update(found)
+    return {int(v): k for k, v in ids.items()}
+
+
+def sync_orders(
+    sessions: sessionmaker[Session],
+    bundle: Any,
+    store_name: str | None = None,
+    *,
+    since_days: int | None = None,
+    progress: Progress | None = None,
+    adapter: Any = None,
+    now: datetime | None = None,
+) -> SyncReport:
+    """Run both order streams for one store (see the module docstring).
+
+    Args:
+        since_days: the backfill window for the first run (default
+            ``schedules.backfill_days``); given on a later run, the window is re-scanned.
+
+    Returns:
+        the run's ``SyncReport`` (also stored as a ``SyncRunRow``).
+    """
+    progress = progress or NullProgress()
+    store = load_store(sessions, store_name)
+    own = adapter is None
+    adapter = adapter or make_adapter(store, bundle.channel)
+    now = now or datetime.now(UTC)
+    run_id = start_run(sessions, store.id, "orders")
+    report = SyncReport(store=store.name, stream="orders", run_id=run_id)
+    started = time.monotonic()
+    before = adapter.client.total_requests
+    try:
+        names = _state_names(store, bundle.channel, adapter)
+        if not names:
+            raise ConfigError(
+                f"store {store.name!r}: none of the imported statuses was resolved "
+                "(fix: omsflow store connect again)"
+            )
+        states = sorted(names)
+        days = since_days or bundle.channel.schedules.backfill_days
+        window = ps_date(now - timedelta(days=days))
+        with sessions() as session:
+            new_cursor = read_cursor(session, store.id, NEW_CURSOR)
+            changed_cursor = read_cursor(session, store.id, CHANGED_CURSOR)
+            floor = read_cursor(session, store.id, FLOOR_CURSOR)
+        if floor is None or (since_days is not None and window < floor):
+            floor = window
+        sync = OrderSync(bundle, store, names, floor)
+        max_seen = ""
+
+        # -- new orders (keyset on id; the cursor advances with each page)
+        start_id: int | None = int(new_cursor) if new_cursor else None
+        if start_id is None or since_days is not None:
+            first = adapter.first_order_id_since(window)
+            if first is not None:
+                start_id = first - 1 if start_id is None else min(start_id, first - 1)
+        report.mode = "backfill" if new_cursor is None else "incremental"
+        if start_id is not None:
+            progress.start("orders (new)")
+            for page in _chunks(
+                adapter.orders_since_id(start_id, states=states), adapter.page_size
+            ):
+                max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
+                with sessions.begin() as session:
+                    sync.apply_page(session, page, report, at=now)
+                    write_cursor(session, store.id, NEW_CURSOR, str(max(o.id for o in page)))
+                    write_cursor(session, store.id, FLOOR_CURSOR, floor)
+                    save_run_counts(session, run_id, report.counts)
+                progress.advance("orders (new)", len(page))
+            progress.finish("orders (new)")
+
+        # -- status changes (date_upd; the cursor advances when the stream is done)
+        if changed_cursor is not None:
+            progress.start("orders (status changes)")
+            for page in _chunks(
+                adapter.orders_changed_since(changed_cursor, states=states), adapter.page_size
+            ):
+                max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
+                with sessions.begin() as session:
+                    sync.apply_page(session, page, report, at=now)
+                    save_run_counts(session, run_id, report.counts)
+                progress.advance("orders (status changes)", len(page))
+            progress.finish("orders (status changes)")
+        candidates = [d for d in (ps_date(now), max_seen) if d]
+        moment = parse_ps_date(min(candidates))
+        nxt = ps_date(moment - OVERLAP) if moment else ps_date(now - OVERLAP)
+        if changed_cursor and nxt < changed_cursor:
+            nxt = changed_cursor
+        with sessions.begin() as session:
+            write_cursor(session, store.id, CHANGED_CURSOR, nxt)
+            write_cursor(session, store.id, FLOOR_CURSOR, floor)
+            if new_cursor is None and start_id is None:
+                pass  # nothing in the window yet: the next run looks again
+    except BaseException as exc:
+        report.requests = adapter.client.total_requests - before
+        finish_run(sessions, run_id, report.counts, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        if own:
+            adapter.close()
+    report.requests = adapter.client.total_requests - before
+    report.seconds = time.monotonic() - started
+    report.counts["requests"] = report.requests
+    finish_run(sessions, run_id, report.counts)
+    return report
