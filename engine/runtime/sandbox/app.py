@@ -391,13 +391,12 @@ class _Api:
             None,
         ) if msg.is_multipart() else None  # fmt: skip
         if part is None:
-            raise WebserviceFault(400, (65, "Please set an \"image\" parameter with image data"))
-        data = part.get_payload(decode=True) or b""
+            raise WebserviceFault(400, (65, 'Please set an "image" parameter with image data'))
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         allowed = ("image/gif", "image/jpg", "image/jpeg", "image/pjpeg", "image/png")
         magic = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
-        if part.get_content_type() not in (*allowed, "image/x-png") or not data.startswith(
-            magic
-        ):
+        if part.get_content_type() not in (*allowed, "image/x-png") or not data.startswith(magic):
             raise WebserviceFault(
                 400,
                 (73, "This type of image format is not recognized, allowed formats are: "

@@ -1,0 +1,581 @@
+"""Execute a listing plan against one store and bind everything the store created in the OMS.
+
+``apply_drafts`` builds the ``existing`` snapshots from the OMS database (no store request:
+a second import of the same file plans all-unchanged and makes no request at all), looks up
+the products it is about to create by SKU in the store (batched ``filter[reference]``) so a
+retry adopts what an interrupted run created, creates the names the drafts need (category,
+manufacturer, attribute groups and values), then writes products concurrently
+(``client.map_concurrent``): product, combinations, stock (one read + one PUT per changed
+row), cover image. Each chunk of results is bound in one transaction: ``ProductRow`` (with
+``store_ids[str(store_id)] = {product_id, combination_id, stock_available_id, ...}``, the
+shape the outbox's ``push_stock`` reads), ``BindingRow`` and ``InventoryRow``. A failure of
+one product is reported and the others go on; only what the store created is bound.
+
+What omsflow last wrote that the OMS tables cannot hold exactly (the image source uploaded,
+the description, prices beyond the 2 decimals of the ``Money`` columns) is recorded in the
+product's ``store_ids`` entry, so re-imports compare against it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import OmsflowError
+from engine.runtime import inventory
+from engine.runtime.db.base import utcnow
+from engine.runtime.db.repository import SqlBindingRepository
+from engine.runtime.db.tables import (
+    AttributeGroupRow,
+    AttributeValueRow,
+    BrandRow,
+    CategoryRow,
+    InventoryRow,
+    ProductRow,
+)
+from engine.runtime.listing.drafts import ProductDraft
+from engine.runtime.listing.plan import (
+    Change,
+    CombinationSnapshot,
+    ProductSnapshot,
+    plan_changes,
+)
+from engine.runtime.listing.target import PrestaShopTarget
+
+OutcomeKind = Literal["create", "update", "unchanged", "failed"]
+Progress = Callable[[int, int, str], None]
+"""``(done, total, sku)`` after each product."""
+CHUNK = 50
+"""Products written concurrently, then bound in one transaction."""
+_CENT = Decimal("0.01")
+
+
+@dataclass
+class Outcome:
+    """What happened to one product."""
+
+    sku: str
+    kind: OutcomeKind
+    fields: tuple[str, ...] = ()
+    product_id: int | None = None
+    error: str | None = None
+    planned: str | None = None
+    """For ``failed``: what was planned (create or update)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "result": self.kind,
+            "fields": list(self.fields),
+            "product_id": self.product_id,
+            "error": self.error,
+        }
+
+
+@dataclass
+class ApplyReport:
+    """Per product outcomes, counts, requests made and time taken."""
+
+    outcomes: list[Outcome]
+    dry_run: bool = False
+    requests: dict[str, int] = field(default_factory=dict)
+    """HTTP method -> requests made by this run (client stats delta)."""
+    created_names: dict[str, int] = field(default_factory=dict)
+    """Store objects created for names: category, brand, group, value."""
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        out = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
+        key = {"create": "created", "update": "updated", "unchanged": "unchanged"}
+        for o in self.outcomes:
+            out[key.get(o.kind, "failed")] += 1
+        return out
+
+    @property
+    def writes(self) -> int:
+        return sum(n for m, n in self.requests.items() if m in ("POST", "PUT", "DELETE"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "requests": dict(self.requests),
+            "created_names": dict(self.created_names),
+            "seconds": round(self.seconds, 3),
+            "products": [o.to_json() for o in self.outcomes],
+        }
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _entry(row: ProductRow, store_id: int) -> dict[str, Any] | None:
+    entry = (row.store_ids or {}).get(str(store_id))
+    return entry if isinstance(entry, dict) and entry.get("product_id") else None
+
+
+def _exact(recorded: object, column: Decimal | None) -> Decimal:
+    """The price omsflow wrote (exact) unless the OMS column was changed since."""
+    if recorded is not None:
+        value = Decimal(str(recorded))
+        if column is None or value.quantize(_CENT) == Decimal(column).quantize(_CENT):
+            return value
+    return Decimal(column or 0)
+
+
+def db_snapshots(
+    session: Session, store_id: int, drafts: Sequence[ProductDraft]
+) -> tuple[dict[str, ProductSnapshot | None], dict[str, int]]:
+    """What the OMS database says the store holds for the drafts' SKUs (no store request),
+    and the reserved quantity per SKU (stock written to the store is on hand - reserved)."""
+    skus = [d.sku for d in drafts]
+    all_skus = [s for d in drafts for s in d.skus()]
+    parents: dict[str, ProductRow] = {}
+    for i in range(0, len(skus), 500):
+        for row in session.scalars(
+            select(ProductRow).where(ProductRow.sku.in_(skus[i : i + 500]))
+        ):
+            parents[row.sku] = row
+    ids = [r.id for r in parents.values()]
+    children: dict[int, list[ProductRow]] = {}
+    for i in range(0, len(ids), 500):
+        query = select(ProductRow).where(ProductRow.parent_id.in_(ids[i : i + 500]))
+        for row in session.scalars(query.order_by(ProductRow.id)):
+            children.setdefault(row.parent_id or 0, []).append(row)
+    stock: dict[str, InventoryRow] = {}
+    for i in range(0, len(all_skus), 500):
+        query2 = select(InventoryRow).where(InventoryRow.sku.in_(all_skus[i : i + 500]))
+        for inv in session.scalars(query2):
+            stock[inv.sku] = inv
+    cats = {c.id: c.name for c in session.scalars(select(CategoryRow))}
+    brands = {b.id: b.name for b in session.scalars(select(BrandRow))}
+    groups = {g.id: g.name for g in session.scalars(select(AttributeGroupRow))}
+    values = {
+        v.id: (groups.get(v.group_id, ""), v.name)
+        for v in session.scalars(select(AttributeValueRow))
+    }
+    reserved = {s: inv.reserved for s, inv in stock.items()}
+
+    def on_hand(sku: str) -> int:
+        return stock[sku].on_hand if sku in stock else 0
+
+    out: dict[str, ProductSnapshot | None] = {}
+    for sku in skus:
+        found = parents.get(sku)
+        entry = _entry(found, store_id) if found is not None else None
+        if found is None or entry is None or found.deleted or found.parent_id is not None:
+            out[sku] = None
+            continue
+        row = found
+        price = _exact(entry.get("price"), row.price)
+        combos = []
+        for child in children.get(row.id, []):
+            centry = _entry(child, store_id)
+            if centry is None or child.deleted or not centry.get("combination_id"):
+                continue
+            impact = (
+                Decimal(str(centry["price_impact"]))
+                if centry.get("price_impact") is not None
+                and child.price is not None
+                and (price + Decimal(str(centry["price_impact"]))).quantize(_CENT)
+                == Decimal(child.price).quantize(_CENT)
+                else Decimal(child.price or 0) - price
+            )
+            combos.append(
+                CombinationSnapshot(
+                    id=int(centry["combination_id"]),
+                    sku=child.sku,
+                    attributes=tuple(
+                        values[int(v)] for v in child.attribute_value_ids or () if int(v) in values
+                    ),
+                    price_impact=impact,
+                    stock=on_hand(child.sku),
+                )
+            )
+        category_ids = list(row.category_ids or [])
+        out[sku] = ProductSnapshot(
+            id=int(entry["product_id"]),
+            sku=sku,
+            name=row.name,
+            price=price,
+            stock=on_hand(sku),
+            category=cats.get(int(category_ids[0])) if category_ids else None,
+            brand=brands.get(row.brand_id) if row.brand_id else None,
+            image=entry.get("image_source"),
+            active=row.active,
+            description=str(entry.get("description", "")),
+            combinations=tuple(combos),
+        )
+    return out, reserved
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class _Written:
+    """What the store accepted for one product (only this gets bound)."""
+
+    product_id: int | None = None
+    product_done: bool = False
+    combos: dict[str, int] = field(default_factory=dict)
+    combos_done: set[str] = field(default_factory=set)
+    stock_ids: dict[int, int] = field(default_factory=dict)
+    stock_done: dict[str, int] = field(default_factory=dict)
+    image: tuple[int, str] | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Job:
+    draft: ProductDraft
+    change: Change
+    snapshot: ProductSnapshot | None
+    stock_ids: Mapping[int, int] = field(default_factory=dict)
+    category_id: int | None = None
+    brand_id: int | None = None
+    value_ids: dict[str, list[int]] = field(default_factory=dict)
+    written: _Written = field(default_factory=_Written)
+
+
+def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> _Written:
+    d, change, w = job.draft, job.change, job.written
+    w.stock_ids.update(job.stock_ids)
+    try:
+        if change.kind == "create":
+            w.product_id = target.create_product(
+                d, category_id=job.category_id, brand_id=job.brand_id
+            )
+            w.product_done = True
+        else:
+            w.product_id = change.existing_id
+            if "type" in change.fields_changed:
+                raise OmsflowError(
+                    f"{d.sku}: the store's product has combinations but the draft is a single "
+                    "product; delete it first (omsflow products delete)"
+                )
+            product_fields = [
+                f
+                for f in ("name", "price", "active", "description", "category", "brand")
+                if f in change.fields_changed
+            ]
+            if product_fields and w.product_id is not None:
+                target.update_product(
+                    w.product_id,
+                    d,
+                    product_fields,
+                    category_id=job.category_id,
+                    brand_id=job.brand_id,
+                )
+            w.product_done = True
+        assert w.product_id is not None  # noqa: S101 - set on both paths
+        pid = w.product_id
+        quantities: dict[int, int] = {}
+        stock_skus: dict[int, tuple[str, int]] = {}
+        existing = {c.sku: c.id for c in (job.snapshot.combinations if job.snapshot else ())}
+        w.combos.update(existing)
+        for i, (v, vc) in enumerate(zip(d.variants, change.variants, strict=True)):
+            if vc.kind == "create":
+                cid = target.create_combination(
+                    pid,
+                    v,
+                    job.value_ids[v.sku],
+                    default_on=(i == 0 and not existing),
+                )
+                w.combos[v.sku] = cid
+                w.combos_done.add(v.sku)
+            elif vc.kind == "update":
+                cid = w.combos[v.sku]
+                target.update_combination(cid, v, vc.fields_changed, job.value_ids[v.sku])
+                w.combos_done.add(v.sku)
+            else:
+                continue
+            if vc.kind == "create" or "stock" in vc.fields_changed:
+                quantities[w.combos[v.sku]] = max(0, v.stock - reserved.get(v.sku, 0))
+                stock_skus[w.combos[v.sku]] = (v.sku, v.stock)
+        if not d.variants and (change.kind == "create" or "stock" in change.fields_changed):
+            quantities[0] = max(0, d.stock - reserved.get(d.sku, 0))
+            stock_skus[0] = (d.sku, d.stock)
+        if quantities:
+            w.stock_ids.update(target.write_stock(pid, quantities))
+            w.stock_done.update(dict(stock_skus.values()))
+        if "adopted" in change.fields_changed:  # the store already matched the draft
+            w.stock_done.update(dict(_stocks(d)))
+        if d.image and (change.kind == "create" or "image" in change.fields_changed):
+            w.image = (target.upload_image(pid, d.image), d.image)
+    except OmsflowError as exc:
+        w.error = str(exc)
+    return w
+
+
+def _stocks(d: ProductDraft) -> list[tuple[str, int]]:
+    return [(v.sku, v.stock) for v in d.variants] if d.variants else [(d.sku, d.stock)]
+
+
+# --------------------------------------------------------------------------- binding
+
+
+class _Names:
+    """OMS rows for store names (category, brand, attribute group/value), bound per store."""
+
+    def __init__(self, session: Session, store_id: int) -> None:
+        self.session = session
+        self.store_id = store_id
+        self.bindings = SqlBindingRepository(session)
+
+    def _row(self, model: Any, kind: str, external: int, name: str, **extra: Any) -> Any:
+        internal = self.bindings.to_internal(self.store_id, kind, str(external))
+        row = self.session.get(model, int(internal)) if internal else None
+        if row is None:
+            query = select(model).where(model.name == name)
+            for k, v in extra.items():
+                query = query.where(getattr(model, k) == v)
+            row = self.session.scalars(query.limit(1)).first()
+        if row is None:
+            row = model(name=name, **extra)
+            self.session.add(row)
+            self.session.flush()
+        self.bindings.bind(self.store_id, kind, str(external), str(row.id))
+        return row
+
+    def category(self, external: int, name: str) -> int:
+        return int(self._row(CategoryRow, "category", external, name).id)
+
+    def brand(self, external: int, name: str) -> int:
+        return int(self._row(BrandRow, "brand", external, name).id)
+
+    def value(self, group_ext: int, group: str, value_ext: int, value: str) -> int:
+        g = self._row(AttributeGroupRow, "attribute_group", group_ext, group)
+        return int(
+            self._row(AttributeValueRow, "attribute_value", value_ext, value, group_id=g.id).id
+        )
+
+
+def _bind(
+    session: Session,
+    store_id: int,
+    target: PrestaShopTarget,
+    job: _Job,
+) -> None:
+    d, w = job.draft, job.written
+    if w.product_id is None:
+        return
+    sid = str(store_id)
+    names = _Names(session, store_id)
+    bindings = names.bindings
+    now = utcnow()
+    snap = job.snapshot
+    parent = session.scalars(select(ProductRow).where(ProductRow.sku == d.sku)).one_or_none()
+    if parent is None:
+        parent = ProductRow(
+            sku=d.sku, name=d.name if w.product_done or snap is None else snap.name
+        )
+        session.add(parent)
+    entry = dict(_entry(parent, store_id) or {})
+    if w.product_done:
+        parent.name = d.name
+        parent.price = d.price
+        parent.retail_selling_price = d.retail_selling_price
+        parent.selling_price = d.selling_price
+        parent.active = d.active
+        parent.parent_id = None
+        if d.image is not None:
+            parent.image_url = d.image
+        if d.category is not None and job.category_id:
+            parent.category_ids = [names.category(job.category_id, d.category)]
+        if d.brand is not None and job.brand_id:
+            parent.brand_id = names.brand(job.brand_id, d.brand)
+        entry["price"] = str(d.price)
+        entry["description"] = d.description
+    elif snap is not None and parent.price is None:
+        parent.price = snap.price
+        parent.active = snap.active
+    parent.deleted = False
+    entry["product_id"] = w.product_id
+    entry["combination_id"] = None
+    if 0 in w.stock_ids:
+        entry["stock_available_id"] = w.stock_ids[0]
+    if w.image is not None:
+        entry["image_id"], entry["image_source"] = w.image
+    elif snap is not None and snap.image is not None:
+        entry["image_source"] = snap.image
+    parent.store_ids = {**(parent.store_ids or {}), sid: entry}
+    session.flush()
+    bindings.bind(store_id, "product", str(w.product_id), str(parent.id))
+    if 0 in w.stock_ids and not d.variants:
+        bindings.bind(store_id, "stock_available", str(w.stock_ids[0]), str(parent.id))
+
+    for v in d.variants:
+        cid = w.combos.get(v.sku)
+        if cid is None:
+            continue
+        row = session.scalars(select(ProductRow).where(ProductRow.sku == v.sku)).one_or_none()
+        label = ", ".join(value for _, value in v.attributes)
+        if row is None:
+            row = ProductRow(sku=v.sku, name=f"{d.name} ({label})"[:255])
+            session.add(row)
+        row.parent_id = parent.id
+        row.deleted = False
+        centry = dict(_entry(row, store_id) or {})
+        if v.sku in w.combos_done or row.price is None:
+            row.name = f"{parent.name} ({label})"[:255]
+            row.price = Decimal(parent.price or 0) + v.price_impact
+            row.active = parent.active
+            centry["price_impact"] = str(v.price_impact)
+            value_ids = job.value_ids.get(v.sku, [])
+            row.attribute_value_ids = [
+                names.value(target.groups[_k(g)], g, vid, val)
+                for (g, val), vid in zip(v.attributes, value_ids, strict=False)
+            ]
+        centry.update(product_id=w.product_id, combination_id=cid)
+        if cid in w.stock_ids:
+            centry["stock_available_id"] = w.stock_ids[cid]
+        row.store_ids = {**(row.store_ids or {}), sid: centry}
+        session.flush()
+        bindings.bind(store_id, "combination", str(cid), str(row.id))
+        if cid in w.stock_ids:
+            bindings.bind(store_id, "stock_available", str(w.stock_ids[cid]), str(row.id))
+    for sku, qty in sorted(w.stock_done.items()):
+        inventory.set_on_hand(session, sku, qty, at=now, push=False)
+
+
+def _k(text: str) -> str:
+    return text.strip().casefold()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _stats(target: PrestaShopTarget) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (method, _), n in list(target.adapter.client.stats.items()):
+        out[method] = out.get(method, 0) + n
+    return out
+
+
+def plan_against(
+    session_factory: sessionmaker[Session],
+    store_id: int,
+    target: PrestaShopTarget | None,
+    drafts: Sequence[ProductDraft],
+) -> tuple[list[_Job], dict[str, int]]:
+    """The plan: DB snapshots, then (only for would-be creates) a batched store lookup."""
+    with session_factory() as session:
+        existing, reserved = db_snapshots(session, store_id, drafts)
+    changes = plan_changes(drafts, existing)
+    jobs = [_Job(d, c, existing.get(d.sku)) for d, c in zip(drafts, changes, strict=True)]
+    creates = [j.draft for j in jobs if j.change.kind == "create"]
+    if creates and target is not None:
+        found = target.find_products(creates)
+        for job in jobs:
+            hit = found.get(job.draft.sku)
+            if hit is not None and job.change.kind == "create":
+                job.snapshot = hit.snapshot
+                job.stock_ids = hit.stock_ids
+                job.change = plan_changes([job.draft], {job.draft.sku: hit.snapshot})[0]
+                if job.change.kind == "unchanged":
+                    job.change = Change(
+                        "update", job.draft.sku, ("adopted",), existing_id=hit.snapshot.id
+                    )
+    return jobs, reserved
+
+
+def apply_drafts(
+    session_factory: sessionmaker[Session],
+    store_id: int,
+    target: PrestaShopTarget,
+    drafts: Sequence[ProductDraft],
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    chunk: int = CHUNK,
+) -> ApplyReport:
+    """Create or update ``drafts`` in the store and bind them in the OMS (see module doc).
+
+    Args:
+        session_factory: the OMS database.
+        store_id: ``StoreRow.id`` of the store ``target`` writes to.
+        target: the store writer.
+        drafts: validated drafts (prices already resolved by the channel's price mapping).
+        dry_run: plan only (reads: the DB, and the store by SKU for would-be creates).
+        progress: called after each product.
+        chunk: products written concurrently before one binding transaction.
+
+    Returns:
+        The report; a product whose write failed is ``failed`` with the store's message.
+    """
+    started = time.monotonic()
+    before = _stats(target)
+    jobs, reserved = plan_against(session_factory, store_id, target, drafts)
+    outcomes: dict[str, Outcome] = {}
+    total = len(jobs)
+    done = 0
+    pending: list[_Job] = []
+    for job in jobs:
+        if job.change.kind == "unchanged" or dry_run:
+            outcomes[job.draft.sku] = Outcome(
+                job.draft.sku, job.change.kind, job.change.fields_changed, job.change.existing_id
+            )
+            done += 1
+            if progress:
+                progress(done, total, job.draft.sku)
+        else:
+            pending.append(job)
+    _ensure_names(target, pending, outcomes)
+    ready = [j for j in pending if j.draft.sku not in outcomes]
+    for i in range(0, len(ready), max(1, chunk)):
+        batch = ready[i : i + chunk]
+        target.adapter.client.map_concurrent(lambda j: _write(target, j, reserved), batch)
+        with session_factory() as session, session.begin():
+            for job in batch:
+                _bind(session, store_id, target, job)
+        for job in batch:
+            w, c = job.written, job.change
+            if w.error is None:
+                outcomes[job.draft.sku] = Outcome(
+                    job.draft.sku, c.kind, c.fields_changed, w.product_id
+                )
+            else:
+                outcomes[job.draft.sku] = Outcome(
+                    job.draft.sku, "failed", c.fields_changed, w.product_id, w.error, c.kind
+                )
+            done += 1
+            if progress:
+                progress(done, total, job.draft.sku)
+    after = _stats(target)
+    return ApplyReport(
+        outcomes=[outcomes[j.draft.sku] for j in jobs],
+        dry_run=dry_run,
+        requests={m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)},
+        created_names=dict(target.created),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _ensure_names(
+    target: PrestaShopTarget, jobs: Sequence[_Job], outcomes: dict[str, Outcome]
+) -> None:
+    """Resolve (creating when missing) every name the jobs need; a failure fails the job."""
+    for job in jobs:
+        d = job.draft
+        try:
+            if d.category is not None:
+                job.category_id = target.ensure_category(d.category)
+            if d.brand is not None:
+                job.brand_id = target.ensure_brand(d.brand)
+            for v in d.variants:
+                job.value_ids[v.sku] = [
+                    target.ensure_attribute_value(g, val)[1] for g, val in v.attributes
+                ]
+        except OmsflowError as exc:
+            c = job.change
+            outcomes[d.sku] = Outcome(d.sku, "failed", c.fields_changed, None, str(exc), c.kind)
+
+
+__all__ = ["ApplyReport", "Outcome", "apply_drafts", "db_snapshots", "plan_against"]

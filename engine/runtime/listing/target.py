@@ -1,0 +1,398 @@
+"""The real ``ListingTarget``: the PrestaShop adapter plus name caches, batched SKU lookups.
+
+``PrestaShopTarget`` resolves names (category, manufacturer, attribute group/value) to store
+ids through caches read once per run (four paged GETs) and creates what is missing; finds
+products by SKU in batches (``filter[reference]=[A|B|...]``, a few GETs per hundred SKUs)
+so a retry adopts what an interrupted run created instead of duplicating it; and writes a
+product's stock with ONE read of its stock rows and one PUT per changed row. The ``ensure_*``
+methods are safe to call from the adapter's worker threads (one lock around the caches).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ChannelRejected, ConfigError
+from engine.runtime.channels.prestashop import xml as psxml
+from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter, slug
+from engine.runtime.channels.prestashop.records import (
+    Combination,
+    Product,
+    StockAvailable,
+    as_int,
+)
+from engine.runtime.listing.drafts import ProductDraft, VariantDraft
+from engine.runtime.listing.plan import CombinationSnapshot, ProductSnapshot
+
+HOME_CATEGORY_ID = 2
+"""PrestaShop's default "Home" category: new categories go under it."""
+LOOKUP_CHUNK = 50
+"""SKUs per ``filter[reference]=[a|b|...]`` request."""
+_FILTER_UNSAFE = frozenset("|[]")
+
+ImageFetcher = Callable[[str], tuple[str, bytes, str]]
+"""``source -> (filename, bytes, content type)``: an http(s) URL or a local file path."""
+
+
+def _key(text: str) -> str:
+    return text.strip().casefold()
+
+
+def default_image_fetcher(
+    base_dir: str | Path | None = None, timeout: float = 20.0
+) -> ImageFetcher:
+    """Read local files (relative to ``base_dir``) and download http(s) URLs with httpx."""
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+
+    def fetch(source: str) -> tuple[str, bytes, str]:
+        if "://" in source:
+            import httpx
+
+            try:
+                response = httpx.get(source, timeout=timeout, follow_redirects=True)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise ConfigError(f"image {source}: cannot download ({exc})") from None
+            name = source.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "image.jpg"
+            ctype = response.headers.get("content-type", "").split(";", 1)[0].strip()
+            return name, response.content, ctype or _guess_type(name)
+        path = Path(source) if Path(source).is_absolute() else base / source
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"image {source}: cannot read ({exc.strerror})") from None
+        return path.name, content, _guess_type(path.name)
+
+    return fetch
+
+
+def _guess_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "image/jpeg"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A product found in the store by SKU, in draft terms, plus what binding needs."""
+
+    snapshot: ProductSnapshot
+    stock_ids: Mapping[int, int]
+    """combination id (0: the product row) -> stock_available id."""
+    has_image: bool
+
+
+class PrestaShopTarget:
+    """``ListingTarget`` over one store's adapter (see the module docstring)."""
+
+    def __init__(
+        self,
+        adapter: PrestaShopAdapter,
+        *,
+        fetch_image: ImageFetcher | None = None,
+        parent_category_id: int = HOME_CATEGORY_ID,
+    ) -> None:
+        self.adapter = adapter
+        self.fetch_image = fetch_image or default_image_fetcher()
+        self.parent_category_id = parent_category_id
+        self._lock = threading.RLock()
+        self._loaded = False
+        self.categories: dict[str, int] = {}
+        self.category_names: dict[int, str] = {}
+        self.brands: dict[str, int] = {}
+        self.brand_names: dict[int, str] = {}
+        self.groups: dict[str, int] = {}
+        self.values: dict[tuple[int, str], int] = {}
+        self.value_names: dict[int, tuple[str, str]] = {}
+        self.group_names: dict[int, str] = {}
+        self.created: dict[str, int] = {"category": 0, "brand": 0, "group": 0, "value": 0}
+
+    # ------------------------------------------------------------------ name caches
+
+    def load(self) -> None:
+        """Read categories, manufacturers, attribute groups and values once (4 paged GETs)."""
+        with self._lock:
+            if self._loaded:
+                return
+            a = self.adapter
+            readers: list[Callable[[], list[Any]]] = [
+                a.categories,
+                a.manufacturers,
+                a.product_options,
+                a.product_option_values,
+            ]
+            results: list[list[Any]] = a.client.map_concurrent(lambda f: f(), readers)
+            cats, mans, opts, vals = results
+            for c in cats:
+                self.category_names[c.id] = c.name
+                if c.id > HOME_CATEGORY_ID or not c.is_root_category:
+                    self.categories.setdefault(_key(c.name), c.id)
+            for m in mans:
+                self.brand_names[m.id] = m.name
+                self.brands.setdefault(_key(m.name), m.id)
+            for o in opts:
+                self.group_names[o.id] = o.name
+                self.groups.setdefault(_key(o.name), o.id)
+            for v in vals:
+                group = self.group_names.get(v.id_attribute_group, "")
+                self.value_names[v.id] = (group, v.name)
+                self.values.setdefault((v.id_attribute_group, _key(v.name)), v.id)
+            self._loaded = True
+
+    def ensure_category(self, name: str) -> int:
+        self.load()
+        with self._lock:
+            found = self.categories.get(_key(name))
+            if found is None:
+                cat = self.adapter.create_category(name=name, parent_id=self.parent_category_id)
+                found = self.categories[_key(name)] = cat.id
+                self.category_names[cat.id] = name
+                self.created["category"] += 1
+            return found
+
+    def ensure_brand(self, name: str) -> int:
+        self.load()
+        with self._lock:
+            found = self.brands.get(_key(name))
+            if found is None:
+                man = self.adapter.create_manufacturer(name=name)
+                found = self.brands[_key(name)] = man.id
+                self.brand_names[man.id] = name
+                self.created["brand"] += 1
+            return found
+
+    def ensure_attribute_value(self, group: str, value: str) -> tuple[int, int]:
+        self.load()
+        with self._lock:
+            gid = self.groups.get(_key(group))
+            if gid is None:
+                gid = self.groups[_key(group)] = self.adapter.create_product_option(name=group).id
+                self.group_names[gid] = group
+                self.created["group"] += 1
+            vid = self.values.get((gid, _key(value)))
+            if vid is None:
+                made = self.adapter.create_product_option_value(option_id=gid, name=value)
+                vid = self.values[(gid, _key(value))] = made.id
+                self.value_names[vid] = (self.group_names.get(gid, group), value)
+                self.created["value"] += 1
+            return gid, vid
+
+    # ------------------------------------------------------------------ finding by SKU
+
+    def find_product_by_sku(self, sku: str) -> ProductSnapshot | None:
+        found = self.find_products(ProductDraft(sku=sku, name=sku, price=Decimal(0)) for _ in [0])
+        hit = found.get(sku)
+        return hit.snapshot if hit else None
+
+    def find_products(self, drafts: Iterable[ProductDraft]) -> dict[str, Found]:
+        """Products whose reference is one of the drafts' SKUs, with their combinations
+        and stock, in a few batched GETs (``filter[reference]=[A|B|...]``)."""
+        wanted = {d.sku: d for d in drafts}
+        if not wanted:
+            return {}
+        self.load()
+        client = self.adapter.client
+        safe = [s for s in wanted if not (_FILTER_UNSAFE & set(s))]
+        chunks = [safe[i : i + LOOKUP_CHUNK] for i in range(0, len(safe), LOOKUP_CHUNK)]
+
+        def by_reference(chunk: list[str]) -> list[dict[str, Any]]:
+            params = {"filter[reference]": "[" + "|".join(chunk) + "]", "display": "full"}
+            return list(client.iter_all("products", params=params, page_size=500))
+
+        products: dict[str, Product] = {}
+        for items in client.map_concurrent(by_reference, chunks):
+            for d in items:
+                p = Product.from_data(d, self.adapter.language_id)
+                if p.reference in wanted:
+                    products.setdefault(p.reference, p)
+        if not products:
+            return {}
+        ids = sorted(p.id for p in products.values())
+        id_chunks = [ids[i : i + LOOKUP_CHUNK] for i in range(0, len(ids), LOOKUP_CHUNK)]
+
+        def by_products(job: tuple[str, list[int]]) -> list[dict[str, Any]]:
+            resource, chunk = job
+            params = {"filter[id_product]": "[" + "|".join(map(str, chunk)) + "]"}
+            return list(client.iter_all(resource, params=params, page_size=500))
+
+        jobs = [(r, c) for r in ("combinations", "stock_availables") for c in id_chunks]
+        combos: dict[int, list[Combination]] = {}
+        stock: dict[int, dict[int, StockAvailable]] = {}
+        for (resource, _), items in zip(
+            jobs, client.map_concurrent(by_products, jobs), strict=True
+        ):
+            for d in items:
+                if resource == "combinations":
+                    c = Combination.from_data(d)
+                    combos.setdefault(c.id_product, []).append(c)
+                else:
+                    s = StockAvailable.from_data(d)
+                    stock.setdefault(s.id_product, {})[s.id_product_attribute] = s
+        out: dict[str, Found] = {}
+        for sku, p in products.items():
+            rows = stock.get(p.id, {})
+            snap = ProductSnapshot(
+                id=p.id,
+                sku=sku,
+                name=p.name,
+                price=p.price,
+                stock=rows[0].quantity if 0 in rows else 0,
+                category=self.category_names.get(p.id_category_default),
+                brand=self.brand_names.get(p.id_manufacturer) if p.id_manufacturer else None,
+                image=wanted[sku].image if p.image_ids else None,
+                active=p.active,
+                description=wanted[sku].description,
+                combinations=tuple(
+                    CombinationSnapshot(
+                        id=c.id,
+                        sku=c.reference,
+                        attributes=tuple(
+                            self.value_names[v]
+                            for v in c.option_value_ids
+                            if v in self.value_names
+                        ),
+                        price_impact=c.price,
+                        stock=rows[c.id].quantity if c.id in rows else 0,
+                    )
+                    for c in sorted(combos.get(p.id, ()), key=lambda c: c.id)
+                ),
+            )
+            out[sku] = Found(snap, {a: s.id for a, s in rows.items()}, bool(p.image_ids))
+        return out
+
+    # ------------------------------------------------------------------ writes
+
+    def create_product(
+        self, draft: ProductDraft, *, category_id: int | None, brand_id: int | None
+    ) -> int:
+        product = self.adapter.create_product(
+            name=draft.name,
+            reference=draft.sku,
+            price=draft.price,
+            category_id=category_id or self.parent_category_id,
+            manufacturer_id=brand_id or 0,
+            active=draft.active,
+            description=draft.description,
+        )
+        return product.id
+
+    def update_product(
+        self,
+        product_id: int,
+        draft: ProductDraft,
+        fields: Sequence[str],
+        *,
+        category_id: int | None,
+        brand_id: int | None,
+    ) -> None:
+        """GET the full product, PUT it back with the changed fields (one read, one write)."""
+        a = self.adapter
+        el = a._entity_element("products", product_id)
+        current = dict(psxml.element_fields(el))
+        changes: dict[str, Any] = {}
+
+        def langs(name: str, text: str) -> psxml.Languages:
+            old = current.get(name)
+            values = dict(old.values) if isinstance(old, psxml.Languages) else {}
+            for lang in a.write_language_ids:
+                values[lang] = text
+            return psxml.Languages(values)
+
+        if "name" in fields:
+            changes["name"] = langs("name", draft.name)
+            changes["link_rewrite"] = langs("link_rewrite", slug(draft.name))
+        if "description" in fields:
+            changes["description"] = langs("description", draft.description)
+        if "price" in fields:
+            changes["price"] = f"{draft.price:.6f}"
+        if "active" in fields:
+            changes["active"] = "1" if draft.active else "0"
+        if "category" in fields and category_id:
+            changes["id_category_default"] = str(category_id)
+        if "brand" in fields and brand_id is not None:
+            changes["id_manufacturer"] = str(brand_id)
+        if changes:
+            a._put_element("products", el, changes, skip_if_same=False)
+
+    def create_combination(
+        self,
+        product_id: int,
+        variant: VariantDraft,
+        value_ids: Sequence[int],
+        *,
+        default_on: bool = False,
+    ) -> int:
+        combo = self.adapter.create_combination(
+            product_id=product_id,
+            reference=variant.sku,
+            price_impact=variant.price_impact,
+            option_value_ids=value_ids,
+            default_on=default_on,
+        )
+        return combo.id
+
+    def update_combination(
+        self,
+        combination_id: int,
+        variant: VariantDraft,
+        fields: Sequence[str],
+        value_ids: Sequence[int],
+    ) -> None:
+        if "attributes" in fields:
+            raise ChannelRejected(
+                f"variant {variant.sku}: its attribute values differ from the store's "
+                "combination; omsflow does not re-point combinations (delete the variant in "
+                "the store, then import again)",
+                resource="combinations",
+            )
+        if "price_impact" in fields:
+            self.adapter.set_combination_price_impact(combination_id, variant.price_impact)
+
+    def set_stock(self, product_id: int, combination_id: int | None, quantity: int) -> None:
+        self.write_stock(product_id, {int(combination_id or 0): quantity})
+
+    def write_stock(self, product_id: int, quantities: Mapping[int, int]) -> dict[int, int]:
+        """Set several stock rows of one product with one GET and one PUT per changed row.
+
+        Args:
+            quantities: combination id (0: the product row) -> quantity.
+
+        Returns:
+            combination id -> stock_available id, for every row of the product.
+        """
+        a = self.adapter
+        root = a.client.get_xml(
+            "stock_availables",
+            params={"filter[id_product]": f"[{int(product_id)}]", "display": "full"},
+        )
+        rows: dict[int, Any] = {}
+        for el in psxml.document_entity_elements(root, "stock_availables"):
+            d = psxml.entity_to_dict(el)
+            rows.setdefault(as_int(d.get("id_product_attribute")), (el, d))
+        for attr, qty in quantities.items():
+            if attr not in rows:
+                raise ChannelRejected(
+                    f"prestashop: no stock row for product {product_id} combination {attr}",
+                    resource="stock_availables",
+                )
+            el, d = rows[attr]
+            if str(d.get("depends_on_stock")) == "1":
+                raise ChannelRejected(
+                    f"prestashop: stock of product {product_id} combination {attr} depends on "
+                    "advanced stock management and cannot be written (store code 133)",
+                    resource="stock_availables",
+                )
+            if as_int(d.get("quantity")) != int(qty):
+                a._put_element("stock_availables", el, {"quantity": int(qty)})
+        return {attr: as_int(d.get("id")) for attr, (_, d) in rows.items()}
+
+    def upload_image(self, product_id: int, source: str) -> int:
+        name, content, ctype = self.fetch_image(source)
+        return self.adapter.upload_image(product_id, name, content, ctype)
+
+
+__all__ = ["Found", "ImageFetcher", "PrestaShopTarget", "default_image_fetcher"]
