@@ -705,9 +705,12 @@ def retry_dead(session: Session, ids: Iterable[int] | None, *, at: datetime) -> 
     """Dead rows (the given ids, or all) back to pending now; ``NotFound`` for unknown ids."""
     if ids is not None:
         wanted = list(ids)
-        states = dict(
-            session.execute(select(OutboxRow.id, OutboxRow.state).where(OutboxRow.id.in_(wanted)))
-        )
+        states = {
+            int(r.id): str(r.state)
+            for r in session.execute(
+                select(OutboxRow.id, OutboxRow.state).where(OutboxRow.id.in_(wanted))
+            )
+        }
         for entry in wanted:
             if entry not in states:
                 raise NotFound(f"outbox entry #{entry} not found")
