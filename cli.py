@@ -262,10 +262,11 @@ def store_group() -> None:
 @click.option("--key-env", default=None, help="Read the key from this environment variable.")
 @click.option("--name", default=None, help="Store name (default: the URL's host).")
 @click.option("--insecure", is_flag=True, help="Skip TLS verification (logged).")
+@click.option("--no-sync", is_flag=True, help="Skip the catalogue sync and order backfill.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def store_connect(
     url: str, key: str | None, key_env: str | None, name: str | None, insecure: bool,
-    as_json: bool,
+    as_json: bool, no_sync: bool = False,
 ) -> None:
     """Prove URL, key and permissions (nothing is written to the store), resolve the status
     map's state names to ids, and save the store. The key is never echoed."""
@@ -290,17 +291,27 @@ def store_connect(
     bundle = load_bundle()
     report = probe(url, secret, bundle.channel, verify=not insecure)
     engine, factory = dbsession.open_database(Settings.from_env())
+    synced: list[dict[str, Any]] = []
     try:
         with factory() as session, session.begin():
             record = stores.save_store(session, store_name, url, secret, report.state_ids)
             saved = record.public()
+        if not no_sync:  # issue 4: catalogue, then the order backfill, by themselves
+            from engine.runtime.sync import run_initial_sync
+
+            synced = [
+                r.to_json()
+                for r in run_initial_sync(factory, bundle, store_name, progress=_progress(as_json))
+            ]
     finally:
         engine.dispose()
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
-        emit_json({"store": saved, "probe": report.to_json()})
+        emit_json({"store": saved, "probe": report.to_json(), "sync": synced})
         return
+    for doc in synced:
+        _print_report(doc)
     click.echo(
         f"connected store {store_name!r}: {report.shop_name or 'PrestaShop'} "
         f"(webservice {report.version or '?'}) at {report.api_url}, key {secret.masked()}"
@@ -382,6 +393,258 @@ def products_group() -> None:
 @omsflow.group("orders")
 def orders_group() -> None:
     """Orders in the OMS: list, show, fire a manual transition."""
+
+
+# ---- sync, products, orders (issue 4: catalogue + order sync, read models)
+
+
+def _open_runtime() -> tuple[Any, Any, Any]:
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    engine, factory = dbsession.open_database(Settings.from_env())
+    return engine, factory, load_bundle()
+
+
+def _progress(as_json: bool) -> Any:
+    from engine.runtime.sync import terminal_progress
+
+    return terminal_progress(sys.stdout.isatty() and not as_json)
+
+
+def _print_report(doc: dict[str, Any]) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in doc["counts"].items() if k != "requests")
+    click.echo(
+        f"{doc['stream']} ({doc['mode']}) for store {doc['store']!r}: {counts or 'nothing new'}; "
+        f"{doc['requests']} requests in {doc['seconds']:.1f}s"
+    )
+
+
+@sync_group.command("catalog")
+@click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
+@click.option("--full", is_flag=True, help="Read every product (detects deletions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+def sync_catalog_cmd(store_name: str | None, full: bool, as_json: bool) -> None:
+    """Categories, attributes, brands, products and combinations, store -> OMS."""
+    from engine.runtime.sync import sync_catalog
+
+    engine, factory, bundle = _open_runtime()
+    try:
+        report = sync_catalog(factory, bundle, store_name, full=full, progress=_progress(as_json))
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_report(report.to_json())
+
+
+@sync_group.command("orders")
+@click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
+@click.option("--since", default=None, help="Backfill window, e.g. 90d (default: the channel's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+def sync_orders_cmd(store_name: str | None, since: str | None, as_json: bool) -> None:
+    """New orders and status changes, store -> OMS, through the lifecycle."""
+    from engine.runtime.sync import parse_since, sync_orders
+
+    days = parse_since(since) if since else None
+    engine, factory, bundle = _open_runtime()
+    try:
+        report = sync_orders(
+            factory, bundle, store_name, since_days=days, progress=_progress(as_json)
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_report(report.to_json())
+
+
+@products_group.command("list")
+@click.option("--deleted", "include_deleted", is_flag=True, help="Include deleted products.")
+@click.option("--json", "as_json", is_flag=True, help="Print the products as JSON.")
+def products_list(include_deleted: bool, as_json: bool) -> None:
+    """Products and variations with price and stock (on hand, reserved, available)."""
+    from engine.runtime import queries
+
+    engine, factory, _bundle = _open_runtime()
+    try:
+        with factory() as session:
+            rows = queries.list_products(session, include_deleted=include_deleted)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"products": rows})
+        return
+    for r in rows:
+        flags = ("" if r["active"] else " inactive") + (" deleted" if r["deleted"] else "")
+        click.echo(
+            f"{r['sku']}\t{r['name']}\t{r['parent_sku'] or '-'}\t{r['price'] or '-'}\t"
+            f"on hand {r['on_hand']} reserved {r['reserved']} available {r['available']}{flags}"
+        )
+    click.echo(f"{len(rows)} products", err=True)
+
+
+@products_group.command("show")
+@click.argument("sku")
+@click.option("--json", "as_json", is_flag=True, help="Print the product as JSON.")
+def products_show(sku: str, as_json: bool) -> None:
+    """One product: price, stock, image, brand, categories, variations, the store's ids."""
+    from engine.runtime import queries
+
+    engine, factory, _bundle = _open_runtime()
+    try:
+        with factory() as session:
+            doc = queries.show_product(session, sku)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(doc)
+        return
+    for key, value in doc.items():
+        if isinstance(value, list | dict):
+            value = json.dumps(value, default=str)
+        click.echo(f"{key}: {value if value is not None else '-'}")
+
+
+@orders_group.command("list")
+@click.option("--state", default=None, help="Only orders in this state.")
+@click.option("--attention", is_flag=True, help="Only orders flagged for attention.")
+@click.option("--json", "as_json", is_flag=True, help="Print the orders as JSON.")
+def orders_list(state: str | None, attention: bool, as_json: bool) -> None:
+    """Orders, oldest first, with their state and the store's status."""
+    from engine.runtime import queries
+
+    engine, factory, _bundle = _open_runtime()
+    try:
+        with factory() as session:
+            rows = queries.list_orders(session, state=state, attention=attention)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"orders": rows})
+        return
+    for r in rows:
+        flag = f"\tATTENTION: {r['attention_reason']}" if r["needs_attention"] else ""
+        click.echo(
+            f"{r['reference']}\t#{r['id']}\t{r['state']}\t{r['channel_state'] or '-'}\t"
+            f"{r['ordered_at']}\t{r['lines']} lines\t{r['total_paid'] or '-'}{flag}"
+        )
+    click.echo(f"{len(rows)} orders", err=True)
+
+
+@orders_group.command("show")
+@click.argument("reference")
+@click.option("--store", "store_name", default=None, help="Store, when references clash.")
+@click.option("--json", "as_json", is_flag=True, help="Print the order as JSON.")
+def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
+    """One order (reference or #id): lines, reservations, state, history, effects."""
+    from engine.runtime import queries
+
+    engine, factory, _bundle = _open_runtime()
+    try:
+        with factory() as session:
+            doc = queries.show_order(session, reference, store=store_name)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(
+        f"order {doc['reference']} (#{doc['id']}, store {doc['store'] or '-'} "
+        f"id {doc['external_id'] or '-'}): {doc['state']}; store status "
+        f"{doc['channel_state'] or '-'}"
+    )
+    if doc["needs_attention"]:
+        click.echo(f"needs attention: {doc['attention_reason']}")
+    click.echo("lines:")
+    for li in doc["lines"]:
+        click.echo(
+            f"  {li['sku']}\tx{li['quantity']}\treserved {li['reserved']}\t"
+            f"consumed {li['consumed']}\t{li['name'] or ''}"
+        )
+    click.echo("history:")
+    for h in doc["history"]:
+        verdict = (
+            "applied"
+            if h["applied"]
+            else "REFUSED: " + "; ".join(b.get("message", "") for b in h["blockers"])
+        )
+        click.echo(
+            f"  {h['at']}\t{h['source']}\t{h['trigger']}\t{h['from_state']} -> "
+            f"{h['to_state']}\t{verdict}"
+        )
+    waiting = [e for e in doc["effects"] if e["state"] in ("pending", "leased", "dead")]
+    click.echo("effects:" if waiting else "effects: none waiting")
+    for e in waiting:
+        click.echo(
+            f"  #{e['id']}\t{e['kind']}\t{e['state']}\tattempts {e['attempts']}"
+            + (f"\t{e['last_error']}" if e["last_error"] else "")
+        )
+
+
+@orders_group.command("fire")
+@click.argument("reference")
+@click.argument("trigger")
+@click.option("--store", "store_name", default=None, help="Store, when references clash.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: bool) -> None:
+    """Fire a manual transition (release, pack, ready_to_ship, seller_cancel, ...)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from engine.errors import NotFound
+    from engine.runtime import service
+    from engine.runtime.db.tables import StoreRow
+
+    engine, factory, bundle = _open_runtime()
+    try:
+        store_id = None
+        if store_name is not None:
+            with factory() as session:
+                store_id = session.scalar(select(StoreRow.id).where(StoreRow.name == store_name))
+            if store_id is None:
+                raise NotFound(f"store {store_name!r} not found")
+        result = service.apply_inbound(
+            factory,
+            bundle,
+            trigger=trigger,
+            source="user",
+            idempotency_key=f"user:{uuid.uuid4()}",
+            at=datetime.now(UTC),
+            reference=reference,
+            store_id=store_id,
+        )
+    finally:
+        engine.dispose()
+    reason = "; ".join(b.message for b in result.blockers)
+    if as_json:
+        emit_json(
+            {
+                "reference": result.reference,
+                "id": result.order_id,
+                "trigger": trigger,
+                "outcome": result.outcome,
+                "from_state": result.from_state,
+                "state": result.state,
+                "effects": list(result.effects),
+                "reason": reason or None,
+            }
+        )
+    elif result.applied:
+        click.echo(f"order {result.reference}: {trigger}: {result.from_state} -> {result.state}")
+    if not result.applied:
+        if not as_json:
+            click.echo(
+                f"error: order {result.reference}: {trigger} refused in "
+                f"{result.from_state}: {reason}",
+                err=True,
+            )
+        sys.exit(1)
 
 
 @omsflow.group("stock")
@@ -798,7 +1061,360 @@ def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bo
         sys.exit(1)
 
 # ================ listing, template (issue 6)
+
+
+def _listing_open(store_name: str | None, base_dir: Any = None) -> Any:
+    """(engine, session factory, store record, bundle, target) for a listing command."""
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.listing.target import PrestaShopTarget, default_image_fetcher
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session:
+            store = stores.get_store(session, store_name)
+    except Exception:
+        engine.dispose()
+        raise
+    adapter = PrestaShopAdapter.from_channel(store.url, store.key, bundle.channel)
+    target = PrestaShopTarget(adapter, fetch_image=default_image_fetcher(base_dir))
+    return engine, factory, store, bundle, target
+
+
+def _listing_apply(drafts: Any, store_name: str | None, base_dir: Any, dry_run: bool,
+                   as_json: bool) -> Any:  # fmt: skip
+    """Run apply_drafts with a rich progress bar on a terminal; returns the report."""
+    from engine.runtime.listing.apply import apply_drafts
+
+    engine, factory, store, _bundle, target = _listing_open(store_name, base_dir)
+    try:
+        if as_json or not sys.stderr.isatty() or not drafts:
+            return apply_drafts(factory, store.id, target, drafts, dry_run=dry_run)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[sku]}"), transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("listing", total=len(drafts), sku="")
+            return apply_drafts(
+                factory, store.id, target, drafts, dry_run=dry_run,
+                progress=lambda done, _total, sku: bar.update(task, completed=done, sku=sku),
+            )  # fmt: skip
+    finally:
+        target.adapter.close()
+        engine.dispose()
+
+
+def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
+    c = counts or report.counts()
+    head = "dry run: would be " if report.dry_run else ""
+    writes = "" if report.dry_run else f"; {sum(report.requests.values())} requests"
+    return (
+        f"{head}created {c['created']}, updated {c['updated']}, unchanged {c['unchanged']}, "
+        f"failed {c['failed']} ({report.seconds:.1f} s{writes})"
+    )
+
+
+@products_group.command("create")
+@click.option("--sku", default=None, help="The product's SKU (store reference).")
+@click.option("--name", default=None, help="Product name.")
+@click.option("--price", default=None, help="Base price, tax excluded.")
+@click.option("--stock", default=None, type=int, help="Quantity (single products).")
+@click.option("--image", default=None, help="Cover image: a file or an http(s) URL.")
+@click.option("--category", default=None, help="Default category by name (created if missing).")
+@click.option("--brand", default=None, help="Manufacturer by name (created if missing).")
+@click.option("--from", "from_file", default=None, type=click.Path(dir_okay=False),
+              help="A YAML/JSON file of products (variation products with variants).")  # fmt: skip
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_create(
+    sku: str | None, name: str | None, price: str | None, stock: int | None,
+    image: str | None, category: str | None, brand: str | None, from_file: str | None,
+    store_name: str | None, dry_run: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Create (or update: idempotent by SKU) a product in the store and bind it in the OMS.
+
+    A single product from the options, or products with variants from --from FILE. Missing
+    attribute groups/values, manufacturer and category are created first."""
+    from decimal import Decimal
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+    from engine.runtime.listing import drafts as dr
+    from engine.runtime.specs import load_bundle
+
+    sources = load_bundle().channel.prices.sources
+    if from_file:
+        if sku or name or price:
+            raise ConfigError("use either --from FILE or --sku/--name/--price, not both")
+        items = dr.load_drafts(from_file, sources=sources)
+        base: Any = Path(from_file).resolve().parent
+    else:
+        missing = [o for o, v in (("--sku", sku), ("--name", name), ("--price", price)) if not v]
+        if missing:
+            raise ConfigError(f"products create needs {', '.join(missing)} (or --from FILE)")
+        try:
+            draft = dr.ProductDraft(
+                sku=dr.parse_sku(sku), name=dr.parse_name(name),
+                price=dr.parse_price(price) or Decimal(0), stock=dr.parse_stock(stock),
+                category=dr.parse_label(category, "category", dr.CATEGORY_MAX),
+                brand=dr.parse_label(brand, "brand", dr.BRAND_MAX), image=dr.parse_image(image),
+            )  # fmt: skip
+        except dr.FieldProblem as exc:
+            raise ConfigError(f"products create: {exc}") from None
+        problems = dr.product_problems(draft, sources=sources)
+        if problems:
+            raise ConfigError(f"products create: {problems[0].field}: {problems[0].message}")
+        if image and "://" not in image and not Path(image).is_file():
+            raise ConfigError(f"products create: image file {image!r} not found")
+        items, base = [draft], Path.cwd()
+    report = _listing_apply(items, store_name, base, dry_run, as_json)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for o in report.outcomes:
+            line = f"{o.sku}: {o.kind}" + (f" (product {o.product_id})" if o.product_id else "")
+            click.echo(line + (f": {o.error}" if o.error else ""))
+        click.echo(_listing_summary(report))
+    if report.counts()["failed"]:
+        sys.exit(1)
+
+
+@products_group.command("template")
+@click.argument("path", type=click.Path(dir_okay=False))
+def products_template(path: str) -> None:
+    """Write the empty bulk-listing workbook (Products sheet + Columns documentation)."""
+    from engine.runtime.listing.template import write_template
+
+    click.echo(f"wrote {write_template(path)}")
+
+
+@products_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Validate and plan; write nothing to the store.")
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--errors-out", default=None, help="Where to write the copy with an errors "
+              "column (default: FILE.errors.xlsx).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_import(
+    path: str, dry_run: bool, store_name: str | None, errors_out: str | None, as_json: bool
+) -> None:
+    """Create or update products from a filled template. Every row is validated first; a
+    product with a bad row is left out (reported by row and column); the rest is written."""
+    from pathlib import Path
+
+    from engine.runtime.listing.workbook import read_workbook, write_errors_copy
+    from engine.runtime.specs import load_bundle
+
+    src = Path(path)
+    read = read_workbook(src, sources=load_bundle().channel.prices.sources)
+    report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json)
+    notes = read.row_notes()
+    for o in report.outcomes:
+        for r in read.rows_per_draft.get(o.sku, ()):
+            notes[r] = f"{o.kind}: {o.error}" if o.error else o.kind
+    failed_rows = [
+        (r, o.error) for o in report.outcomes if o.error
+        for r in read.rows_per_draft.get(o.sku, ())
+    ]  # fmt: skip
+    from engine.runtime.listing.workbook import RowError
+
+    errors = [*read.errors, *(RowError(r, "", str(msg)) for r, msg in failed_rows)]
+    out = Path(errors_out) if errors_out else src.with_name(src.stem + ".errors.xlsx")
+    write_errors_copy(src, out, errors, notes=notes)
+    counts = report.counts()
+    counts["failed"] += len(read.excluded)
+    if as_json:
+        doc = report.to_json()
+        doc["counts"] = counts
+        doc["rows_read"] = read.rows_read
+        doc["row_errors"] = [
+            {"row": e.row, "column": e.column, "message": e.message} for e in read.errors
+        ]
+        doc["excluded"] = {k: list(v) for k, v in read.excluded.items()}
+        doc["errors_file"] = str(out)
+        emit_json(doc)
+    else:
+        for e in read.errors:
+            click.echo(str(e), err=True)
+        for o in report.outcomes:
+            if o.error:
+                click.echo(f"{o.sku}: {o.error}", err=True)
+        products = len(read.drafts) + len(read.excluded)
+        summary = _listing_summary(report, counts)
+        click.echo(f"{read.rows_read} rows, {products} products: {summary}")
+        click.echo(f"errors column written to {out}")
+    if counts["failed"]:
+        sys.exit(1)
+
+
+def _listing_change(skus: tuple[str, ...], store_name: str | None, action: str,
+                    as_json: bool) -> None:  # fmt: skip
+    from engine.runtime.listing.manage import change_products
+
+    engine, factory, store, _bundle, target = _listing_open(store_name)
+    try:
+        results = change_products(factory, store.id, target.adapter, skus, action)  # type: ignore[arg-type]
+    finally:
+        target.adapter.close()
+        engine.dispose()
+    if as_json:
+        emit_json({"action": action, "results": [r.to_json() for r in results]})
+    else:
+        for r in results:
+            click.echo(f"{r.sku}: {r.message}", err=not r.ok)
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
+@products_group.command("activate")
+@click.argument("skus", nargs=-1, required=True)
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_activate(skus: tuple[str, ...], store_name: str | None, as_json: bool) -> None:
+    """Make products visible in the store (and active in the OMS)."""
+    _listing_change(skus, store_name, "activate", as_json)
+
+
+@products_group.command("deactivate")
+@click.argument("skus", nargs=-1, required=True)
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_deactivate(skus: tuple[str, ...], store_name: str | None, as_json: bool) -> None:
+    """Hide products in the store (and mark them inactive in the OMS)."""
+    _listing_change(skus, store_name, "deactivate", as_json)
+
+
+@products_group.command("delete")
+@click.argument("skus", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_delete(skus: tuple[str, ...], yes: bool, store_name: str | None,
+                    as_json: bool) -> None:  # fmt: skip
+    """Delete products (or a variant's combination) from the store; mark them deleted in the
+    OMS. Asks for confirmation unless --yes."""
+    if not yes:
+        click.confirm(f"delete {len(skus)} product(s) from the store: {', '.join(skus)}?",
+                      abort=True, err=True)  # fmt: skip
+    _listing_change(skus, store_name, "delete", as_json)
+
+
+@products_group.group("brands")
+def products_brands_group() -> None:
+    """Brands (PrestaShop manufacturers)."""
+
+
+@products_brands_group.command("sync")
+@click.option("--direction", type=click.Choice(["both", "to-store", "from-store"]),
+              default="both", show_default=True)  # fmt: skip
+@click.option("--store", "store_name", default=None, help="Store name (if several).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def products_brands_sync(direction: str, store_name: str | None, as_json: bool) -> None:
+    """Create/rename manufacturers from OMS brands and OMS brands from manufacturers."""
+    from engine.runtime.listing.brands import sync_brands
+
+    engine, factory, store, _bundle, target = _listing_open(store_name)
+    try:
+        report = sync_brands(factory, store.id, target.adapter, direction)  # type: ignore[arg-type]
+    finally:
+        target.adapter.close()
+        engine.dispose()
+    if as_json:
+        emit_json(report.to_json())
+        return
+    for line in report.changes:
+        click.echo(line)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+    click.echo(f"brands {direction}: {summary or 'nothing to do'}")
+
+
 # ================ run, status, demo (issue 7)
+
+
+@omsflow.command("run")
+@click.option("--serve", is_flag=True,
+              help="Also run the WMS receiver (needs OMSFLOW_WMS_SECRET).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Receiver address.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Receiver port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Outbox dispatcher threads in this process.")
+@click.option("--log-json", is_flag=True, help="One JSON object per log line (stderr).")
+@click.option("--once", is_flag=True, help="Run the jobs due now, drain the outbox, exit.")
+@click.option("--no-schedule", is_flag=True, help="Do not run sync jobs (dispatch only).")
+def run_cmd(serve: bool, host: str, port: int, workers: int, log_json: bool, once: bool,
+            no_schedule: bool) -> None:
+    """The long-running worker: per-store sync schedules, the outbox dispatcher and (with
+    --serve) the WMS receiver, until SIGTERM/Ctrl-C (work in flight is finished)."""
+    from engine.runtime.logging import setup_logging
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+    from engine.runtime.worker import Worker, WorkerOptions
+
+    setup_logging(json_lines=log_json)
+    settings = Settings.from_env()
+    options = WorkerOptions(workers=workers, serve=serve, host=host, port=port, once=once,
+                            schedule_jobs=not no_schedule)
+    code = Worker(settings, load_bundle(), options).run()
+    if code:
+        sys.exit(code)
+
+
+@omsflow.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def status_cmd(as_json: bool) -> None:
+    """Each store's last and next runs per job, lag, outbox depth and dead letters."""
+    from datetime import UTC, datetime
+
+    from engine.runtime import status
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session:
+            result = status.collect(session, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for line in status.render(result):
+        click.echo(line)
+
+
+@omsflow.command("demo")
+@click.option("--products", default=300, show_default=True, type=click.IntRange(10, 100000),
+              help="Products in the sandbox store.")
+@click.option("--orders", default=200, show_default=True, type=click.IntRange(10, 100000),
+              help="Orders in the sandbox store (spread over 120 days).")
+@click.option("--keep", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Keep the database, labels and diagram in DIR (default: a temp folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> None:
+    """The whole integration end to end on a sandbox store and a SQLite file."""
+    from pathlib import Path
+
+    from engine.runtime.demo import run_demo, summary_lines
+    from engine.runtime.sync import terminal_progress
+
+    interactive = sys.stdout.isatty() and not as_json
+    result = run_demo(
+        products=products, orders=orders, keep=Path(keep) if keep else None,
+        say=(lambda _line: None) if as_json else (lambda line: click.echo(f"- {line}")),
+        progress=terminal_progress(interactive),
+    )
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for line in summary_lines(result):
+        click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> None:

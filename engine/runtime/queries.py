@@ -1,0 +1,275 @@
+"""Read models for the CLI: products and orders as plain, JSON-safe dicts with stable field
+names (``omsflow products list|show``, ``omsflow orders list|show``). Read-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.errors import NotFound
+
+from .db.repository import SqlOrderRepository
+from .db.tables import (
+    AttributeGroupRow,
+    AttributeValueRow,
+    AuditRow,
+    BrandRow,
+    CategoryRow,
+    InventoryRow,
+    OrderLineRow,
+    OrderRow,
+    OutboxRow,
+    ProductRow,
+    StoreRow,
+)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# --------------------------------------------------------------------------- products
+
+
+def list_products(session: Session, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    """Every product and variation, by SKU: ``sku, name, parent_sku, price, on_hand,
+    reserved, available, active, deleted, brand, image_url``."""
+    parent = aliased(ProductRow)
+    query = (
+        select(
+            ProductRow.sku,
+            ProductRow.name,
+            parent.sku,
+            ProductRow.price,
+            InventoryRow.on_hand,
+            InventoryRow.reserved,
+            ProductRow.active,
+            ProductRow.deleted,
+            BrandRow.name,
+            ProductRow.image_url,
+        )
+        .outerjoin(parent, parent.id == ProductRow.parent_id)
+        .outerjoin(InventoryRow, InventoryRow.sku == ProductRow.sku)
+        .outerjoin(BrandRow, BrandRow.id == ProductRow.brand_id)
+        .order_by(ProductRow.sku)
+    )
+    if not include_deleted:
+        query = query.where(ProductRow.deleted.is_(False))
+    out = []
+    for sku, name, parent_sku, price, on_hand, reserved, active, deleted, brand, image in (
+        session.execute(query)
+    ):
+        out.append(
+            {
+                "sku": sku,
+                "name": name,
+                "parent_sku": parent_sku,
+                "price": _money(price),
+                "on_hand": on_hand or 0,
+                "reserved": reserved or 0,
+                "available": (on_hand or 0) - (reserved or 0),
+                "active": bool(active),
+                "deleted": bool(deleted),
+                "brand": brand,
+                "image_url": image,
+            }
+        )
+    return out
+
+
+def show_product(session: Session, sku: str) -> dict[str, Any]:
+    """One product by SKU, with categories, attributes, variations and the store's ids.
+
+    Raises:
+        NotFound: no product has that SKU.
+    """
+    row = session.scalars(select(ProductRow).where(ProductRow.sku == sku)).one_or_none()
+    if row is None:
+        raise NotFound(f"product {sku!r} not found (omsflow products list)")
+    stock = session.get(InventoryRow, sku)
+    on_hand, reserved = (stock.on_hand, stock.reserved) if stock else (0, 0)
+    cats = dict(
+        session.execute(
+            select(CategoryRow.id, CategoryRow.name).where(
+                CategoryRow.id.in_([int(c) for c in row.category_ids or []])
+            )
+        ).all()
+    )
+    attrs = session.execute(
+        select(AttributeValueRow.id, AttributeGroupRow.name, AttributeValueRow.name)
+        .join(AttributeGroupRow, AttributeGroupRow.id == AttributeValueRow.group_id)
+        .where(AttributeValueRow.id.in_([int(a) for a in row.attribute_value_ids or []]))
+        .order_by(AttributeValueRow.id)
+    ).all()
+    store_names = {str(i): n for i, n in session.execute(select(StoreRow.id, StoreRow.name))}
+    brand = session.get(BrandRow, row.brand_id) if row.brand_id else None
+    parent = session.get(ProductRow, row.parent_id) if row.parent_id else None
+    variations = list(
+        session.scalars(
+            select(ProductRow.sku).where(ProductRow.parent_id == row.id).order_by(ProductRow.sku)
+        )
+    )
+    return {
+        "sku": row.sku,
+        "name": row.name,
+        "parent_sku": parent.sku if parent else None,
+        "price": _money(row.price),
+        "retail_selling_price": _money(row.retail_selling_price),
+        "selling_price": _money(row.selling_price),
+        "on_hand": on_hand,
+        "reserved": reserved,
+        "available": on_hand - reserved,
+        "active": bool(row.active),
+        "deleted": bool(row.deleted),
+        "image_url": row.image_url,
+        "brand": brand.name if brand else None,
+        "categories": [cats[int(c)] for c in row.category_ids or [] if int(c) in cats],
+        "attributes": [{"group": g, "value": v} for _i, g, v in attrs],
+        "variations": variations,
+        "store_ids": {
+            store_names.get(str(k), str(k)): v for k, v in sorted((row.store_ids or {}).items())
+        },
+        "updated_at": _when(row.updated_at),
+    }
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def list_orders(
+    session: Session, *, state: str | None = None, attention: bool = False
+) -> list[dict[str, Any]]:
+    """Orders, oldest first: ``reference, id, store, external_id, state, channel_state,
+    ordered_at, lines, total_paid, needs_attention, attention_reason``."""
+    lines = (
+        select(OrderLineRow.order_id, func.count().label("n"))
+        .group_by(OrderLineRow.order_id)
+        .subquery()
+    )
+    query = (
+        select(OrderRow, StoreRow.name, lines.c.n)
+        .outerjoin(StoreRow, StoreRow.id == OrderRow.store_id)
+        .outerjoin(lines, lines.c.order_id == OrderRow.id)
+        .order_by(OrderRow.ordered_at, OrderRow.id)
+    )
+    if state:
+        query = query.where(OrderRow.state == state)
+    if attention:
+        query = query.where(OrderRow.needs_attention.is_(True))
+    return [
+        {
+            "reference": row.reference,
+            "id": row.id,
+            "store": store,
+            "external_id": row.external_id,
+            "state": row.state,
+            "channel_state": row.channel_state,
+            "ordered_at": _when(row.ordered_at),
+            "lines": n or 0,
+            "total_paid": _money(row.total_paid),
+            "needs_attention": bool(row.needs_attention),
+            "attention_reason": row.attention_reason,
+        }
+        for row, store, n in session.execute(query)
+    ]
+
+
+def show_order(session: Session, reference: str, *, store: str | None = None) -> dict[str, Any]:
+    """One order by reference (or ``#id``): lines with their reservations, the full
+    history (every applied and refused event with its source), and its effects.
+
+    Raises:
+        NotFound: no such order, or the reference is ambiguous (pass ``store``).
+    """
+    store_id = None
+    if store is not None:
+        store_id = session.scalar(select(StoreRow.id).where(StoreRow.name == store))
+        if store_id is None:
+            raise NotFound(f"store {store!r} not found")
+    row = SqlOrderRepository(session).by_reference(reference, store_id=store_id)
+    store_name = session.get(StoreRow, row.store_id).name if row.store_id else None  # type: ignore[union-attr]
+    skus = sorted({line.sku for line in row.lines})
+    stock = {
+        r.sku: r for r in session.scalars(select(InventoryRow).where(InventoryRow.sku.in_(skus)))
+    }
+    audit = session.scalars(
+        select(AuditRow).where(AuditRow.order_id == row.id).order_by(AuditRow.at, AuditRow.id)
+    )
+    effects = session.scalars(
+        select(OutboxRow).where(OutboxRow.order_id == row.id).order_by(OutboxRow.id)
+    )
+    return {
+        "reference": row.reference,
+        "id": row.id,
+        "store": store_name,
+        "external_id": row.external_id,
+        "state": row.state,
+        "version": row.version,
+        "channel_state": row.channel_state,
+        "channel_state_id": row.channel_state_id,
+        "channel_updated_at": _when(row.channel_updated_at),
+        "ordered_at": _when(row.ordered_at),
+        "currency": row.currency,
+        "total_paid": _money(row.total_paid),
+        "total_products": _money(row.total_products),
+        "total_shipping": _money(row.total_shipping),
+        "payment": row.payment,
+        "needs_attention": bool(row.needs_attention),
+        "attention_reason": row.attention_reason,
+        "lines": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "reserved": line.reserved,
+                "consumed": line.consumed,
+                "unit_price": _money(line.unit_price),
+                "external_id": line.external_id,
+            }
+            for line in row.lines
+        ],
+        "reservations": [
+            {
+                "sku": sku,
+                "reserved_by_order": sum(li.reserved for li in row.lines if li.sku == sku),
+                "on_hand": stock[sku].on_hand if sku in stock else 0,
+                "reserved_total": stock[sku].reserved if sku in stock else 0,
+                "available": (stock[sku].on_hand - stock[sku].reserved) if sku in stock else 0,
+            }
+            for sku in skus
+        ],
+        "history": [
+            {
+                "at": _when(a.at),
+                "trigger": a.trigger,
+                "from_state": a.from_state,
+                "to_state": a.to_state,
+                "applied": bool(a.applied),
+                "source": a.source,
+                "effects": list(a.effects or []),
+                "blockers": list(a.blockers or []),
+            }
+            for a in audit
+        ],
+        "effects": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "state": e.state,
+                "attempts": e.attempts,
+                "next_attempt_at": _when(e.next_attempt_at),
+                "last_error": e.last_error,
+                "then_trigger": e.then_trigger,
+            }
+            for e in effects
+        ],
+    }
