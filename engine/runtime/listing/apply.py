@@ -416,23 +416,26 @@ def _bind(
         if cid is None:
             continue
         row = session.scalars(select(ProductRow).where(ProductRow.sku == v.sku)).one_or_none()
-        label = ", ".join(value for _, value in v.attributes)
+        # the catalogue sync's naming: "Parent - Group : Value, Group : Value"
+        label = ", ".join(f"{g} : {value}" for g, value in v.attributes)
         if row is None:
-            row = ProductRow(sku=v.sku, name=f"{d.name} ({label})"[:255])
+            row = ProductRow(sku=v.sku, name=f"{d.name} - {label}"[:255])
             session.add(row)
         row.parent_id = parent.id
         row.deleted = False
         centry = dict(_entry(row, store_id) or {})
         if v.sku in w.combos_done or row.price is None:
-            row.name = f"{parent.name} ({label})"[:255]
+            row.name = f"{parent.name} - {label}"[:255]
             row.price = Decimal(parent.price or 0) + v.price_impact
             row.active = parent.active
+            row.brand_id = parent.brand_id
+            row.category_ids = list(parent.category_ids or [])
             centry["price_impact"] = str(v.price_impact)
             value_ids = job.value_ids.get(v.sku, [])
-            row.attribute_value_ids = [
+            row.attribute_value_ids = sorted(
                 names.value(target.groups[_k(g)], g, vid, val)
                 for (g, val), vid in zip(v.attributes, value_ids, strict=False)
-            ]
+            )
         centry.update(product_id=w.product_id, combination_id=cid)
         if cid in w.stock_ids:
             centry["stock_available_id"] = w.stock_ids[cid]

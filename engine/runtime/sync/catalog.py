@@ -275,7 +275,9 @@ class CatalogSync:
 
     def _store_ids(self, rid: int | None, ids: dict[str, Any]) -> dict[str, Any]:
         current = dict(self.state.rows[rid]["store_ids"] or {}) if rid is not None else {}
-        current[self.state.key] = ids
+        before = current.get(self.state.key)
+        # keep what listing recorded beside the ids (image source, exact price, description)
+        current[self.state.key] = {**before, **ids} if isinstance(before, dict) else ids
         return current
 
     def _owner(self, rid: int) -> dict[str, Any] | None:
