@@ -78,7 +78,7 @@ def _iso(value: datetime | None) -> str | None:
 _STREAMS = {
     "catalog": ("catalog", "catalogue", "products"),
     "new_orders": ("new_orders", "orders", "orders_new"),
-    "status_changes": ("status_changes", "orders_status", "order_status"),
+    "status_changes": ("status_changes", "orders", "orders_status"),
 }
 
 

@@ -71,22 +71,25 @@ JobFn = Callable[[JobContext], Mapping[str, Any] | None]
 
 
 def default_jobs() -> dict[str, JobFn]:
-    """The sync jobs of ``engine.runtime.sync`` by schedule job name."""
+    """The sync jobs of ``engine.runtime.sync`` by schedule job name.
+
+    ``sync_orders`` reads both order streams (new orders by id, status changes by
+    ``date_upd``) in one run; each is one cheap request when nothing changed, so the
+    ``new_orders`` job (every 5 min) also picks up status changes early, and the
+    ``status_changes`` job (every 30 min) guarantees them even if new orders are paused.
+    """
     from . import sync
 
     def catalog(ctx: JobContext) -> Mapping[str, Any] | None:
         return _counts(sync.sync_catalog(ctx.factory, ctx.bundle, ctx.store.name))
 
-    def new_orders(ctx: JobContext) -> Mapping[str, Any] | None:
-        return _counts(sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name, mode="new"))
-
-    def status_changes(ctx: JobContext) -> Mapping[str, Any] | None:
-        return _counts(sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name, mode="status"))
+    def orders(ctx: JobContext) -> Mapping[str, Any] | None:
+        return _counts(sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name))
 
     return {
         scheduler.CATALOG: catalog,
-        scheduler.NEW_ORDERS: new_orders,
-        scheduler.STATUS_CHANGES: status_changes,
+        scheduler.NEW_ORDERS: orders,
+        scheduler.STATUS_CHANGES: orders,
     }
 
 
@@ -95,13 +98,18 @@ def _counts(result: Any) -> Mapping[str, Any] | None:
         return None
     if isinstance(result, Mapping):
         return result
-    for attr in ("counts", "to_json"):
+    for attr in ("to_json", "counts"):
         value = getattr(result, attr, None)
         if callable(value):
             value = value()
         if isinstance(value, Mapping):
             return value
     return {"result": str(result)}
+
+
+def _brief(stats: Any) -> dict[str, Any]:
+    keys = ("delivered", "retried", "dead", "superseded", "followups", "lost")
+    return {k: getattr(stats, k, 0) for k in keys}
 
 
 @dataclass
@@ -149,6 +157,10 @@ class Worker:
         self.factory: sessionmaker[Session] | None = None
         self._threads: list[threading.Thread] = []
         self._server: Any = None
+        self._adapters: Any = None
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.dead = 0
         self.jobs_run: list[tuple[str, str, str]] = []
         """(store, job, outcome) of every run in this process (tests, ``--once`` summary)."""
         self.errors: list[str] = []
@@ -172,7 +184,9 @@ class Worker:
         if self.factory is None:
             self.open()
         opts = self.options
-        if opts.schedule_jobs:
+        if opts.once and opts.schedule_jobs:
+            self._scheduler_loop()  # the jobs due now first, then deliver what they enqueued
+        elif opts.schedule_jobs:
             self._spawn("scheduler", self._scheduler_loop)
         if opts.dispatch:
             for i in range(opts.workers):
@@ -222,6 +236,9 @@ class Worker:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._adapters is not None:
+            self._adapters.close()
+            self._adapters = None
         if self.engine is not None:
             self.engine.dispose()
         log.info("worker stopped", extra={"owner": self.options.owner})
@@ -319,16 +336,39 @@ class Worker:
 
     # ------------------------------------------------------------------ dispatcher
 
-    def _dispatcher_loop(self, owner: str) -> None:
-        from .outbox import Dispatcher
+    def _pool(self) -> Any:
+        if self._adapters is None:
+            from .outbox import AdapterPool
 
-        dispatcher = Dispatcher(self._factory(), self.bundle, owner=owner)
-        if self.options.once:
-            while not self.stop_event.is_set():
-                if not dispatcher.run_once():
-                    return
-            return
-        dispatcher.run_forever(self.stop_event, idle_sleep=self.options.idle_sleep)
+            self._adapters = AdapterPool(self._factory(), self.bundle.channel)
+        return self._adapters
+
+    def _dispatcher(self, owner: str) -> Any:
+        from .outbox import Dispatcher, default_label_dir
+
+        return Dispatcher(
+            self._factory(),
+            self.bundle,
+            owner=owner,
+            adapters=self._pool(),
+            label_dir=default_label_dir(self.settings.database_url),
+        )
+
+    def _dispatcher_loop(self, owner: str) -> None:
+        dispatcher = self._dispatcher(owner)
+        try:
+            if self.options.once:
+                stats = dispatcher.run_once()
+            else:
+                # run_forever finishes the batch in flight (delivered and settled) before it
+                # returns: leases are never left behind by a clean shutdown.
+                stats = dispatcher.run_forever(self.stop_event, idle_sleep=self.options.idle_sleep)
+        finally:
+            dispatcher.close()
+        with self._lock:
+            self.delivered += stats.delivered
+            self.dead += stats.dead
+        log.info("dispatcher stopped", extra={"owner": owner, **_brief(stats)})
 
     # ------------------------------------------------------------------ receiver
 
