@@ -1,0 +1,121 @@
+"""Order sync over real HTTP to the sandbox, on SQLite and PostgreSQL: exactly the orders of
+the window in the imported statuses, through the right import triggers; store status changes
+become lifecycle triggers (Delivered, Canceled), a cancellation after Packed is refused,
+recorded and flagged; re-runs change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.runtime import service
+from engine.runtime.db.tables import AuditRow, InventoryRow, OrderRow
+from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from engine.runtime.specs import Bundle, load_bundle
+from engine.runtime.sync import sync_catalog, sync_orders
+
+from .support import connected, dump, expected_orders, small_adapter
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+IMPORT_STATE = {2: {"New", "Partial"}, 3: {"RFP"}, 4: {"In_transit"}, 5: {"Complete"},
+                6: {"Canceled"}}
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return load_bundle()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with start_sandbox(products=40, orders=80, seed=11, now=NOW) as server:
+        yield server
+
+
+def _audits(sessions) -> int:
+    with sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditRow)) or 0)
+
+
+def test_backfill_imports_exactly_the_window_and_reruns_change_nothing(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=10)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        report = sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        expected = expected_orders(sandbox, NOW)
+        with sessions() as s:
+            rows = s.scalars(select(OrderRow)).all()
+            assert {r.external_id for r in rows} == expected
+            for r in rows:
+                store_state = int(sandbox.store.tables["orders"][int(r.external_id)]["current_state"])
+                assert r.state in IMPORT_STATE[store_state], (r.external_id, r.state)
+                assert r.lines and r.channel_state_id == store_state
+            reserved = s.scalar(select(func.sum(InventoryRow.reserved))) or 0
+            held = sum(li.reserved for r in rows for li in r.lines)
+            assert reserved == held
+            assert all(li.reserved == li.quantity for r in rows if r.state == "New" for li in r.lines)
+            assert any(r.state == "New" for r in rows)
+        assert report.counts["orders_created"] == len(expected)
+        before, audits = dump(sessions), _audits(sessions)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        again = sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        assert "orders_created" not in again.counts
+        assert dump(sessions) == before and _audits(sessions) == audits
+
+
+def test_store_status_changes_fire_their_triggers_once(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=10)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        with sessions() as s:
+            by_state: dict[str, list[str]] = {}
+            for r in s.scalars(select(OrderRow).order_by(OrderRow.id)):
+                by_state.setdefault(r.state, []).append(r.external_id or "")
+        shipped = by_state["In_transit"][0]
+        news = by_state["New"]
+        assert len(news) >= 2, "the seed must give two New orders"
+        to_cancel, to_pack = news[0], news[1]
+        for trigger in ("release", "pack"):
+            result = service.apply_inbound(
+                sessions, bundle, trigger=trigger, source="user",
+                idempotency_key=f"user:{trigger}:{to_pack}", at=datetime.now(UTC),
+                reference=_ref(sessions, to_pack),
+            )
+            assert result.applied
+        delivered, canceled = 5, 6
+        adapter.set_order_state(int(shipped), delivered)  # POST order_histories over HTTP
+        adapter.set_order_state(int(to_cancel), canceled)
+        adapter.set_order_state(int(to_pack), canceled)
+        report = sync_orders(sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC))
+        assert report.counts["changes_applied"] == 2
+        assert report.counts["changes_refused"] == 1
+        with sessions() as s:
+            state = {r.external_id: r for r in s.scalars(select(OrderRow))}
+            assert state[shipped].state == "Complete"
+            assert state[to_cancel].state in {"Cancel_in_Process", "Canceled"}
+            packed = state[to_pack]
+            assert packed.state == "Packed" and packed.needs_attention
+            assert packed.attention_reason
+            refused = s.scalars(
+                select(AuditRow).where(AuditRow.order_id == packed.id, AuditRow.applied.is_(False))
+            ).all()
+            assert [(a.trigger, a.source) for a in refused] == [("buyer_cancel", "channel")]
+        audits = _audits(sessions)
+        again = sync_orders(sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC))
+        assert not {k for k in again.counts if k.startswith("changes_")}
+        assert _audits(sessions) == audits
+
+
+def _ref(sessions, external_id: str) -> str:
+    with sessions() as s:
+        return s.scalars(
+            select(OrderRow.reference).where(OrderRow.external_id == external_id)
+        ).one()
