@@ -41,7 +41,9 @@ def seed_catalogue(
         for p in list(store.records("products")):
             pid = int(p["id"])
             ref = str(p["reference"])
-            name = next(iter(p["name"].values())) if isinstance(p["name"], dict) else str(p["name"])
+            name = (
+                next(iter(p["name"].values())) if isinstance(p["name"], dict) else str(p["name"])
+            )
             parent = ProductRow(
                 sku=ref,
                 name=name,

@@ -106,9 +106,10 @@ def test_a_change_made_while_its_twin_is_leased_is_still_delivered(
     skus = seed_catalogue(sessions, shop, store_id)
     simple, _ = _simple_and_variant(skus)
     service.set_stock(sessions, bundle, simple, 5, at=T0)
-    with dispatcher(sessions, bundle, tmp_path) as d, dispatcher(
-        sessions, bundle, tmp_path, owner="d2"
-    ) as other:
+    with (
+        dispatcher(sessions, bundle, tmp_path) as d,
+        dispatcher(sessions, bundle, tmp_path, owner="d2") as other,
+    ):
         leased = d._lease(d.clock())  # first dispatcher holds the row...
         assert [x.payload["quantity"] for x in leased] == [5]
         service.set_stock(sessions, bundle, simple, 9, at=T0)  # ...a newer value arrives
@@ -149,9 +150,9 @@ def test_permanent_failures_are_dead_with_the_message_and_retry_brings_them_back
         assert "not bound to store 'main'" in dead["LOCAL-ONLY"]["last_error"]
 
         with sessions.begin() as s:  # the operator fixes the binding (a catalogue sync)
-            s.scalars(select(ProductRow).where(ProductRow.sku == simple)).one().store_ids = (
-                good_ids
-            )
+            s.scalars(
+                select(ProductRow).where(ProductRow.sku == simple)
+            ).one().store_ids = good_ids
         with sessions.begin() as s:
             assert retry_dead(s, [dead[simple]["id"]], at=T0) == 1
         assert d.run_once().delivered == 1
