@@ -632,6 +632,8 @@ class PrestaShopAdapter:
                 "advanced stock management and cannot be written (store code 133)",
                 resource="stock_availables",
             )
+        if row.quantity == int(quantity):
+            return row  # the store already shows it: no write (coalesced bursts end here)
         items = self._put_element("stock_availables", target, {"quantity": int(quantity)})
         return StockAvailable.from_data(items[0]) if items else row
 
