@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -411,6 +411,8 @@ def _bind(
     if 0 in w.stock_ids and not d.variants:
         bindings.bind(store_id, "stock_available", str(w.stock_ids[0]), str(parent.id))
 
+    # unchanged variants hold the draft's impact: re-derive their price from the parent's
+    unchanged = {vc.sku: vc.kind == "unchanged" for vc in job.change.variants}
     for v in d.variants:
         cid = w.combos.get(v.sku)
         if cid is None:
@@ -424,7 +426,8 @@ def _bind(
         row.parent_id = parent.id
         row.deleted = False
         centry = dict(_entry(row, store_id) or {})
-        if v.sku in w.combos_done or row.price is None:
+        settled = v.sku in w.combos_done or unchanged.get(v.sku, False)
+        if settled or row.price is None:
             row.name = f"{parent.name} - {label}"[:255]
             row.price = Decimal(parent.price or 0) + v.price_impact
             row.active = parent.active
@@ -482,10 +485,8 @@ def plan_against(
                 job.snapshot = hit.snapshot
                 job.stock_ids = hit.stock_ids
                 job.change = plan_changes([job.draft], {job.draft.sku: hit.snapshot})[0]
-                if job.change.kind == "unchanged":
-                    job.change = Change(
-                        "update", job.draft.sku, ("adopted",), existing_id=hit.snapshot.id
-                    )
+                if job.change.kind == "unchanged":  # bind it: the store already matches
+                    job.change = replace(job.change, kind="update", fields_changed=("adopted",))
     return jobs, reserved
 
 
