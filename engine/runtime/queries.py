@@ -65,9 +65,18 @@ def list_products(session: Session, *, include_deleted: bool = False) -> list[di
     if not include_deleted:
         query = query.where(ProductRow.deleted.is_(False))
     out = []
-    for sku, name, parent_sku, price, on_hand, reserved, active, deleted, brand, image in (
-        session.execute(query)
-    ):
+    for (
+        sku,
+        name,
+        parent_sku,
+        price,
+        on_hand,
+        reserved,
+        active,
+        deleted,
+        brand,
+        image,
+    ) in session.execute(query):
         out.append(
             {
                 "sku": sku,

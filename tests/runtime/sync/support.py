@@ -104,12 +104,8 @@ def dump(sessions: sessionmaker[Session]) -> dict[str, Any]:
             )
             for p in s.scalars(select(ProductRow))
         )
-        bindings = sorted(
-            (b.kind, b.external_id) for b in s.scalars(select(BindingRow))
-        )
-        inventory = sorted(
-            (i.sku, i.on_hand, i.reserved) for i in s.scalars(select(InventoryRow))
-        )
+        bindings = sorted((b.kind, b.external_id) for b in s.scalars(select(BindingRow)))
+        inventory = sorted((i.sku, i.on_hand, i.reserved) for i in s.scalars(select(InventoryRow)))
         orders = sorted(
             (
                 o.external_id,

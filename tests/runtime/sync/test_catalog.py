@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime.db.tables import InventoryRow, ProductRow, SyncRunRow
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
@@ -29,13 +30,16 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def _catalog(sessions) -> dict[str, tuple[str | None, str, int | None]]:
+def _catalog(sessions: sessionmaker[Session]) -> dict[str, tuple[str | None, str, int | None]]:
     with sessions() as s:
         parent = {p.id: p.sku for p in s.scalars(select(ProductRow))}
         stock = {i.sku: i.on_hand for i in s.scalars(select(InventoryRow))}
         return {
-            p.sku: (parent.get(p.parent_id) if p.parent_id else None, f"{p.price:.2f}",
-                    stock.get(p.sku))
+            p.sku: (
+                parent.get(p.parent_id) if p.parent_id else None,
+                f"{p.price:.2f}",
+                stock.get(p.sku),
+            )
             for p in s.scalars(select(ProductRow).where(ProductRow.deleted.is_(False)))
         }
 
@@ -61,9 +65,12 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
             assert combo is not None
             ids = combo.store_ids[str(1)]
             assert set(ids) == {"product_id", "combination_id", "stock_available_id"}
-            assert ids["combination_id"] and ids["stock_available_id"]
-            assert combo.image_url and "/images/products/" in combo.image_url
-            assert combo.brand_id is not None and combo.category_ids
+            assert ids["combination_id"]
+            assert ids["stock_available_id"]
+            assert combo.image_url
+            assert "/images/products/" in combo.image_url
+            assert combo.brand_id is not None
+            assert combo.category_ids
         before = dump(sessions)
         again = sync_catalog(sessions, bundle, "main", full=True, adapter=adapter)
         delta = sync_catalog(sessions, bundle, "main", adapter=adapter)
@@ -85,13 +92,19 @@ def test_store_edits_deactivation_and_deletion_reach_the_oms(
         sync_catalog(sessions, bundle, "main", adapter=adapter)
         products = sandbox.store.tables["products"]
         with_combos = next(
-            pid for pid in products
-            if any(int(c["id_product"]) == pid for c in sandbox.store.tables["combinations"].values())
+            pid
+            for pid in products
+            if any(
+                int(c["id_product"]) == pid for c in sandbox.store.tables["combinations"].values()
+            )
         )
         simple = next(
-            pid for pid in products
+            pid
+            for pid in products
             if pid != with_combos
-            and not any(int(c["id_product"]) == pid for c in sandbox.store.tables["combinations"].values())
+            and not any(
+                int(c["id_product"]) == pid for c in sandbox.store.tables["combinations"].values()
+            )
         )
         other = next(p for p in products if p not in (with_combos, simple))
         adapter.set_price(simple, Decimal("77.70"))  # PUT over HTTP: a store-side edit
@@ -121,6 +134,8 @@ def test_store_edits_deactivation_and_deletion_reach_the_oms(
             parent = s.scalars(select(ProductRow).where(ProductRow.sku == parent_sku)).one()
             assert parent.deleted
             kids = s.scalars(select(ProductRow).where(ProductRow.parent_id == parent.id)).all()
-            assert kids and all(k.deleted for k in kids)
-            assert s.scalar(select(func.count()).select_from(ProductRow).where(
-                ProductRow.deleted.is_(True))) == 1 + len(kids)
+            assert kids
+            assert all(k.deleted for k in kids)
+            assert s.scalar(
+                select(func.count()).select_from(ProductRow).where(ProductRow.deleted.is_(True))
+            ) == 1 + len(kids)

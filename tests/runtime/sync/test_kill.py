@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime.db.tables import SyncCursorRow
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
@@ -64,7 +65,9 @@ def _finish(proc: subprocess.Popen[bytes]) -> None:
     assert proc.returncode == 0, err.decode()
 
 
-def _kill_after_commit(proc: subprocess.Popen[bytes], sessions, stream: str) -> None:
+def _kill_after_commit(
+    proc: subprocess.Popen[bytes], sessions: sessionmaker[Session], stream: str
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with sessions() as s:
@@ -105,6 +108,7 @@ def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_run(
         _finish(_omsflow(work, other, "sync", "catalog", "--json"))
         _finish(_omsflow(work, other, "sync", "orders", "--json"))
         a, b = dump(killed), dump(clean)
-        assert a["products"] and a["orders"]
+        assert a["products"]
+        assert a["orders"]
         for table in a:
             assert a[table] == b[table], table

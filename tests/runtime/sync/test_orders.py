@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import service
 from engine.runtime.db.tables import AuditRow, InventoryRow, OrderRow
@@ -20,8 +21,13 @@ from engine.runtime.sync import sync_catalog, sync_orders
 from .support import connected, dump, expected_orders, small_adapter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-IMPORT_STATE = {2: {"New", "Partial"}, 3: {"RFP"}, 4: {"In_transit"}, 5: {"Complete"},
-                6: {"Canceled"}}
+IMPORT_STATE = {
+    2: {"New", "Partial"},
+    3: {"RFP"},
+    4: {"In_transit"},
+    5: {"Complete"},
+    6: {"Canceled"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,7 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def _audits(sessions) -> int:
+def _audits(sessions: sessionmaker[Session]) -> int:
     with sessions() as s:
         return int(s.scalar(select(func.count()).select_from(AuditRow)) or 0)
 
@@ -52,20 +58,26 @@ def test_backfill_imports_exactly_the_window_and_reruns_change_nothing(
             rows = s.scalars(select(OrderRow)).all()
             assert {r.external_id for r in rows} == expected
             for r in rows:
-                store_state = int(sandbox.store.tables["orders"][int(r.external_id)]["current_state"])
+                store_state = int(
+                    sandbox.store.tables["orders"][int(r.external_id or 0)]["current_state"]
+                )
                 assert r.state in IMPORT_STATE[store_state], (r.external_id, r.state)
-                assert r.lines and r.channel_state_id == store_state
+                assert r.lines
+                assert r.channel_state_id == store_state
             reserved = s.scalar(select(func.sum(InventoryRow.reserved))) or 0
             held = sum(li.reserved for r in rows for li in r.lines)
             assert reserved == held
-            assert all(li.reserved == li.quantity for r in rows if r.state == "New" for li in r.lines)
+            assert all(
+                li.reserved == li.quantity for r in rows if r.state == "New" for li in r.lines
+            )
             assert any(r.state == "New" for r in rows)
         assert report.counts["orders_created"] == len(expected)
         before, audits = dump(sessions), _audits(sessions)
         sync_catalog(sessions, bundle, "main", adapter=adapter)
         again = sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
         assert "orders_created" not in again.counts
-        assert dump(sessions) == before and _audits(sessions) == audits
+        assert dump(sessions) == before
+        assert _audits(sessions) == audits
 
 
 def test_store_status_changes_fire_their_triggers_once(
@@ -85,8 +97,12 @@ def test_store_status_changes_fire_their_triggers_once(
         to_cancel, to_pack = news[0], news[1]
         for trigger in ("release", "pack"):
             result = service.apply_inbound(
-                sessions, bundle, trigger=trigger, source="user",
-                idempotency_key=f"user:{trigger}:{to_pack}", at=datetime.now(UTC),
+                sessions,
+                bundle,
+                trigger=trigger,
+                source="user",
+                idempotency_key=f"user:{trigger}:{to_pack}",
+                at=datetime.now(UTC),
                 reference=_ref(sessions, to_pack),
             )
             assert result.applied
@@ -102,7 +118,8 @@ def test_store_status_changes_fire_their_triggers_once(
             assert state[shipped].state == "Complete"
             assert state[to_cancel].state in {"Cancel_in_Process", "Canceled"}
             packed = state[to_pack]
-            assert packed.state == "Packed" and packed.needs_attention
+            assert packed.state == "Packed"
+            assert packed.needs_attention
             assert packed.attention_reason
             refused = s.scalars(
                 select(AuditRow).where(AuditRow.order_id == packed.id, AuditRow.applied.is_(False))
@@ -114,8 +131,8 @@ def test_store_status_changes_fire_their_triggers_once(
         assert _audits(sessions) == audits
 
 
-def _ref(sessions, external_id: str) -> str:
+def _ref(sessions: sessionmaker[Session], external_id: str) -> str:
     with sessions() as s:
-        return s.scalars(
-            select(OrderRow.reference).where(OrderRow.external_id == external_id)
-        ).one()
+        return str(
+            s.scalars(select(OrderRow.reference).where(OrderRow.external_id == external_id)).one()
+        )
