@@ -124,8 +124,9 @@ def dispatcher(
     **kw: Any,
 ) -> Iterator[Dispatcher]:
     client_kw = {"rate_limit": None, "timeout": 2.0, **kw.pop("client_kw", {})}
-    with AdapterPool(sessions, bundle.channel, **client_kw) as pool:
-        with Dispatcher(
+    with (
+        AdapterPool(sessions, bundle.channel, **client_kw) as pool,
+        Dispatcher(
             sessions,
             bundle,
             owner=owner,
@@ -133,8 +134,9 @@ def dispatcher(
             label_dir=tmp / "labels",
             environ=environ or {},
             **kw,
-        ) as d:
-            yield d
+        ) as d,
+    ):
+        yield d
 
 
 def put_count(server: SandboxServer, resource: str = "stock_availables") -> int:

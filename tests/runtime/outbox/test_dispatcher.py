@@ -18,8 +18,8 @@ from engine.runtime.db.tables import OutboxRow, ProductRow
 from engine.runtime.outbox import DispatchStats, list_entries, retry_dead
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
+from tests.runtime.db.support import opened
 
-from ..db.support import opened
 from .support import T0, dispatcher, put_count, seed_catalogue, seed_store
 
 
@@ -131,7 +131,7 @@ def test_permanent_failures_are_dead_with_the_message_and_retry_brings_them_back
     _, sessions = db
     store_id = seed_store(sessions, shop)
     skus = seed_catalogue(sessions, shop, store_id)
-    simple, variant = _simple_and_variant(skus)
+    simple, _ = _simple_and_variant(skus)
     good_ids: dict[str, Any] = {}
     with sessions.begin() as s:
         row = s.scalars(select(ProductRow).where(ProductRow.sku == simple)).one()
