@@ -1,0 +1,1 @@
+"""omsflow benchmarks: ``python bench/run.py`` (or ``python -m bench``) prints one table."""

@@ -1,0 +1,516 @@
+"""The benchmark scenarios; each runs in its own process: ``python -m bench.scenarios NAME``.
+
+Prints one JSON line: wall time, entities, HTTP requests against the minimum possible, and
+the process's peak RSS (the sandbox store runs in another process, ``bench.sandbox_proc``,
+so the figure is omsflow's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SIZES = {
+    "full": {
+        "products": 10_000,
+        "orders": 50_000,
+        "stock": 10_000,
+        "changes": 100_000,
+        "skus": 10_000,
+        "events_orders": 20_000,
+        "db_orders": 500,
+    },
+    "quick": {
+        "products": 400,
+        "orders": 600,
+        "stock": 200,
+        "changes": 2_000,
+        "skus": 200,
+        "events_orders": 2_000,
+        "db_orders": 40,
+    },
+}
+PG_ADMIN = os.environ.get("OMSFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Sandbox:
+    """``bench.sandbox_proc`` in a child process."""
+
+    def __init__(self, **kw: Any) -> None:
+        args = [sys.executable, "-m", "bench.sandbox_proc"]
+        for k, v in kw.items():
+            args += [f"--{k.replace('_', '-')}", str(v)]
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise RuntimeError("sandbox process did not start")
+        doc = json.loads(line)
+        self.url, self.key = doc["url"], doc["key"]
+
+    def stats(self) -> dict[str, Any]:
+        r = httpx.get(f"{self.url}/__sandbox/stats", params={"ws_key": self.key}, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def count(self, method: str, resource_name: str | None = None) -> int:
+        per = self.stats()["requests"]
+        return sum(
+            n
+            for res, methods in per.items()
+            if resource_name in (None, res)
+            for m, n in methods.items()
+            if m == method
+        )
+
+    def faults(self, **changes: Any) -> None:
+        httpx.post(
+            f"{self.url}/__sandbox/faults", params={"ws_key": self.key}, json=changes, timeout=10
+        ).raise_for_status()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _database(url: str | None = None) -> tuple[Any, Any, str]:
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+
+    if url is None:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='omsflow-bench-')}/omsflow.db"
+    engine, factory = dbsession.open_database(Settings(database_url=url))
+    return engine, factory, url
+
+
+def _connect(factory: Any, bundle: Any, shop: Sandbox, name: str = "bench") -> Any:
+    from engine.runtime.channels.prestashop.connect import probe
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Secret
+
+    report = probe(shop.url, Secret(shop.key), bundle.channel)
+    with factory.begin() as session:
+        return stores.save_store(session, name, shop.url, Secret(shop.key), report.state_ids)
+
+
+def _pages(n: int, size: int) -> int:
+    return max(1, math.ceil(n / size))
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def catalog(size: dict[str, int]) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from engine.runtime.db.tables import ProductRow
+    from engine.runtime.specs import load_bundle
+    from engine.runtime.sync import sync_catalog
+
+    bundle = load_bundle()
+    page = bundle.channel.connection.page_size
+    with Sandbox(products=size["products"], orders=0, combination_share=0.5) as shop:
+        engine, factory, _ = _database()
+        _connect(factory, bundle, shop)
+        gets0 = shop.count("GET")
+        t0 = time.perf_counter()
+        report = sync_catalog(factory, bundle, "bench")
+        wall = time.perf_counter() - t0
+        stats = shop.stats()["requests"]
+        gets = shop.count("GET") - gets0
+        with factory() as session:
+            products = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(ProductRow)
+                    .where(ProductRow.parent_id.is_(None))
+                )
+                or 0
+            )
+            variations = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(ProductRow)
+                    .where(ProductRow.parent_id.is_not(None))
+                )
+                or 0
+            )
+        engine.dispose()
+    stock_rows = products + variations
+    reference = sum(
+        1
+        for r in ("categories", "manufacturers", "product_options", "product_option_values")
+        if r in stats
+    )
+    minimum = (
+        _pages(products, page) + _pages(variations, page) + _pages(stock_rows, page) + reference
+    )
+    return {
+        "entities": products + variations,
+        "unit": "products+variations",
+        "wall_s": wall,
+        "requests": gets,
+        "min_requests": minimum,
+        "request_kind": "GET",
+        "notes": f"{products} products, {variations} variations, {report.requests} requests",
+        "targets": [("wall_s", "<=", 30.0), ("requests_ratio", "<=", 1.1), ("peak_mb", "<=", 250)],
+    }
+
+
+# --------------------------------------------------------------------------- backfill
+
+
+def backfill(size: dict[str, int]) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from engine.runtime.db.tables import OrderRow
+    from engine.runtime.specs import load_bundle
+    from engine.runtime.sync import sync_orders
+
+    bundle = load_bundle()
+    page = bundle.channel.connection.page_size
+    generated = math.ceil(size["orders"] * 120 / 90)  # the sandbox spreads orders over 120 days
+    with Sandbox(products=300, orders=generated, combination_share=0.3) as shop:
+        engine, factory, _ = _database()
+        _connect(factory, bundle, shop)
+        gets0 = shop.count("GET")
+        t0 = time.perf_counter()
+        report = sync_orders(factory, bundle, "bench")
+        wall = time.perf_counter() - t0
+        gets = shop.count("GET") - gets0
+        with factory() as session:
+            n = session.scalar(select(func.count()).select_from(OrderRow)) or 0
+        engine.dispose()
+    return {
+        "entities": n,
+        "unit": "orders",
+        "wall_s": wall,
+        "requests": gets,
+        "min_requests": _pages(n, page),
+        "request_kind": "GET",
+        "notes": f"{generated} orders in the store over 120 days "
+        f"({report.counts.get('orders_created', 0)} created)",
+        "targets": [("wall_s", "<=", 60.0 * n / 50_000 if n else 60.0)],
+    }
+
+
+# --------------------------------------------------------------------------- stock
+
+
+def _stock_setup(shop: Sandbox, bundle: Any) -> tuple[Any, Any, list[str]]:
+    from sqlalchemy import select
+
+    from engine.runtime.db.tables import InventoryRow
+    from engine.runtime.sync import sync_catalog
+
+    engine, factory, _ = _database()
+    _connect(factory, bundle, shop)
+    sync_catalog(factory, bundle, "bench")
+    with factory() as session:
+        skus = list(session.scalars(select(InventoryRow.sku).order_by(InventoryRow.sku)))
+    return engine, factory, skus
+
+
+def _dispatch(factory: Any, bundle: Any, workers: int = 1) -> Any:
+    from engine.runtime.outbox import AdapterPool, Dispatcher
+
+    # the channel's token bucket (50 req/s) is lifted: this measures the machinery
+    pool = AdapterPool(factory, bundle.channel, rate_limit=None)
+    conc = bundle.channel.connection.max_concurrency
+    with Dispatcher(
+        factory,
+        bundle,
+        owner=f"bench-{uuid.uuid4().hex[:6]}",
+        adapters=pool,
+        concurrency=conc,
+        batch=500,
+    ) as d:
+        stats = d.drain(timeout=3600)
+    pool.close()
+    return stats
+
+
+def stock_push(size: dict[str, int]) -> dict[str, Any]:
+    from engine.runtime import inventory
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    n = size["stock"]
+    latency = 20.0
+    conc = bundle.channel.connection.max_concurrency
+    with Sandbox(products=n, orders=0, combination_share=0.0) as shop:
+        engine, factory, skus = _stock_setup(shop, bundle)
+        skus = skus[:n]
+        now = datetime.now(UTC)
+        with factory.begin() as session:
+            for i, sku in enumerate(skus):
+                inventory.set_on_hand(session, sku, 1000 + i, at=now)
+        shop.faults(latency_ms=latency)
+        puts0, gets0 = shop.count("PUT"), shop.count("GET")
+        t0 = time.perf_counter()
+        stats = _dispatch(factory, bundle)
+        wall = time.perf_counter() - t0
+        puts, gets = shop.count("PUT") - puts0, shop.count("GET") - gets0
+        engine.dispose()
+    ideal = len(skus) * latency / 1000 / conc
+    return {
+        "entities": len(skus),
+        "unit": "stock changes",
+        "wall_s": wall,
+        "requests": puts,
+        "min_requests": len(skus),
+        "request_kind": "PUT",
+        "notes": f"{latency:.0f} ms/request, concurrency {conc}: ideal {ideal:.1f} s; rate "
+        "limit lifted; "
+        f"{gets} GETs besides ({stats.delivered} delivered, {stats.dead} dead)",
+        "targets": [("wall_s", "<=", 1.2 * ideal)],
+        "ideal_s": ideal,
+    }
+
+
+def coalescing(size: dict[str, int]) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from engine.runtime import inventory
+    from engine.runtime.db.tables import InventoryRow
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    with Sandbox(products=size["skus"], orders=0, combination_share=0.0) as shop:
+        engine, factory, skus = _stock_setup(shop, bundle)
+        skus = skus[: size["skus"]]
+        with factory() as session:
+            initial = {
+                r.sku: max(0, r.on_hand - r.reserved)
+                for r in session.scalars(select(InventoryRow))
+            }
+        rng = random.Random(5)
+        puts0 = shop.count("PUT")
+        t0 = time.perf_counter()
+        changes = size["changes"]
+        batch = 1000
+        for start in range(0, changes, batch):
+            now = datetime.now(UTC)
+            with factory.begin() as session:
+                for _ in range(min(batch, changes - start)):
+                    sku = rng.choice(skus)
+                    level = initial[sku] + rng.choice((-1, 0, 1, 2))
+                    inventory.set_on_hand(session, sku, max(0, level), at=now)
+        enqueue_s = time.perf_counter() - t0
+        stats = _dispatch(factory, bundle)
+        wall = time.perf_counter() - t0
+        puts = shop.count("PUT") - puts0
+        with factory() as session:
+            final = {
+                r.sku: max(0, r.on_hand - r.reserved)
+                for r in session.scalars(select(InventoryRow))
+            }
+        engine.dispose()
+    differ = sum(1 for s in skus if final[s] != initial[s])
+    return {
+        "entities": changes,
+        "unit": "stock changes",
+        "wall_s": wall,
+        "requests": puts,
+        "min_requests": differ,
+        "request_kind": "PUT",
+        "notes": f"{len(skus)} SKUs, {differ} end different; enqueue {enqueue_s:.1f} s, "
+        f"{stats.delivered} rows delivered",
+        "targets": [("requests", "==", differ)],
+    }
+
+
+# --------------------------------------------------------------------------- engine events
+
+PATH = ("release", "pack", "picked", "handover", "delivered")
+
+
+def events_memory(size: dict[str, int]) -> dict[str, Any]:
+    from engine.core import LineFact, OrderSnapshot, apply_event
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    compiled = bundle.compiled
+    at = datetime.now(UTC)
+    lines = (LineFact("SKU-1", 2, 5), LineFact("SKU-2", 1, 3))
+    n = size["events_orders"]
+    events = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        snap = OrderSnapshot(state=bundle.machine.initial, lines=lines)
+        for trigger in ("import", *PATH):
+            out = apply_event(compiled, snap, trigger, at=at)
+            snap = OrderSnapshot(state=out.state, lines=lines)  # type: ignore[union-attr]
+            events += 1
+    wall = time.perf_counter() - t0
+    return {
+        "entities": events,
+        "unit": "events",
+        "wall_s": wall,
+        "targets": [("rate", ">=", 20_000.0)],
+        "notes": f"{n} orders x 6 events",
+    }
+
+
+def _events_db_worker(url: str, first: int, count: int, out: Any) -> None:
+    from engine.runtime import service
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    engine = dbsession.make_engine(url)
+    factory = dbsession.session_factory(engine)
+    at = datetime.now(UTC)
+    events = 0
+    t0 = time.perf_counter()
+    for i in range(first, first + count):
+        order = service.NewOrder(
+            reference=f"B{i}",
+            ordered_at=at - timedelta(minutes=1),
+            lines=[service.NewLine(f"SKU-{i % 500}", 1)],
+        )
+        r = service.create_order(
+            factory, bundle, order, idempotency_key=f"bench:{i}:import", at=at, source="user"
+        )
+        events += 1
+        for trigger in PATH:
+            service.apply_inbound(
+                factory,
+                bundle,
+                trigger=trigger,
+                source="user",
+                idempotency_key=f"bench:{i}:{trigger}",
+                order_id=r.order_id,
+                at=at,
+            )
+            events += 1
+    out.put((events, time.perf_counter() - t0))
+    engine.dispose()
+
+
+def _events_db(url: str, orders: int, workers: int) -> dict[str, Any]:
+    from engine.runtime import inventory
+
+    engine, factory, url = _database(url)
+    now = datetime.now(UTC)
+    with factory.begin() as session:
+        for k in range(500):
+            inventory.set_on_hand(session, f"SKU-{k}", 1_000_000, at=now)
+    engine.dispose()
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    per = orders // workers
+    procs = [
+        ctx.Process(target=_events_db_worker, args=(url, w * per, per, queue))
+        for w in range(workers)
+    ]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=3600) for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    events = sum(r[0] for r in results)
+    busy = max(r[1] for r in results)  # process start-up (imports) excluded
+    return {
+        "entities": events,
+        "unit": "events",
+        "wall_s": busy,
+        "notes": f"{workers} process(es), one transaction per event (import + 5); "
+        f"{wall:.1f} s with process start-up",
+    }
+
+
+def _pg_url() -> str | None:
+    try:
+        import psycopg
+
+        name = f"omsflow_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception:  # noqa: BLE001 - no server: the scenario is skipped
+        return None
+    return (
+        PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    )
+
+
+def events_sqlite(size: dict[str, int]) -> dict[str, Any]:
+    out = _events_db(None, size["db_orders"], 1)  # type: ignore[arg-type]
+    out["targets"] = [("rate", ">=", 1_500.0)]
+    return out
+
+
+def _events_pg(size: dict[str, int], workers: int) -> dict[str, Any]:
+    url = _pg_url()
+    if url is None:
+        return {"skipped": "PostgreSQL not reachable at 127.0.0.1:5432"}
+    return _events_db(url, size["db_orders"] * workers, workers)
+
+
+def events_pg1(size: dict[str, int]) -> dict[str, Any]:
+    return _events_pg(size, 1)
+
+
+def events_pg3(size: dict[str, int]) -> dict[str, Any]:
+    return _events_pg(size, 3)
+
+
+SCENARIOS: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
+    "catalog": catalog,
+    "backfill": backfill,
+    "stock_push": stock_push,
+    "coalescing": coalescing,
+    "events_memory": events_memory,
+    "events_sqlite": events_sqlite,
+    "events_pg1": events_pg1,
+    "events_pg3": events_pg3,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name", choices=sorted(SCENARIOS))
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    size = SIZES["quick" if a.quick else "full"]
+    result = SCENARIOS[a.name](size)
+    result["peak_mb"] = _peak_mb()
+    print(json.dumps(result, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    main()
