@@ -149,6 +149,16 @@ class World:
             if int(c["id_order"]) == external_id
         ]
 
+    def store_stock(self, sku: str) -> int:
+        store = self.shop.store
+        for c in store.records("combinations"):
+            if c["reference"] == sku:
+                return store.stock_of(int(c["id_product"]), int(c["id"]))
+        for p in store.records("products"):
+            if p["reference"] == sku:
+                return store.stock_of(int(p["id"]))
+        raise AssertionError(f"no product {sku} in the store")
+
     def history_posts(self) -> int:
         return int(self.shop.state.counts.get(("order_histories", "POST"), 0))
 
