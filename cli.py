@@ -720,7 +720,7 @@ def stock_set(sku: str, qty: int, as_json: bool) -> None:
     _stock_change(sku, as_json, lambda s, b: service.set_stock(s, b, sku, qty, at=_now()))
 
 
-@stock_group.command("adjust")
+@stock_group.command("adjust", context_settings={"ignore_unknown_options": True})
 @click.argument("sku")
 @click.argument("delta", metavar="+N|-N")
 @click.option("--json", "as_json", is_flag=True, help="Print the new stock as JSON.")
