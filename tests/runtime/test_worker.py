@@ -1,0 +1,202 @@
+"""``omsflow run`` as real processes against the sandbox store over loopback HTTP.
+
+SQLite: one worker runs the due sync jobs, pushes a stock change to the store, logs JSON
+without the key, and stops cleanly on SIGTERM. PostgreSQL: three workers share one store
+and one database; every effect lands exactly once, and SIGTERM to one mid-work loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.runtime import service
+from engine.runtime.channels.prestashop.connect import probe
+from engine.runtime.db import session as dbsession
+from engine.runtime.db import stores
+from engine.runtime.db.tables import OrderRow, OutboxRow, ProductRow, ScheduleRow
+from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from engine.runtime.settings import Secret, Settings
+from engine.runtime.specs import load_bundle
+from engine.runtime.sync import run_initial_sync
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def _spawn(url: str, tmp: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMSFLOW_")}
+    env.update(
+        OMSFLOW_DATABASE_URL=url, OMSFLOW_LABEL_DIR=str(tmp / "labels"), PYTHONPATH=str(REPO)
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", "import cli; cli.main()", "run", "--log-json", *args],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def shop() -> Iterator[SandboxServer]:
+    with start_sandbox(products=40, orders=80, seed=3) as server:
+        yield server
+
+
+def _setup(url: str, shop: SandboxServer):  # type: ignore[no-untyped-def]
+    bundle = load_bundle()
+    engine, factory = dbsession.open_database(Settings(database_url=url))
+    report = probe(shop.url, Secret(shop.key), bundle.channel)
+    with factory.begin() as session:
+        stores.save_store(session, "shop", shop.url, Secret(shop.key), report.state_ids)
+    run_initial_sync(factory, bundle, "shop")
+    return engine, factory, bundle
+
+
+def _simple_products(factory, store_id: int) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    with factory() as session:
+        parents = set(
+            session.scalars(select(ProductRow.parent_id).where(ProductRow.parent_id.is_not(None)))
+        )
+        out = []
+        for row in session.scalars(select(ProductRow).where(ProductRow.parent_id.is_(None))):
+            ids = (row.store_ids or {}).get(str(store_id)) or (row.store_ids or {}).get("shop")
+            if row.id not in parents and isinstance(ids, dict):
+                pid = ids.get("product_id", ids.get("product"))
+                if pid:
+                    out.append((row.sku, int(pid)))
+    return out
+
+
+def _store_qty(shop: SandboxServer, product_id: int) -> int:
+    for row in shop.store.records("stock_availables"):
+        if int(row["id_product"]) == product_id and int(row["id_product_attribute"]) == 0:
+            return int(row["quantity"])
+    raise AssertionError(f"no stock row for {product_id}")
+
+
+def test_one_worker_syncs_pushes_stock_and_stops_on_sigterm(
+    tmp_path: Path, shop: SandboxServer
+) -> None:
+    url = f"sqlite:///{tmp_path / 'omsflow.db'}"
+    engine, factory, bundle = _setup(url, shop)
+    with factory() as session:
+        store_id = stores.get_store(session, "shop").id
+    sku, pid = _simple_products(factory, store_id)[0]
+    proc = _spawn(url, tmp_path)
+    try:
+        assert _wait(
+            lambda: _count(factory, ScheduleRow, ScheduleRow.last_run_at.is_not(None)) == 3
+        )
+        service.set_stock(factory, bundle, sku, 777, at=datetime.now(UTC))
+        with factory() as session:
+            from engine.runtime import inventory
+
+            expected = inventory.levels(session, [sku])[sku].pushable
+        assert _wait(lambda: _store_qty(shop, pid) == expected, 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        engine.dispose()
+    assert proc.returncode == 0, err[-2000:]
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(r["msg"] == "job done" for r in records)
+    assert any(r["msg"] == "worker stopped" for r in records)
+    assert shop.key not in err
+
+
+def _count(factory, table, *where) -> int:  # type: ignore[no-untyped-def]
+    with factory() as session:
+        return int(session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+@pytest.mark.postgres
+def test_three_workers_deliver_every_effect_once_and_sigterm_loses_nothing(
+    tmp_path: Path, pg_server_url: str, shop: SandboxServer
+) -> None:
+    from tests.conftest import fresh_pg_database
+
+    url = fresh_pg_database(pg_server_url)
+    engine, factory, bundle = _setup(url, shop)
+    with factory() as session:
+        store_id = stores.get_store(session, "shop").id
+        new_orders = list(
+            session.scalars(select(OrderRow).where(OrderRow.state == "New").order_by(OrderRow.id))
+        )
+    histories_before = {
+        int(o.external_id): len(shop.store.histories_of(int(o.external_id))) for o in new_orders
+    }
+    products = _simple_products(factory, store_id)
+    shop.faults.latency_ms = 30.0  # keep deliveries in flight when the SIGTERM lands
+    procs = [_spawn(url, tmp_path, "--no-schedule", "--workers", "2") for _ in range(3)]
+    try:
+        now = datetime.now(UTC)
+        for o in new_orders:
+            service.apply_inbound(
+                factory,
+                bundle,
+                trigger="release",
+                source="user",
+                idempotency_key=f"t:release:{o.id}",
+                order_id=o.id,
+                at=now,
+            )
+        for i, (sku, _) in enumerate(products):
+            service.set_stock(factory, bundle, sku, 500 + i, at=now)
+        assert _wait(lambda: _count(factory, OutboxRow, OutboxRow.state == "done") > 3, 30)
+        procs[0].send_signal(signal.SIGTERM)
+        assert procs[0].wait(60) == 0
+        assert _wait(
+            lambda: _count(factory, OutboxRow, OutboxRow.state.in_(("pending", "leased"))) == 0,
+            120,
+        )
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.communicate(timeout=60)
+        shop.faults.latency_ms = 0.0
+    assert _count(factory, OutboxRow, OutboxRow.state == "dead") == 0
+    # every release reached the store exactly once (one new order_history per order)
+    for o in new_orders:
+        ext = int(o.external_id)
+        assert len(shop.store.histories_of(ext)) == histories_before[ext] + 1, o.reference
+    # every stock value is in the store, and no PUT was made twice
+    from engine.runtime import inventory
+
+    with factory() as session:
+        levels = inventory.levels(session, [s for s, _ in products])
+        pushed = int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.kind == "push_stock", OutboxRow.state == "done")
+            )
+            or 0
+        )
+    for sku, pid in products:
+        assert _store_qty(shop, pid) == levels[sku].pushable, sku
+    puts = shop.state.counts.get(("stock_availables", "PUT"), 0)
+    assert 0 < puts <= pushed
+    engine.dispose()
