@@ -576,6 +576,11 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
             f"  {h['at']}\t{h['source']}\t{h['trigger']}\t{h['from_state']} -> "
             f"{h['to_state']}\t{verdict}"
         )
+    for sh in doc.get("shipments", []):
+        click.echo(
+            f"shipment: AWB {sh['awb']}\ttracking {sh['tracking_id']}\t{sh['carrier']}\t"
+            f"label {sh['label_path'] or '-'}"
+        )
     waiting = [e for e in doc["effects"] if e["state"] in ("pending", "leased", "dead")]
     click.echo("effects:" if waiting else "effects: none waiting")
     for e in waiting:

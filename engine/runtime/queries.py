@@ -25,6 +25,7 @@ from .db.tables import (
     OrderRow,
     OutboxRow,
     ProductRow,
+    ShipmentRow,
     StoreRow,
 )
 
@@ -280,5 +281,17 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
                 "then_trigger": e.then_trigger,
             }
             for e in effects
+        ],
+        "shipments": [
+            {
+                "awb": sh.awb,
+                "tracking_id": sh.tracking_id,
+                "carrier": sh.carrier,
+                "label_path": sh.label_path,
+                "created_at": _when(sh.created_at),
+            }
+            for sh in session.scalars(
+                select(ShipmentRow).where(ShipmentRow.order_id == row.id).order_by(ShipmentRow.id)
+            )
         ],
     }

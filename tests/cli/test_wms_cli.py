@@ -219,3 +219,128 @@ def test_serve_in_the_background_and_send_signed_events(
     out, err = proc.communicate(timeout=15)
     assert proc.returncode is not None
     assert SECRET not in out + err
+
+
+# --------------------------------------------------------------------------- operator story
+
+
+def _omsflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``omsflow`` command as its own process, as an operator types it."""
+    return subprocess.run(
+        [sys.executable, "-c", "from cli import main; main()", *args],
+        cwd=env["PWD"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _background(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from cli import main; main()", *args],
+        cwd=env["PWD"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[str, str]:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.communicate()
+
+
+def test_the_operator_story_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Fulfilment from the command line", every command a real process (SQLite)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PWD": str(tmp_path),
+        "OMSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'omsflow.db'}",
+        "OMSFLOW_WMS_SECRET": SECRET,
+        "OMSFLOW_LABEL_DIR": str(tmp_path / "labels"),
+    }
+    env.pop("OMSFLOW_WMS_URL", None)
+    sandbox = _background(
+        env,
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--products",
+        "12",
+        "--orders",
+        "30",
+        "--seed",
+        "2",
+    )
+    receiver: subprocess.Popen[str] | None = None
+    try:
+        assert sandbox.stdout is not None
+        first = sandbox.stdout.readline().split()  # "sandbox store: URL  (webservice: ...)"
+        key = sandbox.stdout.readline().split()[1]  # "key: KEY"
+        assert first[:2] == ["sandbox", "store:"], first
+        shop = first[2]
+
+        done = _omsflow(env, "store", "connect", "--url", shop, "--key", key)
+        assert done.returncode == 0, done.stderr
+        assert key not in done.stdout + done.stderr
+        done = _omsflow(env, "sync", "orders")
+        assert done.returncode == 0, done.stderr
+        done = _omsflow(env, "orders", "list", "--state", "New", "--json")
+        assert done.returncode == 0, done.stderr
+        ref = json.loads(done.stdout)["orders"][0]["reference"]
+
+        done = _omsflow(env, "orders", "fire", ref, "release")
+        assert done.returncode == 0, done.stderr
+        receiver = _background(env, "serve", "--port", "0")
+        assert receiver.stdout is not None
+        url = receiver.stdout.readline().split()[2].removesuffix("/wms/events")
+
+        done = _omsflow(env, "wms", "send", "picked", ref, "--url", url)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("202 applied")
+        assert "state Ready_to_Ship" in done.stdout
+        for _ in range(3):  # each pass delivers what is due (follow-ups included)
+            done = _omsflow(env, "outbox", "run", "--once", "--json")
+            assert done.returncode == 0, done.stdout + done.stderr
+            if json.loads(done.stdout)["leased"] == 0:
+                break
+
+        done = _omsflow(env, "orders", "show", ref, "--json")
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["state"] == "Ready_to_Ship"
+        (shipment,) = doc["shipments"]
+        assert Path(shipment["label_path"]).read_bytes().startswith(b"%PDF")
+        assert all(e["state"] == "done" for e in doc["effects"])
+        human = _omsflow(env, "orders", "show", ref).stdout
+        assert f"shipment: AWB {shipment['awb']}\ttracking {shipment['tracking_id']}" in human
+
+        # the store (another process) shows Shipped and the tracking number, over HTTP
+        from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+
+        bundle = load_bundle()
+        with PrestaShopAdapter.from_channel(shop, key, bundle.channel) as adapter:
+            ids, _ = adapter.resolve_states(["Shipped"])
+            order = adapter.get_order(int(doc["external_id"]))
+            assert order.current_state == ids["Shipped"]
+            carriers = adapter.client.get(
+                "order_carriers",
+                params={"filter[id_order]": f"[{doc['external_id']}]", "display": "full"},
+            )
+            assert [c["tracking_number"] for c in carriers] == [shipment["tracking_id"]]
+    finally:
+        out, err = _stop(receiver) if receiver is not None else ("", "")
+        _stop(sandbox, signal.SIGINT)  # Ctrl-C, as its banner says
+    assert SECRET not in out + err
