@@ -934,15 +934,18 @@ def _wms_answer_line(status: int, answer: dict[str, Any]) -> str:
 @omsflow.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0: a free one).")
-def serve(host: str, port: int) -> None:
+@click.option("--log-json", is_flag=True, help="One JSON object per log line (stderr).")
+def serve(host: str, port: int, log_json: bool) -> None:
     """Run the WMS event receiver (POST /wms/events, GET /health) until Ctrl-C.
 
     Events are signed with OMSFLOW_WMS_SECRET and applied to the OMS database
-    (OMSFLOW_DATABASE_URL) in one transaction each; replays are acknowledged once."""
+    (OMSFLOW_DATABASE_URL) in one transaction each; replays are acknowledged once.
+    Each event is logged on stderr with its outcome; refused signatures as warnings."""
     import signal
     import time
 
     from engine.runtime.db import session as dbsession
+    from engine.runtime.logging import setup_logging
     from engine.runtime.settings import Settings
     from engine.runtime.specs import load_bundle
     from engine.runtime.wms.receiver import WmsReceiver
@@ -950,6 +953,7 @@ def serve(host: str, port: int) -> None:
     from engine.runtime.wms.webhook import EVENTS_PATH, create_wms_app
 
     secret = _wms_secret()
+    setup_logging(json_lines=log_json)
     bundle = load_bundle()
     engine, factory = dbsession.open_database(Settings.from_env())
     app = create_wms_app(

@@ -219,6 +219,8 @@ def test_serve_in_the_background_and_send_signed_events(
     out, err = proc.communicate(timeout=15)
     assert proc.returncode is not None
     assert SECRET not in out + err
+    assert "wms event ev-s1 picked S1 -> applied" in err  # one log line per event
+    assert "refused (401 bad_signature)" in err
 
 
 # --------------------------------------------------------------------------- operator story
