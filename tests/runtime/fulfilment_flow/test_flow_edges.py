@@ -211,3 +211,20 @@ def test_when_the_store_is_down_the_effects_wait_and_arrive_once_it_is_back(w: W
     assert w.store_tracking(ext) == [w.shipment(ext).tracking_id]
     assert [b["tracking_id"] for b in w.wms.bodies()] == [w.shipment(ext).tracking_id]
     assert all(state == "done" for _, state in w.outbox(ext))
+
+
+def test_handover_keeps_the_store_shipped_and_delivered_completes_from_in_transit(
+    w: World,
+) -> None:
+    (ext,) = _released(w)
+    ref = w.order(ext).reference
+    assert send_event(w.receiver.url, SECRET, "picked", ref)[0] == 202
+    assert w.dispatch().dead == 0
+    posts = w.history_posts()
+    status, answer = send_event(w.receiver.url, SECRET, "handed_over", ref)
+    assert (status, answer["state"]) == (202, "In_transit")
+    assert w.dispatch().leased == 0
+    assert (w.store_state(ext), w.history_posts()) == ("Shipped", posts)
+    w.store_marks(ext, "Delivered")
+    assert w.sync().get("changes_applied") == 1
+    assert w.order(ext).state == "Complete"
