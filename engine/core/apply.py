@@ -69,7 +69,15 @@ def apply_event(
         )
         return _refused(trigger, state, [blocker], at)
     if not compiled.candidates(trigger, state):
-        return _refused(trigger, state, [Blocker.not_allowed(trigger, state)], at)
+        blocker = Blocker.not_allowed(trigger, state)
+        rule = compiled.forbidden.get((trigger, state))
+        if rule is not None:
+            # Name the declared rule, so an operator reads why, not only that.
+            why = f" ({rule.id}: {rule.description})" if rule.description else f" ({rule.id})"
+            blocker = Blocker(
+                blocker.code, blocker.message + why, {**blocker.params, "invariant": rule.id}
+            )
+        return _refused(trigger, state, [blocker], at)
 
     subject = Subject(state=state, snapshot=snapshot, trigger=trigger)
     fire(compiled, subject)

@@ -17,7 +17,8 @@ from transitions import EventData, Machine
 
 from engine.core.guards import GUARDS, evaluate, explain
 from engine.core.outcome import Blocker, OrderSnapshot
-from engine.spec.model import MachineSpec, TransitionSpec
+from engine.spec.graph import reachable
+from engine.spec.model import InvariantSpec, MachineSpec, TransitionSpec
 
 
 @dataclass
@@ -41,6 +42,8 @@ class CompiledMachine:
     triggers: frozenset[str]
     by_trigger: Mapping[str, Mapping[str, tuple[TransitionSpec, ...]]]
     """trigger -> source state -> candidate transitions, in spec order."""
+    forbidden: Mapping[tuple[str, str], InvariantSpec] = field(default_factory=dict)
+    """(trigger, state) -> the declared invariant that rules the trigger out there."""
 
     def allowed(self, state: str) -> tuple[str, ...]:
         """Triggers with a transition from ``state`` (guards aside), in spec order."""
@@ -109,6 +112,11 @@ def compile_machine(spec: MachineSpec) -> CompiledMachine:
         )
         for src in t.sources:
             by_trigger.setdefault(t.trigger, {}).setdefault(src, []).append(t)
+    forbidden: dict[tuple[str, str], InvariantSpec] = {}
+    for inv in spec.invariants:
+        for state in sorted(reachable(spec, [inv.from_states_after])):
+            for trig in inv.triggers:
+                forbidden.setdefault((trig, state), inv)
     return CompiledMachine(
         spec=spec,
         machine=machine,
@@ -117,6 +125,7 @@ def compile_machine(spec: MachineSpec) -> CompiledMachine:
         by_trigger={
             trig: {src: tuple(ts) for src, ts in srcs.items()} for trig, srcs in by_trigger.items()
         },
+        forbidden=forbidden,
     )
 
 

@@ -166,3 +166,24 @@ def test_compile_rejects_a_guard_the_core_does_not_know() -> None:
     bad = replace(spec, transitions=(replace(spec.transitions[0], guards=("nope",)),))
     with pytest.raises(ValueError, match="nope"):
         compile_machine(bad)
+
+
+def test_a_refusal_ruled_out_by_an_invariant_names_the_rule() -> None:
+    from datetime import UTC, datetime
+
+    from engine.core import apply_event
+    from engine.core.outcome import OrderSnapshot, Refused
+    from engine.runtime.specs import load_bundle
+
+    compiled = load_bundle().compiled
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for state in ("Packed", "Ready_to_Ship", "In_transit"):
+        out = apply_event(compiled, OrderSnapshot(state=state), "buyer_cancel", at=at)
+        assert isinstance(out, Refused)
+        assert out.blockers[0].code == "not_allowed"
+        assert out.blockers[0].params["invariant"] == "no_cancel_after_packed"
+        assert "no_cancel_after_packed" in out.blockers[0].message
+    # A refusal no invariant explains carries no invariant.
+    out = apply_event(compiled, OrderSnapshot(state="New"), "pack", at=at)
+    assert isinstance(out, Refused)
+    assert "invariant" not in out.blockers[0].params

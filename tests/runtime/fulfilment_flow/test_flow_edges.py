@@ -148,7 +148,10 @@ def test_a_store_cancellation_after_packed_is_refused_recorded_and_listed(
     listed = {r["reference"]: r for r in _attention(db_url, monkeypatch)}
     assert listed[ref]["state"] == "Packed"
     assert listed[ref]["attention_reason"] == order.attention_reason
-    assert order.attention_reason == "'buyer_cancel' is not allowed from state Packed"
+    assert order.attention_reason == (
+        "'buyer_cancel' is not allowed from state Packed (no_cancel_after_packed: "
+        "No cancellation once the order is Packed or anything after it.)"
+    )
     # the order can still ship: the refusal changed nothing but the flag
     assert send_event(w.receiver.url, SECRET, "picked", ref)[1]["state"] == "Ready_to_Ship"
 
