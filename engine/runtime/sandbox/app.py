@@ -73,6 +73,8 @@ class SandboxState:
     statuses: Counter[int] = field(default_factory=Counter)
     emails: list[dict[str, Any]] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
+    #: keys that exist but are disabled in the back office (``WebserviceKey::isKeyActive``)
+    inactive: set[str] = field(default_factory=set)
 
 
 class _Drop(Response):
@@ -132,8 +134,10 @@ class _Api:
         if request.method in ("POST", "PUT", "PATCH"):
             body = await request.body()
         is_json = self._wants_json(request, params)
+        authenticated = False
         try:
             key = self._authenticate(request, params)
+            authenticated = True
             try:
                 result = self._route(request, method, segs, params, key, body, is_json)
             except (WebserviceFault, _PlainUnauthorized):
@@ -145,8 +149,10 @@ class _Api:
         except WebserviceFault as fault:
             status = fault.status
             text = errors_json(fault.errors) if is_json else errors_xml(fault.errors)
-            headers = self._headers(started, None, authenticated=status != 401)
-            if status == 401:
+            # WebserviceRequest::authenticate() alone adds WWW-Authenticate; PSWS-Version is
+            # only sent once authenticated (returnOutput), so a 401 code 26 has both right.
+            headers = self._headers(started, None, authenticated=authenticated)
+            if not authenticated:
                 headers["WWW-Authenticate"] = REALM
             headers["Content-Type"] = JSON_TYPE if is_json else XML_TYPE
             st.statuses[status] += 1
@@ -227,12 +233,14 @@ class _Api:
             raise WebserviceFault(401, (17, "Authentication key is empty"))
         if len(key) != 32:
             raise WebserviceFault(401, (18, "Invalid authentication key format"))
-        if key not in self.s.keys:
+        if key not in self.s.keys or key in self.s.inactive:
             raise WebserviceFault(
                 401,
                 (20, "Authentification key is not active"),
                 (21, "No permission for this authentication key"),
             )
+        if not any(self.s.keys[key].values()):  # an active key without any permission row
+            raise WebserviceFault(401, (21, "No permission for this authentication key"))
         return key
 
     # ------------------------------------------------------------------ routing
@@ -277,17 +285,24 @@ class _Api:
             raise WebserviceFault(405, (23, f"Method {method} is not valid"))
         rdef = RESOURCES.get(res)
         if rdef is not None and method in rdef.forbidden_methods:
-            raise WebserviceFault(405, (101, f"Method {method} is not allowed for this resource"))
+            raise WebserviceFault(
+                405, (101, f"Method {method} is not allowed for the resource {res}")
+            )
         if method not in granted:
             raise WebserviceFault(
-                405, (25, f"Method {method} is not allowed for this authentication key")
+                405,
+                (
+                    25,
+                    f"Method {method} is not allowed for the resource {res} "
+                    "with this authentication key",
+                ),
             )
         if res == "images":
             if method == "POST" and len(segs) == 3 and segs[1] == "products":
                 return self._upload_image(segs[2], request.headers.get("content-type", ""), body)
             if method not in ("GET", "HEAD"):
                 raise WebserviceFault(
-                    405, (101, f"Method {method} is not allowed for this resource")
+                    405, (101, f"Method {method} is not allowed for the resource {res}")
                 )
             return self._images(base, segs[1:])
         if rdef is None:  # pragma: no cover - every non-image name has a ResourceDef
@@ -303,8 +318,10 @@ class _Api:
             entities = parse_body(body)
             if not entities:
                 raise WebserviceFault(400, (41, "no entity in the XML body"))
-            recs = store.write(method, res, entities, send_email=params.get("sendemail") == "1")
-            if res == "order_histories" and method == "POST" and params.get("sendemail") == "1":
+            # OrderHistory::addWs: (bool) Tools::getValue('sendemail') - PHP truthiness
+            send_email = params.get("sendemail", "") not in ("", "0")
+            recs = store.write(method, res, entities, send_email=send_email)
+            if res == "order_histories" and method == "POST" and send_email:
                 for rec in recs:
                     self.s.emails.append(
                         {
@@ -340,12 +357,13 @@ class _Api:
             return 200, XmlRenderer(store, base).schema(rdef, kind).encode(), XML_TYPE, False
         langs = parse_language(store, params["language"]) if "language" in params else None
         if len(segs) > 1:
-            rec = store.get(rdef.name, int(segs[1])) if segs[1].isdigit() else None
-            if rec is None:
-                return 404, b"", "", False
+            # getFilteredObjectDetails: display errors first, then ``new Class((int) $id)``
             display, _full = (
                 parse_display(rdef, params["display"]) if "display" in params else (None, True)
             )
+            rec = store.get(rdef.name, _php_int(segs[1]))
+            if rec is None:
+                return 404, b"", "", False
             if is_json:
                 js = JsonRenderer(store, langs)
                 if "display" in params:
@@ -525,7 +543,9 @@ class _Api:
             return _admin_denied()
         try:
             doc = json.loads(await request.body() or b"{}")
-            key, perms = add_key(self.s, doc.get("key"), doc.get("permissions"))
+            key, perms = add_key(
+                self.s, doc.get("key"), doc.get("permissions"), doc.get("active", True)
+            )
         except (ConfigError, ValueError, AttributeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(
@@ -548,8 +568,11 @@ def basic_user(header: str | None) -> str | None:
     return decoded.split(":", 1)[0]
 
 
-def add_key(state: SandboxState, key: Any, permissions: Any) -> tuple[str, Permissions]:
-    """Register ``key`` with exactly ``permissions`` ({resource: [methods]})."""
+def add_key(
+    state: SandboxState, key: Any, permissions: Any, active: Any = True
+) -> tuple[str, Permissions]:
+    """Register ``key`` with exactly ``permissions`` ({resource: [methods]}); ``active=False``
+    makes it a key disabled in the back office (401, codes 20 and 21)."""
     if not isinstance(key, str) or len(key) != 32:
         raise ConfigError("a webservice key must be a string of exactly 32 characters")
     if not isinstance(permissions, dict):
@@ -561,7 +584,13 @@ def add_key(state: SandboxState, key: Any, permissions: Any) -> tuple[str, Permi
         if not isinstance(methods, list) or any(str(m).upper() not in METHODS for m in methods):
             raise ConfigError(f"permissions for {res!r} must be a list of {', '.join(METHODS)}")
         perms[res] = frozenset(str(m).upper() for m in methods)
+    if not isinstance(active, bool):
+        raise ConfigError('"active" must be true or false')
     state.keys[key] = perms
+    if active:
+        state.inactive.discard(key)
+    else:
+        state.inactive.add(key)
     return key, perms
 
 
@@ -583,6 +612,12 @@ def _delete_ids(segs: list[str], params: Mapping[str, str]) -> list[int]:
     if not m:
         raise WebserviceFault(400, (90, "id is required when modifying a resource"))
     return [int(x) for x in re.split(r"[,|]", m.group(1)) if x.strip()]
+
+
+def _php_int(text: str) -> int:
+    """PHP's ``(int)`` cast of a string: leading digits, else 0 (``"5abc"`` is 5)."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
 
 
 def _php_round(seconds: float) -> str:

@@ -1,11 +1,13 @@
 """Fault switches of the sandbox store: latency, refusals, hangs, garbled bodies, lost commits.
 
 Two kinds, as DESIGN.md requires: faults *before* anything changed (``error_rate``: a 5xx;
-``timeout_rate``: the request hangs past the client's timeout, then the connection drops;
-``malformed_rate``: a truncated or garbled body) and faults *after* a write was committed
-(``lost_after_commit_rate``: the store applied the write, then answers 500 or drops the
-connection). Draws come from one seeded RNG, so a run with the same seed and the same
-request sequence fails the same way. Every switch can be changed at runtime.
+``timeout_rate``: the request hangs past the client's timeout, then the connection drops)
+and faults *after* a write was committed (``lost_after_commit_rate``: the store applied the
+write, then answers 500 or drops the connection). ``malformed_rate`` garbles the body of an
+answer the store has already produced, like a response cut in transit: on a read nothing
+changed, on a write the change **is applied** (an after-commit fault as far as a client
+knows). Draws come from one seeded RNG, so a run with the same seed and the same request
+sequence fails the same way. Every switch can be changed at runtime.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ Follows ``WebserviceRequest::manageFilters`` / ``setFieldsToDisplay`` and
 ``SQLUtils::getSQLRetrieveFilter`` (``WEBSERVICE.md`` section 3): ``[a|b]`` is IN, ``[a,b]``
 an inclusive BETWEEN, ``%[x]%`` LIKE, ``>[x]`` / ``<[x]`` strict, ``![x]`` NOT, an unknown
 prefix such as ``>=[x]`` silently disables the filter; ``date_add`` / ``date_upd`` need
-``date=1`` to be filtered or sorted (codes 32 / 38 otherwise). No ``sort`` means store order.
+``date=1`` to be filtered or sorted (codes 32 / 38 otherwise). No ``sort`` means no ORDER BY:
+the rows come in a stable order that is deliberately *not* id order (the recorded
+``order_states_list_unsorted`` came back ``2,3,…,9,11,12,13,10,14,1``), so a client that pages
+without ``sort=[id_ASC]`` is caught here rather than in production.
 """
 
 from __future__ import annotations
@@ -40,36 +43,68 @@ def _available(rdef: ResourceDef, with_dates: bool) -> list[str]:
 
 
 def parse_display(rdef: ResourceDef, raw: str) -> tuple[Display | None, bool]:
+    """``display`` as ``WebserviceRequest::setFieldsToDisplay``: ``full``, ``minimum`` (the ids
+    view: ``(None, False)``) or ``[f1,assoc[s1,s2]]``. A plain name must be a field (an
+    association named without ``[...]`` is error 35, as in PrestaShop) and every sub-field
+    must belong to its association (``id`` always does)."""
     if raw == "full":
         return None, True
-    m = re.fullmatch(r"\[(.*)\]", raw.strip())
+    if raw == "minimum":
+        return None, False
+    avail = ", ".join(f.name for f in rdef.fields)
+    m = re.fullmatch(r"\[(.*)\]", raw, flags=re.S)
     if not m:
         raise WebserviceFault(
             400,
             (
                 36,
-                'The "display" value has to be formed as this example: '
-                '"[field_1,field_2]" or "full"',
+                "The 'display' syntax is wrong. You can set 'full' or "
+                f"'[field_1,field_2,field_3,...]'. These are available: {avail}",
             ),
         )
     out: Display = {}
-    for name, subs in re.findall(r"([A-Za-z0-9_]+)(?:\[([^\]]*)\])?", m.group(1)):
+    for part in _split_top(m.group(1)):
+        name, bracket, rest = part.partition("[")
+        name = name.strip()
         assoc = rdef.assoc(name)
-        if name not in rdef.by_name and assoc is None:
-            avail = ", ".join([f.name for f in rdef.fields] + [a.name for a in rdef.associations])
+        subs = rest[:-1].split(",") if bracket else None
+        if subs is None:
+            ok = name in rdef.by_name
+        else:
+            ok = assoc is not None and all(
+                s == "id" or any(f.name == s for f in assoc.fields) for s in subs
+            )
+        if not ok:
+            detail = f" (details : {subs!r})" if subs is not None else ""
             raise WebserviceFault(
                 400,
                 (
                     35,
-                    f'Unable to display this field "{name}". '
+                    f'Unable to display this field "{name}{detail}". '
                     f"However, these are available: {avail}",
                 ),
             )
-        if assoc is not None and subs:
-            out[name] = [s.strip() for s in subs.split(",") if s.strip()]
-        else:
+        if subs is None:
             out[name] = None
+        else:
+            prev = out.get(name)
+            out[name] = (prev or []) + [s for s in subs if s not in (prev or [])]
     return out, False
+
+
+def _split_top(text: str) -> list[str]:
+    """``parseDisplayFields``: split on commas outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+        depth += (ch == "[") - (ch == "]")
+    if cur != "":
+        parts.append(cur)
+    return parts
 
 
 def _number(text: str) -> float | None:
@@ -204,17 +239,22 @@ def parse_list_query(
                     (
                         37,
                         'The "sort" value has to be formed as this example: "field_ASC" or '
-                        f"'[field_1_DESC,field_2_ASC,field_3_ASC,...]' (\"{part}\" given)",
+                        "'[field_1_DESC,field_2_ASC,field_3_ASC,...]' "
+                        '("field" has to be an available field)',
                     ),
                 )
             f = rdef.by_name.get(m.group(1))
             if f is None or f.getter or (f.name in _DATE_FIELDS and not with_dates):
-                names = ", ".join(
-                    n for n in _available(rdef, with_dates) if not rdef.by_name[n].getter
-                )
+                avail = _available(rdef, with_dates)
+                plain = ", ".join(n for n in avail if not rdef.by_name[n].is_lang)
+                i18n = ", ".join(n for n in avail if rdef.by_name[n].is_lang)
                 raise WebserviceFault(
                     400,
-                    (38, f"Unable to filter by this field. However, these are available: {names}"),
+                    (
+                        38,
+                        f"Unable to filter by this field. However, these are available: {plain}"
+                        f", for i18n fields:{i18n}",
+                    ),
                 )
             q.sort.append((f, m.group(2).upper() == "DESC"))
     if "limit" in params:
@@ -233,6 +273,11 @@ def parse_list_query(
 
 def _record_id(rec: Record) -> int:
     return int(rec["id"])
+
+
+def _unordered(rec: Record) -> int:
+    """The row order without ORDER BY: stable across requests, not the id order."""
+    return (int(rec["id"]) * 2654435761) % 4294967296
 
 
 def _php_int(text: str) -> int:
@@ -266,6 +311,8 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
     for pred in q.predicates:
         recs = [r for r in recs if pred(r)]
     langs = q.langs or store.lang_ids
+    if not q.sort:
+        recs.sort(key=_unordered)
     for f, desc in reversed(q.sort):
         if f.name == "id":
             recs.sort(key=_record_id, reverse=desc)

@@ -81,6 +81,13 @@ class WebserviceFault(Exception):
         super().__init__("; ".join(f"{c}: {m}" for c, m in errors))
 
 
+def _class(rdef: ResourceDef) -> str:
+    """The PHP class name of a resource, as validation messages spell it."""
+    return {"order_histories": "OrderHistory", "stock_availables": "StockAvailable"}.get(
+        rdef.name, "".join(p.capitalize() for p in rdef.node.split("_"))
+    )
+
+
 def _fmt(dt: datetime) -> str:
     return dt.strftime(_FMT)
 
@@ -327,41 +334,59 @@ class SandboxStore:
                             400, (91, "id is forbidden when adding a new resource")
                         )
             else:
-                ids = []
-                for values, _ in entities:
-                    raw = values.get("id")
-                    if raw in (None, ""):
-                        raise WebserviceFault(
-                            400, (90, "id is required when modifying a resource")
-                        )
-                    ids.append(int(raw) if str(raw).strip().isdigit() else -1)
+                # saveEntityFromXml: duplicates (89) are checked before missing ids (90)
+                ids = [
+                    int(v["id"]) if str(v["id"]).strip().isdigit() else -1
+                    for v, _ in entities
+                    if v.get("id") not in (None, "")
+                ]
                 if len(set(ids)) != len(ids):
-                    raise WebserviceFault(400, (89, "The id is duplicated in the request"))
+                    raise WebserviceFault(400, (89, "id is duplicate in request"))
+                if len(ids) != len(entities):
+                    raise WebserviceFault(400, (90, "id is required when modifying a resource"))
                 for i in ids:
                     if i not in self.tables[resource]:
                         raise WebserviceFault(404, (92, "Invalid ID"))
             for values, _ in entities:
                 self._validate(rdef, method, values)
-            out = [self._apply(rdef, method, v, a, send_email) for v, a in entities]
-            self.persist()
+            out: list[Record] = []
+            try:
+                for v, a in entities:
+                    out.append(self._apply(rdef, method, v, a, send_email))
+            finally:
+                self.persist()  # an error 86 comes after the entity was saved, as in PrestaShop
             return out
 
     def _validate(self, rdef: ResourceDef, method: str, values: Mapping[str, Any]) -> None:
-        for name in values:
-            f = rdef.by_name.get(name)
-            if f is not None and f.read_only:
+        # saveEntityFromXml walks the fields in order: a present read-only field is 93, an
+        # absent required (non-multilingual) one is 41 on POST/PUT, the first one found wins;
+        # required multilingual fields are checked by validateFieldsLang (84) afterwards.
+        for fd in rdef.fields:
+            if fd.name in values and fd.read_only:
                 raise WebserviceFault(
                     400,
                     (
                         93,
-                        f'parameter "{name}" not writable. '
+                        f'parameter "{fd.name}" not writable. '
                         "Please remove this attribute of this XML",
                     ),
                 )
-        if method in ("POST", "PUT"):
-            for f in rdef.fields:
-                if f.required and f.name not in values:
-                    raise WebserviceFault(400, (41, f'parameter "{f.name}" required'))
+            absent = fd.name not in values
+            if method in ("POST", "PUT") and fd.required and not fd.is_lang and absent:
+                raise WebserviceFault(400, (41, f'parameter "{fd.name}" required'))
+        default_lang = self.lang_ids[0]
+        for lf in rdef.fields:
+            if not (lf.is_lang and lf.required) or (method == "PATCH" and lf.name not in values):
+                continue
+            given = values.get(lf.name, "")
+            text = given.get(default_lang, "") if isinstance(given, dict) else given
+            if method == "PUT" and isinstance(given, dict) and default_lang not in given:
+                continue  # the stored value of the default language is kept
+            if not str(text).strip():
+                raise WebserviceFault(
+                    400,
+                    (84, f'Validation error: "Property {_class(rdef)}->{lf.name} is empty."'),
+                )
         for name, value in values.items():
             f = rdef.by_name.get(name)
             if f is None or f.is_lang or name == "id":
@@ -430,8 +455,11 @@ class SandboxStore:
                 continue
             if f.name in values:
                 if f.is_lang:
+                    given = values[f.name]
+                    if not isinstance(given, dict):  # no <language> nodes: every language
+                        given = dict.fromkeys(self.lang_ids, str(given))
                     merged = dict(rec.get(f.name) or dict.fromkeys(self.lang_ids, ""))
-                    merged.update({k: v for k, v in values[f.name].items() if k in self.lang_ids})
+                    merged.update({k: v for k, v in given.items() if k in self.lang_ids})
                     rec[f.name] = merged
                 else:
                     rec[f.name] = self._normalise(f, values[f.name])
@@ -443,10 +471,12 @@ class SandboxStore:
             rec["date_add"] = now  # ObjectModel::update() refills an absent date_add
         if "date_upd" in rdef.by_name:
             rec["date_upd"] = now
+        unknown = None
         for name, items in assocs.items():
             a = rdef.assoc(name)
             if a is None:
-                raise WebserviceFault(400, (86, f'The association "{name}" does not exists'))
+                unknown = name
+                break
             if a.writable:
                 rec["associations"][name] = [dict(i) for i in items]
         if res == "products" and method == "POST":
@@ -462,6 +492,8 @@ class SandboxStore:
         self._index(res, rec)
         self.touch(res, rid)
         self._side_effects(res, method, rec, old, now)
+        if unknown is not None:  # associations are set after add()/update(): the save stays
+            raise WebserviceFault(400, (86, f'The association "{unknown}" does not exists'))
         return rec
 
     def _side_effects(
