@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import Table, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,8 +32,17 @@ from engine.core import Applied, Blocker, LineFact, OrderSnapshot, apply_event, 
 from engine.errors import ConfigError, StaleOrder
 
 from . import inventory
-from .db.repository import SqlOrderRepository, SqlOutboxRepository
-from .db.tables import AuditRow, InboundEventRow, OrderLineRow, OrderRow
+from .db.base import utcnow
+from .db.repository import SqlOrderRepository, SqlOutboxRepository, _dialect_insert
+from .db.tables import (
+    AuditRow,
+    InboundEventRow,
+    InventoryRow,
+    OrderLineRow,
+    OrderRow,
+    OutboxRow,
+    StoreRow,
+)
 
 Source = Literal["channel", "wms", "user", "system"]
 SOURCES: frozenset[str] = frozenset({"channel", "wms", "user", "system"})
@@ -571,3 +580,531 @@ def create_order(
             ):
                 raise exc from None
         return ApplyResult("duplicate", trigger, idempotency_key)
+
+
+# --------------------------------------------------------------------------- import, by page
+
+
+@dataclass(frozen=True)
+class OrderImport:
+    """One order of ``create_orders_in``: the order, its import trigger, its event key."""
+
+    order: NewOrder
+    trigger: str
+    idempotency_key: str
+
+
+_CHUNK = 500
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    if not isinstance(table, Table):  # pragma: no cover - every *Row maps one table
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
+
+
+def _chunked(items: Sequence[T], size: int = _CHUNK) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass
+class _Planned:
+    """One new order as the batch will write it (decided in memory, written in bulk)."""
+
+    index: int
+    item: OrderImport
+    state: str
+    outcome: Literal["applied", "refused"]
+    from_state: str
+    lines: list[list[int]]  # per line: [reserved, consumed]
+    blockers: tuple[Blocker, ...] = ()
+    effects: tuple[Any, ...] = ()
+    freed: set[str] = field(default_factory=set)
+    order_id: int = 0
+    outbox_ids: tuple[int, ...] = ()
+
+
+class _StockBook:
+    """The batch's inventory rows, read (and on PostgreSQL locked) once, changed in memory."""
+
+    def __init__(self, session: Session, skus: set[str]) -> None:
+        self.session = session
+        self.base: dict[str, tuple[int, int]] = {}  # as read: sku -> (on hand, reserved)
+        self._lock(skus)
+        self.reset()
+
+    def reset(self) -> None:
+        self.rows: dict[str, list[int]] = {s: list(v) for s, v in self.base.items()}
+        self.touched: set[str] = set()  # rows a local effect needs (created when missing)
+        self.changed: set[str] = set()  # available changed: updated_at + one push each
+
+    def _lock(self, skus: Iterable[str]) -> None:
+        table = _table(InventoryRow)
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        for chunk in _chunked(sorted(skus), 900):
+            query = (
+                select(table.c.sku, table.c.on_hand, table.c.reserved)
+                .where(table.c.sku.in_(chunk))
+                .order_by(table.c.sku)
+            )
+            if postgres:
+                query = query.with_for_update()
+            for sku, on_hand, reserved in self.session.execute(query):
+                self.base[sku] = (on_hand, reserved)
+
+    def available(self, sku: str) -> int:
+        row = self.rows.get(sku)
+        return row[0] - row[1] if row is not None else 0
+
+    def row(self, sku: str) -> list[int]:
+        self.touched.add(sku)
+        return self.rows.setdefault(sku, [0, 0])
+
+    def create_missing(self) -> bool:
+        """Insert the rows local effects need that did not exist (``inventory.lock`` does
+        the same). False when a concurrent writer created one first: its row is now read
+        (and locked) and the caller plans again."""
+        missing = sorted(self.touched - set(self.base))
+        if not missing:
+            return True
+        now = utcnow()
+        stmt = (
+            _dialect_insert(self.session)(_table(InventoryRow))
+            .values([{"sku": s, "on_hand": 0, "reserved": 0, "updated_at": now} for s in missing])
+            .on_conflict_do_nothing(index_elements=["sku"])
+            .returning(_table(InventoryRow).c.sku)
+        )
+        created = set(self.session.scalars(stmt))
+        for sku in created:
+            self.base[sku] = (0, 0)
+        raced = set(missing) - created
+        if raced:
+            self._lock(raced)
+        return not raced
+
+
+def create_orders_in(
+    session: Session,
+    bundle: BundleLike,
+    imports: Sequence[OrderImport],
+    *,
+    source: Source,
+    at: datetime,
+) -> list[ApplyResult]:
+    """``create_order_in`` for a page of orders, inside the caller's transaction.
+
+    The results, rows and stock are those of calling ``create_order_in`` once per order in
+    this order (each order's state, lines, inbound event, audit row and outbox rows are
+    written in the caller's transaction, duplicates are answered the same way), but the
+    rows are written with a few bulk statements: the inventory rows of the page's SKUs are
+    read (locked on PostgreSQL, in SKU order) once, reservations are booked in memory and
+    written once, and each SKU whose available quantity changed gets ONE coalesced
+    ``push_stock`` row carrying its final value. An order whose import frees stock (a spec
+    may say so) ends the bulk segment: Partial orders are then promoted as one by one.
+    """
+    session.flush()
+    results: list[ApplyResult | None] = [None] * len(imports)
+    keys = [i.idempotency_key for i in imports]
+    seen: set[str] = set()
+    for chunk in _chunked(keys):
+        seen.update(
+            session.scalars(
+                select(InboundEventRow.idempotency_key).where(
+                    InboundEventRow.idempotency_key.in_(chunk)
+                )
+            )
+        )
+    wanted: dict[int, list[str]] = defaultdict(list)
+    for item in imports:
+        if item.order.store_id is not None and item.order.external_id is not None:
+            wanted[item.order.store_id].append(item.order.external_id)
+    existing: dict[tuple[int, str], tuple[int | None, str, str]] = {}
+    for store_id, externals in wanted.items():
+        for chunk in _chunked(sorted(set(externals))):
+            for oid, ext, ref, state in session.execute(
+                select(
+                    OrderRow.id, OrderRow.external_id, OrderRow.reference, OrderRow.state
+                ).where(OrderRow.store_id == store_id, OrderRow.external_id.in_(chunk))
+            ):
+                existing[(store_id, str(ext))] = (oid, ref, state)
+    fresh: list[int] = []
+    twins: dict[int, tuple[int, str]] = {}
+    planned_for: dict[tuple[int, str], int] = {}
+    for index, item in enumerate(imports):
+        order = item.order
+        if item.idempotency_key in seen:
+            results[index] = ApplyResult("duplicate", item.trigger, item.idempotency_key)
+            continue
+        ext_key = (
+            (order.store_id, order.external_id)
+            if order.store_id is not None and order.external_id is not None
+            else None
+        )
+        if ext_key is not None and (ext_key in existing or ext_key in planned_for):
+            twins[index] = ext_key  # answered below, once its twin has an id
+            continue
+        if not order.lines:
+            raise ConfigError(f"order {order.reference} has no lines")
+        seen.add(item.idempotency_key)
+        if ext_key is not None:
+            planned_for[ext_key] = index
+        fresh.append(index)
+
+    position = 0
+    while position < len(fresh):
+        position = _import_segment(session, bundle, imports, fresh, position, results, source, at)
+
+    for index, ext_key in twins.items():
+        item = imports[index]
+        found: int | None
+        if ext_key in existing:
+            found, ref, state = existing[ext_key]
+        else:
+            twin = results[planned_for[ext_key]]
+            found = twin.order_id if twin else None
+            ref = (twin.reference if twin else None) or ""
+            state = (twin.state if twin else None) or ""
+        results[index] = ApplyResult(
+            "duplicate",
+            item.trigger,
+            item.idempotency_key,
+            order_id=found,
+            reference=ref,
+            state=state,
+        )
+    return [r for r in results if isinstance(r, ApplyResult)]
+
+
+def _plan_segment(
+    bundle: BundleLike,
+    imports: Sequence[OrderImport],
+    todo: Sequence[int],
+    book: _StockBook,
+    at: datetime,
+) -> list[_Planned]:
+    """Fire each import trigger in the core against the in-memory stock, as
+    ``apply_in_session`` would one order after another; stop after an order that frees
+    stock (its Partial promotions must run before the next order is looked at)."""
+    initial = bundle.machine.initial
+    plans: list[_Planned] = []
+    for index in todo:
+        item = imports[index]
+        order = item.order
+        lines = [[0, 0] for _ in order.lines]
+        spare: dict[str, int] = {}
+        facts = []
+        for line in order.lines:
+            if line.sku not in spare:
+                spare[line.sku] = book.available(line.sku)
+            facts.append(LineFact(line.sku, line.quantity, max(0, spare[line.sku])))
+            spare[line.sku] -= max(0, line.quantity)
+        snapshot = OrderSnapshot(state=initial, lines=tuple(facts), facts=dict(order.facts))
+        outcome = apply_event(bundle.compiled, snapshot, item.trigger, at=at)
+        if not isinstance(outcome, Applied):
+            plans.append(
+                _Planned(index, item, initial, "refused", initial, lines, outcome.blockers)
+            )
+            continue
+        plan = _Planned(
+            index, item, outcome.state, "applied", initial, lines, effects=outcome.effects
+        )
+        for effect in outcome.effects:
+            if effect.local or is_local(effect.kind):
+                changed = _book_effect(book, effect.kind, order.lines, lines)
+                if effect.kind == "release_stock":
+                    plan.freed |= changed
+        plans.append(plan)
+        if plan.freed:
+            break
+    return plans
+
+
+def _book_effect(
+    book: _StockBook, kind: str, order_lines: Sequence[NewLine], state: list[list[int]]
+) -> set[str]:
+    """``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` in memory;
+    returns the SKUs whose available quantity changed."""
+    skus = sorted({line.sku for line in order_lines})
+    rows = {sku: book.row(sku) for sku in skus}
+    before = {sku: row[0] - row[1] for sku, row in rows.items()}
+    for line, held in zip(order_lines, state, strict=True):
+        row = rows[line.sku]
+        if kind == "reserve_stock":
+            need = line.quantity - held[0] - held[1]
+            if need > 0:
+                row[1] += need
+                held[0] += need
+        elif kind == "release_stock":
+            if held[0]:
+                row[1] = max(0, row[1] - held[0])
+                held[0] = 0
+        elif kind == "consume_stock":
+            outstanding = line.quantity - held[1]
+            if outstanding <= 0:
+                continue
+            row[1] = max(0, row[1] - held[0])
+            row[0] = max(0, row[0] - outstanding)
+            held[1] += outstanding
+            held[0] = 0
+    changed = {sku for sku, row in rows.items() if row[0] - row[1] != before[sku]}
+    book.changed |= changed
+    return changed
+
+
+def _import_segment(
+    session: Session,
+    bundle: BundleLike,
+    imports: Sequence[OrderImport],
+    fresh: Sequence[int],
+    position: int,
+    results: list[ApplyResult | None],
+    source: Source,
+    at: datetime,
+) -> int:
+    """Plan and write ``fresh[position:]`` up to the first order that frees stock; returns
+    the position after the last order written."""
+    todo = fresh[position:]
+    skus = {line.sku for index in todo for line in imports[index].order.lines}
+    book = _StockBook(session, skus)
+    while True:
+        plans = _plan_segment(bundle, imports, todo, book, at)
+        if book.create_missing():
+            break
+        book.reset()  # a concurrent writer created a row we assumed absent: plan again
+    _write_segment(session, bundle, plans, book, source, at)
+    for plan in plans:
+        results[plan.index] = _result_of(plan)
+    last = plans[-1]
+    if last.freed:
+        promoted = promote_partials(
+            session, bundle, skus=last.freed, at=at, exclude={last.order_id}
+        )
+        if promoted:
+            from dataclasses import replace
+
+            results[last.index] = replace(_result_of(last), promoted=promoted)
+    return position + len(plans)
+
+
+def _result_of(plan: _Planned) -> ApplyResult:
+    item = plan.item
+    return ApplyResult(
+        plan.outcome,
+        item.trigger,
+        item.idempotency_key,
+        order_id=plan.order_id,
+        reference=item.order.reference,
+        from_state=plan.from_state,
+        state=plan.state,
+        blockers=plan.blockers,
+        effects=tuple(e.kind for e in plan.effects),
+        outbox_ids=plan.outbox_ids,
+    )
+
+
+def _write_segment(
+    session: Session,
+    bundle: BundleLike,
+    plans: Sequence[_Planned],
+    book: _StockBook,
+    source: Source,
+    at: datetime,
+) -> None:
+    """The planned orders, lines, inbound events, audit rows, outbox rows, stock rows and
+    coalesced stock pushes, in a few bulk statements (ids in parameter order)."""
+    orders_t = _table(OrderRow)
+    order_rows = []
+    for plan in plans:
+        order = plan.item.order
+        refused = plan.outcome == "refused"
+        attention = refused and source in ATTENTION_SOURCES
+        order_rows.append(
+            {
+                "reference": order.reference,
+                "store_id": order.store_id,
+                "external_id": order.external_id,
+                "state": plan.state,
+                # inserted (1), then written once by the import trigger (2): as one by one
+                "version": 2,
+                "ordered_at": order.ordered_at,
+                "currency": order.currency,
+                "total_paid": order.total_paid,
+                "total_products": order.total_products,
+                "total_shipping": order.total_shipping,
+                "payment": order.payment,
+                "customer_name": order.customer_name,
+                "customer_email": order.customer_email,
+                "shipping_address": dict(order.shipping_address),
+                "channel_state": order.channel_state,
+                "channel_state_id": order.channel_state_id,
+                "channel_updated_at": order.channel_updated_at,
+                "needs_attention": attention,
+                "attention_reason": (
+                    "; ".join(b.message for b in plan.blockers) if attention else None
+                ),
+                "facts": dict(order.facts),
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+    ids = list(
+        session.scalars(
+            orders_t.insert().returning(orders_t.c.id, sort_by_parameter_order=True),
+            order_rows,
+        )
+    )
+    for plan, oid in zip(plans, ids, strict=True):
+        plan.order_id = int(oid)
+    session.execute(
+        _table(OrderLineRow).insert(),
+        [
+            {
+                "order_id": plan.order_id,
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "reserved": held[0],
+                "consumed": held[1],
+                "unit_price": line.unit_price,
+                "external_id": line.external_id,
+            }
+            for plan in plans
+            for line, held in zip(plan.item.order.lines, plan.lines, strict=True)
+        ],
+    )
+    events_t = _table(InboundEventRow)
+    event_ids = list(
+        session.scalars(
+            events_t.insert().returning(events_t.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "idempotency_key": plan.item.idempotency_key,
+                    "source": source,
+                    "trigger": plan.item.trigger,
+                    "order_id": plan.order_id,
+                    "payload": None,
+                    "received_at": at,
+                    "outcome": plan.outcome,
+                }
+                for plan in plans
+            ],
+        )
+    )
+    session.execute(
+        _table(AuditRow).insert(),
+        [
+            {
+                "order_id": plan.order_id,
+                "event_id": int(event_id),
+                "trigger": plan.item.trigger,
+                "from_state": plan.from_state,
+                "to_state": plan.state,
+                "applied": plan.outcome == "applied",
+                "source": source,
+                "effects": [e.kind for e in plan.effects],
+                "blockers": [_blocker_doc(b) for b in plan.blockers],
+                "at": at,
+            }
+            for plan, event_id in zip(plans, event_ids, strict=True)
+        ],
+    )
+    outbox_t = _table(OutboxRow)
+    effect_rows: list[tuple[_Planned, dict[str, Any]]] = []
+    for plan in plans:
+        extra = {
+            "state": plan.state,
+            "trigger": plan.item.trigger,
+            "reference": plan.item.order.reference,
+        }
+        for effect in plan.effects:
+            if effect.local or is_local(effect.kind):
+                continue
+            effect_rows.append(
+                (
+                    plan,
+                    {
+                        "kind": effect.kind,
+                        "order_id": plan.order_id,
+                        "store_id": plan.item.order.store_id,
+                        "payload": {**extra, **dict(effect.params)},
+                        "dedup_key": None,
+                        "then_trigger": effect.then,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                        "created_at": at,
+                    },
+                )
+            )
+    if effect_rows:
+        outbox_ids = list(
+            session.scalars(
+                outbox_t.insert().returning(outbox_t.c.id, sort_by_parameter_order=True),
+                [values for _plan, values in effect_rows],
+            )
+        )
+        per_plan: dict[int, list[int]] = defaultdict(list)
+        for (plan, _values), oid in zip(effect_rows, outbox_ids, strict=True):
+            per_plan[plan.index].append(int(oid))
+        for plan in plans:
+            plan.outbox_ids = tuple(per_plan.get(plan.index, ()))
+    _write_stock(session, book, at)
+
+
+def _write_stock(session: Session, book: _StockBook, at: datetime) -> None:
+    """Changed inventory rows, then one ``push_stock`` per store and changed SKU (the
+    pending row of its dedup key rewritten: the same upsert as ``enqueue_stock_push``)."""
+    from sqlalchemy import bindparam
+
+    changed = sorted(book.changed)
+    if not changed:
+        return
+    inv = _table(InventoryRow)
+    session.execute(
+        inv.update()
+        .where(inv.c.sku == bindparam("b_sku"))
+        .values(on_hand=bindparam("b_on_hand"), reserved=bindparam("b_reserved"), updated_at=at),
+        [
+            {"b_sku": sku, "b_on_hand": book.rows[sku][0], "b_reserved": book.rows[sku][1]}
+            for sku in changed
+        ],
+    )
+    store_ids = sorted(session.scalars(select(StoreRow.id)))
+    if store_ids:
+        from . import inventory as inv_module
+
+        outbox_t = _table(OutboxRow)
+        stmt = _dialect_insert(session)(outbox_t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[outbox_t.c.dedup_key],
+            index_where=text("state = 'pending'"),
+            set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind},
+        )
+        session.execute(
+            stmt,
+            [
+                {
+                    "kind": inv_module.PUSH_STOCK,
+                    "store_id": store_id,
+                    "order_id": None,
+                    "payload": {
+                        "sku": sku,
+                        "quantity": max(0, book.rows[sku][0] - book.rows[sku][1]),
+                        "store_id": store_id,
+                    },
+                    "dedup_key": inv_module.stock_dedup_key(store_id, sku),
+                    "then_trigger": None,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": at,
+                    "created_at": at,
+                }
+                for sku in changed
+                for store_id in store_ids
+            ],
+        )
+    # the ORM must not keep stale copies of rows rewritten behind its back
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, InventoryRow | OutboxRow):
+            session.expire(obj)

@@ -690,13 +690,24 @@ class SandboxStore:
         languages: int = 2,
         combination_share: float = 0.4,
         clock: Clock | None = None,
+        combinations_per_product: int | None = None,
     ) -> SandboxStore:
-        """A deterministic shop: same arguments, same records (ids, values, dates)."""
+        """A deterministic shop: same arguments, same records (ids, values, dates).
+
+        ``combination_share`` of the products get combinations: 2 to 4 each, or exactly
+        ``combinations_per_product`` (1 to 4, one per size) when given.
+        """
+        if combinations_per_product is not None and not 1 <= combinations_per_product <= 4:
+            raise ValueError(
+                f"combinations_per_product must be 1..4, not {combinations_per_product}"
+            )
         if now is None:
             now = (clock or (lambda: datetime.now(UTC)))()
         now = now.replace(tzinfo=None, microsecond=0)
         store = cls(languages=languages, clock=clock)
-        _Generator(store, random.Random(seed), now).run(products, orders, combination_share)
+        _Generator(store, random.Random(seed), now, combinations_per_product).run(
+            products, orders, combination_share
+        )
         return store
 
 
@@ -760,10 +771,17 @@ _PAYMENTS = (
 
 
 class _Generator:
-    def __init__(self, store: SandboxStore, rng: random.Random, now: datetime) -> None:
+    def __init__(
+        self,
+        store: SandboxStore,
+        rng: random.Random,
+        now: datetime,
+        combinations_per_product: int | None = None,
+    ) -> None:
         self.s = store
         self.r = rng
         self.now = now
+        self.per_product = combinations_per_product
 
     def run(self, n_products: int, n_orders: int, share: float) -> None:
         s = self.s
@@ -1057,6 +1075,8 @@ class _Generator:
             combo_ids: list[int] = []
             if has_combos:
                 k = r.randint(2, 4)
+                if self.per_product is not None:
+                    k = self.per_product  # the draw above keeps the random sequence
                 sizes = r.sample(self.size_ids, k)
                 color = r.choice(self.color_ids) if r.random() < 0.5 else None
                 for j, size in enumerate(sizes):

@@ -160,6 +160,7 @@ class OrderSync:
         )
         inbound = self.channel.status_map.inbound
         outbound = self.channel.status_map.outbound
+        pending: list[service.OrderImport] = []
         for order in orders:
             report.add("orders_seen")
             name = self.names.get(order.current_state)
@@ -181,19 +182,10 @@ class OrderSync:
                 if not new.lines:
                     report.add("skipped_no_lines")
                     continue
-                result = service.create_order_in(
-                    session,
-                    self.bundle,
-                    new,
-                    trigger=rule.import_trigger,
-                    source="channel",
-                    idempotency_key=key,
-                    at=at,
-                )
+                # written in bulk with the page's other new orders (flushed before any
+                # event on a known order, so the order of the page is kept)
+                pending.append(service.OrderImport(new, rule.import_trigger, key))
                 seen.add(key)
-                report.add("orders_created" if result.applied else f"orders_{result.outcome}")
-                if result.state:
-                    report.add(f"created_{result.state}" if result.applied else "import_refused")
                 continue
             upd = parse_ps_date(order.date_upd)
             if row.channel_state_id == order.current_state:
@@ -210,6 +202,7 @@ class OrderSync:
             if key in seen:
                 report.add("duplicates")
             elif trigger and outbound.get(row.state) != name:
+                self._create(session, pending, report, at=at)
                 result = service.apply_in_session(
                     session,
                     self.bundle,
@@ -232,6 +225,26 @@ class OrderSync:
             row.channel_state_id = order.current_state
             row.channel_updated_at = upd
             session.flush()
+        self._create(session, pending, report, at=at)
+
+    def _create(
+        self,
+        session: Session,
+        pending: list[service.OrderImport],
+        report: SyncReport,
+        *,
+        at: datetime,
+    ) -> None:
+        """Import the new orders collected so far (``service.create_orders_in``: each order
+        through the one rule, the page's rows written in bulk) and empty ``pending``."""
+        if not pending:
+            return
+        results = service.create_orders_in(session, self.bundle, pending, source="channel", at=at)
+        pending.clear()
+        for result in results:
+            report.add("orders_created" if result.applied else f"orders_{result.outcome}")
+            if result.state:
+                report.add(f"created_{result.state}" if result.applied else "import_refused")
 
 
 def _money(value: Any) -> Decimal | None:
