@@ -492,6 +492,14 @@ class SandboxStore:
         self._index(res, rec)
         self.touch(res, rid)
         self._side_effects(res, method, rec, old, now)
+        if res == "orders" and "shipping_number" in values:
+            # Order::setWsShippingNumber: the order's (first) order_carrier gets the number
+            ocs = self.carriers_by_order.get(rid) or []
+            if ocs:
+                self.tables["order_carriers"][ocs[0]]["tracking_number"] = str(
+                    values["shipping_number"]
+                )
+                self.touch("order_carriers", ocs[0])
         if unknown is not None:  # associations are set after add()/update(): the save stays
             raise WebserviceFault(400, (86, f'The association "{unknown}" does not exists'))
         return rec

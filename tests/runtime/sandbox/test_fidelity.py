@@ -593,3 +593,19 @@ def test_faults_before_change_and_after_commit_on_a_state_change(
             parse_xml(r.content)
         assert (len(store.histories_of(oid)), store.order_state(oid)) == (n + 2, 4)
         fresh_shop.faults.update({"malformed_rate": 0})
+
+
+def test_put_order_shipping_number_goes_to_the_order_carrier(fresh_shop: SandboxServer) -> None:
+    """``Order::setWsShippingNumber`` (the setter of the getter field): the order_carrier's
+    tracking_number changes, and the order itself is saved (date_upd = now)."""
+    store = fresh_shop.store
+    with http(fresh_shop) as c:
+        root = parse_xml(put_body(c.get("/api/orders/3").text))
+        root[0].find("shipping_number").text = "TRK-3"  # type: ignore[union-attr]
+        r = c.put("/api/orders", content=ET.tostring(root))
+        assert r.status_code == 200
+        assert parse_xml(r.text)[0].findtext("shipping_number") == "TRK-3"
+    assert (
+        store.tables["order_carriers"][store.carriers_by_order[3][0]]["tracking_number"] == "TRK-3"
+    )
+    assert store.tables["orders"][3]["date_upd"] == T
