@@ -63,12 +63,16 @@ class ProductInfo:
     has_children: bool = False
 
     def binding(self, store_id: int, store_name: str | None = None) -> Mapping[str, Any] | None:
-        """``{"product_id", "combination_id", "stock_available_id"}`` in this store, or None.
+        """``{"product_id", "combination_id", "stock_available_id", "stock", "key"}`` in this
+        store, or None. ``stock`` is the stock row's full body the catalogue sync cached
+        (``adapter.stock_body``; None when never read); ``key`` is the ``store_ids`` key.
 
         Keyed by the store id (as a string); the store name and the short keys
         ``product``/``combination`` are read too."""
-        raw = self.store_ids.get(str(store_id))
+        key = str(store_id)
+        raw = self.store_ids.get(key)
         if raw is None and store_name is not None:
+            key = store_name
             raw = self.store_ids.get(store_name)
         if not isinstance(raw, Mapping):
             return None
@@ -80,6 +84,8 @@ class ProductInfo:
             "product_id": int(product),
             "combination_id": int(combination) if combination else None,
             "stock_available_id": raw.get("stock_available_id"),
+            "stock": raw.get("stock") if isinstance(raw.get("stock"), Mapping) else None,
+            "key": key,
         }
 
 

@@ -3,14 +3,20 @@
 Both are absolute writes (a full-object PUT with one field changed), so delivering one
 twice leaves the store as delivering it once. The SKU's ids in the store come from
 ``ProductRow.store_ids`` (written by the catalogue sync); an unbound SKU is dead-lettered
-with a message saying so.
+with a message saying so. push_stock PUTs the stock row the catalogue sync cached with the
+binding (one request per change, no read) and falls back to read-then-PUT when that row is
+missing, refused or possibly already current.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from engine.errors import ChannelNotFound, ChannelRejected
+from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS, stock_body
+from engine.runtime.db.tables import ProductRow
 from engine.runtime.pricing import price_from_sources
 
 from . import register
@@ -37,15 +43,65 @@ def _bound(ctx: EffectContext, d: Delivery) -> tuple[ProductInfo, int, dict[str,
     return product, int(store_id), dict(binding)
 
 
+def _cached_body(binding: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The binding's cached stock row when it is complete, writable and of this product and
+    combination; else None (the handler reads the row instead)."""
+    body = binding.get("stock")
+    if not isinstance(body, Mapping) or any(name not in body for name in STOCK_FIELDS):
+        return None
+    try:
+        ok = (
+            int(body["id"]) > 0
+            and int(body["id_product"]) == int(binding["product_id"])
+            and int(body["id_product_attribute"]) == int(binding["combination_id"] or 0)
+            and int(body["depends_on_stock"]) == 0
+        )
+    except (TypeError, ValueError):
+        return None
+    return body if ok else None
+
+
+def _remember_stock(
+    ctx: EffectContext, product: ProductInfo, key: str, body: Mapping[str, Any]
+) -> None:
+    """Cache the stock row just read in the product's binding (``store_ids[key]["stock"]``)."""
+    with ctx.session_factory.begin() as session:
+        row = session.get(ProductRow, product.id, with_for_update=True)
+        if row is None:
+            return
+        ids = dict(row.store_ids or {})
+        entry = ids.get(key)
+        if not isinstance(entry, Mapping):
+            return
+        ids[key] = {**entry, "stock": dict(body)}
+        row.store_ids = ids
+
+
 @register(PUSH_STOCK)
 def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
+    """One full-object PUT from the row cached with the binding when the new quantity differs
+    from the cached one (no read); otherwise — no cached row, the store refused or lost it, or
+    a value back at the cached quantity, where the store may already show it — read the row,
+    PUT only if the store differs, and refresh the cache when the row changed."""
     product, store_id, binding = _bound(ctx, d)
     if product.has_children and binding["combination_id"] is None:
         return f"{product.sku} has variations: the store sums their stock"
     quantity = max(0, int(d.payload.get("quantity", 0)))
-    ctx.adapters.adapter(store_id).set_stock(
-        binding["product_id"], binding["combination_id"], quantity
-    )
+    adapter = ctx.adapters.adapter(store_id)
+    body = _cached_body(binding)
+    if body is not None and int(body["quantity"]) != quantity:
+        try:
+            adapter.put_stock(body, quantity)
+        except (ChannelNotFound, ChannelRejected):
+            body = None  # the row is gone or refused (e.g. now depends on stock): read it
+        else:
+            return f"{product.sku} stock -> {quantity}"
+    row = adapter.set_stock(binding["product_id"], binding["combination_id"], quantity)
+    fresh = stock_body(row)
+    if body is None or {k: v for k, v in fresh.items() if k != "quantity"} != {
+        k: body[k] for k in fresh if k != "quantity"
+    }:
+        _remember_stock(ctx, product, str(binding["key"]), fresh)
     return f"{product.sku} stock -> {quantity}"
 
 

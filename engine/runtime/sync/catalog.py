@@ -15,7 +15,9 @@ page is committed with its cursor in one transaction.
 Stock: the first time a SKU is bound, its ``inventory.on_hand`` is the store's quantity.
 After that the OMS is the stock master: later syncs never overwrite ``on_hand`` (the OMS
 pushes its available quantity to the store through the outbox instead). Products with
-combinations hold no stock of their own; their combinations do.
+combinations hold no stock of their own; their combinations do. Each binding caches its
+stock row's writable fields (``store_ids[store]["stock"]``, ``adapter.stock_body``) so
+push_stock can PUT the full row without reading it; a new quantity alone is not a change.
 
 Shop dates are read as UTC; the delta cursor keeps a one-hour overlap (re-read items compare
 equal and write nothing) so clock skew or equal timestamps lose no edit.
@@ -34,6 +36,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core import map_record
+from engine.runtime.channels.prestashop.adapter import stock_body
 from engine.runtime.channels.prestashop.records import CatalogItem
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import _dialect_insert
@@ -276,6 +279,16 @@ class CatalogSync:
     def _store_ids(self, rid: int | None, ids: dict[str, Any]) -> dict[str, Any]:
         current = dict(self.state.rows[rid]["store_ids"] or {}) if rid is not None else {}
         before = current.get(self.state.key)
+        old_stock = before.get("stock") if isinstance(before, dict) else None
+        new_stock = ids.get("stock")
+        if (
+            isinstance(old_stock, dict)
+            and isinstance(new_stock, dict)
+            and {**old_stock, "quantity": None} == {**new_stock, "quantity": None}
+        ):
+            # only the quantity moved (our pushes, the store's sales): not a row change; the
+            # cached quantity only decides whether push_stock reads before writing
+            ids = {**ids, "stock": old_stock}
         # keep what listing recorded beside the ids (image source, exact price, description)
         current[self.state.key] = {**before, **ids} if isinstance(before, dict) else ids
         return current
@@ -325,6 +338,7 @@ class CatalogSync:
                             "product_id": p.id,
                             "combination_id": None,
                             "stock_available_id": base_stock.id if base_stock else None,
+                            "stock": stock_body(base_stock) if base_stock else None,
                         },
                     ),
                 },
@@ -372,6 +386,7 @@ class CatalogSync:
                                 "product_id": p.id,
                                 "combination_id": c.id,
                                 "stock_available_id": srow.id if srow else None,
+                                "stock": stock_body(srow) if srow else None,
                             },
                         ),
                     },

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS
 from engine.runtime.db.tables import InventoryRow, ProductRow, SyncRunRow
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
@@ -64,9 +65,16 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
             combo = s.scalars(select(ProductRow).where(ProductRow.parent_id.is_not(None))).first()
             assert combo is not None
             ids = combo.store_ids[str(1)]
-            assert set(ids) == {"product_id", "combination_id", "stock_available_id"}
+            assert set(ids) == {"product_id", "combination_id", "stock_available_id", "stock"}
             assert ids["combination_id"]
             assert ids["stock_available_id"]
+            # the stock row's full body, cached for push_stock's one-request PUT
+            row = sandbox.store.get("stock_availables", ids["stock_available_id"])
+            assert row is not None
+            assert ids["stock"] == {
+                name: (row[name] if name == "location" else int(row[name]))
+                for name in STOCK_FIELDS
+            }
             assert combo.image_url
             assert "/images/products/" in combo.image_url
             assert combo.brand_id is not None

@@ -76,6 +76,42 @@ NODE = {
 _TRACKING_RE = re.compile(r"^[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+$")
 
 
+# Every writable field of a stock_available row, in the store's order: what a full-object
+# PUT must carry (``stock_body``). ``location`` (1.7.5+) is ignored by older stores.
+STOCK_FIELDS = (
+    "id",
+    "id_product",
+    "id_product_attribute",
+    "id_shop",
+    "id_shop_group",
+    "quantity",
+    "depends_on_stock",
+    "out_of_stock",
+    "location",
+)
+
+
+def stock_body(row: StockAvailable) -> dict[str, Any]:
+    """The JSON-safe full body of a stock row read in full, for ``put_stock`` later."""
+    return {
+        "id": row.id,
+        "id_product": row.id_product,
+        "id_product_attribute": row.id_product_attribute,
+        "id_shop": row.id_shop,
+        "id_shop_group": row.id_shop_group,
+        "quantity": row.quantity,
+        "depends_on_stock": int(row.depends_on_stock),
+        "out_of_stock": row.out_of_stock,
+        "location": row.location,
+    }
+
+
+def _stock_value(name: str, value: Any) -> Any:
+    if name == "location":
+        return "" if value is None else str(value)
+    return as_int(value)
+
+
 def slug(text: str) -> str:
     """PrestaShop-style link_rewrite: ascii, lower case, dashes."""
     norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -636,6 +672,33 @@ class PrestaShopAdapter:
             return row  # the store already shows it: no write (coalesced bursts end here)
         items = self._put_element("stock_availables", target, {"quantity": int(quantity)})
         return StockAvailable.from_data(items[0]) if items else row
+
+    def put_stock(self, body: Mapping[str, Any], quantity: int) -> StockAvailable:
+        """PUT the stock row ``body`` (a complete ``stock_body`` of a row read in full
+        earlier, e.g. by the catalogue sync) with ``quantity``: ONE request, no read.
+
+        The body carries every writable field (a PUT nulls absent ones: ``id_shop`` 0 breaks
+        stock), so a stale body can only write stale ``out_of_stock``/``location``/shop ids;
+        the store's answer is the saved row. ``ChannelNotFound`` when the row is gone,
+        ``ChannelRejected`` when the store refuses it (e.g. it now depends on stock)."""
+        missing = [name for name in STOCK_FIELDS if name not in body]
+        if missing:
+            raise ValueError(f"stock body lacks {', '.join(missing)}: read the row first")
+        if as_int(body.get("id")) <= 0:
+            raise ValueError("stock body has no row id: read the row first")
+        fields = [
+            (name, int(quantity) if name == "quantity" else _stock_value(name, body[name]))
+            for name in STOCK_FIELDS
+        ]
+        items = self.client.put_xml(
+            "stock_availables", psxml.build_entity(NODE["stock_availables"], fields)
+        )
+        if not items:
+            raise ChannelProtocolError(
+                f"prestashop: PUT stock_availables {body['id']} answered no entity",
+                resource="stock_availables",
+            )
+        return StockAvailable.from_data(items[0])
 
     def set_price(self, product_id: int, price: Decimal | float | str) -> Product:
         """The product's base price (tax excluded): full-object PUT, only ``price`` changed."""
