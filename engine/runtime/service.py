@@ -752,28 +752,60 @@ def create_orders_in(
         fresh.append(index)
 
     position = 0
-    while position < len(fresh):
-        position = _import_segment(session, bundle, imports, fresh, position, results, source, at)
+    pending_twins = sorted(twins)
+    while position < len(fresh) or pending_twins:
+        if position < len(fresh):
+            position = _import_segment(
+                session, bundle, imports, fresh, position, results, source, at
+            )
+        # a twin is answered with its order as it is at the twin's turn: after the
+        # promotions of the segments before it (segments end with those only)
+        upto = fresh[position] if position < len(fresh) else len(imports)
+        ready = [t for t in pending_twins if t < upto]
+        pending_twins = [t for t in pending_twins if t >= upto]
+        _answer_twins(session, imports, ready, twins, existing, planned_for, results)
+    return [r for r in results if isinstance(r, ApplyResult)]
 
-    for index, ext_key in twins.items():
-        item = imports[index]
-        found: int | None
+
+def _answer_twins(
+    session: Session,
+    imports: Sequence[OrderImport],
+    ready: Sequence[int],
+    twins: Mapping[int, tuple[int, str]],
+    existing: Mapping[tuple[int, str], tuple[int | None, str, str]],
+    planned_for: Mapping[tuple[int, str], int],
+    results: list[ApplyResult | None],
+) -> None:
+    """Duplicates by store + external id: the existing order, read now."""
+    if not ready:
+        return
+    ids: dict[int, int | None] = {}
+    for index in ready:
+        ext_key = twins[index]
         if ext_key in existing:
-            found, ref, state = existing[ext_key]
+            ids[index] = existing[ext_key][0]
         else:
             twin = results[planned_for[ext_key]]
-            found = twin.order_id if twin else None
-            ref = (twin.reference if twin else None) or ""
-            state = (twin.state if twin else None) or ""
+            ids[index] = twin.order_id if twin else None
+    wanted = sorted({i for i in ids.values() if i})
+    now = {
+        oid: (ref, state)
+        for oid, ref, state in session.execute(
+            select(OrderRow.id, OrderRow.reference, OrderRow.state).where(OrderRow.id.in_(wanted))
+        )
+    }
+    for index in ready:
+        item = imports[index]
+        oid = ids[index]
+        ref, state = now.get(oid or 0, (None, None))
         results[index] = ApplyResult(
             "duplicate",
             item.trigger,
             item.idempotency_key,
-            order_id=found,
+            order_id=oid,
             reference=ref,
             state=state,
         )
-    return [r for r in results if isinstance(r, ApplyResult)]
 
 
 def _plan_segment(

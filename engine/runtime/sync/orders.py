@@ -43,6 +43,7 @@ from .common import (
     make_adapter,
     parse_ps_date,
     ps_date,
+    read_ahead,
     read_cursor,
     save_run_counts,
     start_run,
@@ -320,8 +321,8 @@ def sync_orders(
         report.mode = "backfill" if new_cursor is None else "incremental"
         if start_id is not None:
             progress.start("orders (new)")
-            for page in _chunks(
-                adapter.orders_since_id(start_id, states=states), adapter.page_size
+            for page in read_ahead(
+                _chunks(adapter.orders_since_id(start_id, states=states), adapter.page_size)
             ):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
                 with sessions.begin() as session:
