@@ -97,9 +97,17 @@ def _money(value: Any) -> Decimal | None:
 def _bind_many(session: Session, store_id: int, kind: str, pairs: Mapping[str, str]) -> None:
     if not pairs:
         return
-    ins = _dialect_insert(session)
     now = utcnow()
-    stmt = ins(BindingRow).values(
+    # one prepared upsert, executed for many rows (a multi-VALUES statement would be
+    # compiled anew for every page)
+    table = BindingRow.__table__
+    stmt = _dialect_insert(session)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.store_id, table.c.kind, table.c.external_id],
+        set_={"internal_id": stmt.excluded.internal_id},
+    )
+    session.execute(
+        stmt,
         [
             {
                 "store_id": store_id,
@@ -482,18 +490,19 @@ class CatalogSync:
         for kind, pairs in new_bindings.items():
             _bind_many(session, self.store.id, kind, pairs)
         if first_sight:
-            ins = _dialect_insert(session)
             now = utcnow()
-            stmt = ins(InventoryRow).values(
+            inventory = InventoryRow.__table__
+            stmt = _dialect_insert(session)(inventory)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[inventory.c.sku], set_={"on_hand": stmt.excluded.on_hand}
+            )
+            session.execute(
+                stmt,
                 [
                     {"sku": s, "on_hand": max(0, q), "reserved": 0, "updated_at": now}
                     for s, q in sorted(first_sight.items())
-                ]
+                ],
             )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[InventoryRow.sku], set_={"on_hand": stmt.excluded.on_hand}
-            )
-            session.execute(stmt)
             report.add("stock_initialised", len(first_sight))
 
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> list[int]:
