@@ -117,13 +117,8 @@ def _bind_many(session: Session, store_id: int, kind: str, pairs: Mapping[str, s
                 "updated_at": now,
             }
             for e, i in pairs.items()
-        ]
+        ],
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[BindingRow.store_id, BindingRow.kind, BindingRow.external_id],
-        set_={"internal_id": stmt.excluded.internal_id},
-    )
-    session.execute(stmt)
 
 
 def _bindings(session: Session, store_id: int, kind: str) -> dict[int, int]:
