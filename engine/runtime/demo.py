@@ -157,7 +157,7 @@ def run_demo(
             f"{stats.dead} dead"
         )
         adapter = pool.adapter(store.id)
-        tracking = _tracking(factory, adapter, picks, step)
+        tracking = _tracking(factory, adapter, store, picks, step)
 
         _deliver_one(factory, bundle, adapter, store, picks[0], sync_orders, step)
         _late_cancel(factory, bundle, adapter, store, packed, sync_orders, step)
@@ -275,10 +275,16 @@ def _release_and_pick(
 
 
 def _tracking(
-    factory: sessionmaker[Session], adapter: Any, picks: list[OrderRow], step: Say
+    factory: sessionmaker[Session],
+    adapter: Any,
+    store: stores.StoreRecord,
+    picks: list[OrderRow],
+    step: Say,
 ) -> dict[str, str]:
     out: dict[str, str] = {}
+    state_names = {int(v): k for k, v in store.state_ids.items()}
     for row in picks:
+        store_state = state_names.get(adapter.current_state(int(row.external_id or 0)), "?")
         carriers = adapter.order_carriers(int(row.external_id or 0))
         numbers = [c.tracking_number for c in carriers if c.tracking_number]
         _check(bool(numbers), f"no tracking number reached the store for {row.reference}")
@@ -286,8 +292,8 @@ def _tracking(
         with factory() as session:
             state = session.scalar(select(OrderRow.state).where(OrderRow.id == row.id))
         step(
-            f"store order {row.external_id} ({row.reference}): state {state}, "
-            f"tracking number {numbers[0]} (read back from the store)"
+            f"store order {row.external_id} ({row.reference}): OMS {state}, store shows "
+            f"{store_state}, tracking number {numbers[0]} (read back from the store)"
         )
     return out
 
@@ -334,7 +340,7 @@ def _late_cancel(
     _check(flagged, f"late cancellation of {row.reference} was not flagged")
     step(
         f"buyer cancelled {row.reference} in the store after Packed: refused, order kept "
-        f"Packed, flagged ({reason.splitlines()[0][:80] if reason else 'needs attention'})"
+        f"Packed, flagged ({reason.splitlines()[0] if reason else 'needs attention'})"
     )
 
 
