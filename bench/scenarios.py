@@ -140,7 +140,10 @@ def catalog(size: dict[str, int]) -> dict[str, Any]:
 
     bundle = load_bundle()
     page = bundle.channel.connection.page_size
-    with Sandbox(products=size["products"], orders=0, combination_share=0.5) as shop:
+    # The catalogue: half of the products with exactly 4 combinations each.
+    with Sandbox(
+        products=size["products"], orders=0, combination_share=0.5, combinations_per_product=4
+    ) as shop:
         engine, factory, _ = _database()
         _connect(factory, bundle, shop)
         gets0 = shop.count("GET")
