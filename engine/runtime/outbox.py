@@ -29,9 +29,9 @@ import os
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -223,6 +223,7 @@ class Dispatcher:
         label_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         max_attempts: int | None = None,
+        pipeline: int = 2,
     ) -> None:
         self.session_factory = session_factory
         self.bundle = bundle
@@ -232,6 +233,7 @@ class Dispatcher:
         self.lease_seconds = float(lease_seconds)
         self.batch = max(1, int(batch))
         self.concurrency = max(1, int(concurrency))
+        self.pipeline = max(1, int(pipeline))
         retry = bundle.channel.connection.retry
         self.max_attempts = max_attempts or max(MIN_ATTEMPTS, int(retry.attempts))
         self.backoff_seconds = float(retry.backoff_seconds)
@@ -252,18 +254,18 @@ class Dispatcher:
         """Deliver every row due now (retries whose backoff has passed included) and return."""
         stats = DispatchStats()
         started = time.perf_counter()
-        while self._cycle(stats):
-            pass
+        self._pump(stats)
         stats.seconds = time.perf_counter() - started
         return stats
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.2) -> DispatchStats:
-        """Dispatch until ``stop`` is set; sleeps ``idle_sleep`` when nothing is due."""
+        """Dispatch until ``stop`` is set; sleeps ``idle_sleep`` when nothing is due. On
+        ``stop`` no new batch is leased; the batches in flight are delivered and settled."""
         stats = DispatchStats()
         started = time.perf_counter()
         while not stop.is_set():
             try:
-                busy = self._cycle(stats)
+                busy = self._pump(stats, stop)
             except Exception as exc:  # noqa: BLE001 - a daemon survives a DB hiccup
                 log.warning("outbox: cycle failed: %s", redact(str(exc), *self.adapters.secrets()))
                 busy = False
@@ -303,10 +305,45 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one cycle
 
+    def _pump(self, stats: DispatchStats, stop: threading.Event | None = None) -> bool:
+        """Lease, deliver and settle until nothing is due (or ``stop`` is set); True if any
+        batch was leased. Up to ``pipeline`` batches are in flight: the next batch is leased
+        and queued behind the current one, and a finished batch is settled while the next is
+        delivered, so the workers never wait for the database. Batches in flight never share
+        a lane (a lane with a live lease is not leased), so lanes stay one-at-a-time."""
+        inflight: deque[list[Future[list[_Result]]]] = deque()
+        busy = False
+        try:
+            while True:
+                while len(inflight) < self.pipeline and not (stop is not None and stop.is_set()):
+                    batch = self._start(stats)
+                    if batch is None:
+                        break
+                    inflight.append(batch)
+                    busy = True
+                if not inflight:
+                    return busy
+                self._finish(inflight.popleft(), stats)
+        finally:
+            # a failed lease or settle: still settle what was delivered (nothing waits for
+            # its lease to expire); the first error is the one raised
+            while inflight:
+                with contextlib.suppress(Exception):
+                    self._finish(inflight.popleft(), stats)
+
     def _cycle(self, stats: DispatchStats) -> bool:
+        """One batch: lease, deliver, settle. True if a batch was leased."""
+        batch = self._start(stats)
+        if batch is None:
+            return False
+        self._finish(batch, stats)
+        return True
+
+    def _start(self, stats: DispatchStats) -> list[Future[list[_Result]]] | None:
+        """Lease a batch and queue its lanes on the pool; None when nothing is due."""
         deliveries = self._lease(self.clock())
         if not deliveries:
-            return False
+            return None
         stats.batches += 1
         stats.leased += len(deliveries)
         deliveries, superseded = _drop_superseded(deliveries)
@@ -315,10 +352,12 @@ class Dispatcher:
         lanes: dict[str, list[Delivery]] = defaultdict(list)
         for d in deliveries:
             lanes[d.lane].append(d)
-        futures = [self._pool.submit(self._run_lane, rows) for rows in lanes.values()]
+        return [self._pool.submit(self._run_lane, rows) for rows in lanes.values()]
+
+    def _finish(self, futures: Sequence[Future[list[_Result]]], stats: DispatchStats) -> None:
+        """Wait for a batch's lanes and settle the results."""
         results = [r for f in futures for r in f.result()]
         self._settle(results, stats)
-        return True
 
     def _run_lane(self, rows: Sequence[Delivery]) -> list[_Result]:
         out = []

@@ -77,7 +77,8 @@ def _stock_row(shop: SandboxServer, row: ProductRow) -> dict[str, Any]:
 def _cached(sessions: sessionmaker[Session], sku: str) -> dict[str, Any] | None:
     with sessions() as s:
         row = s.scalars(select(ProductRow).where(ProductRow.sku == sku)).one()
-        return next(iter(row.store_ids.values())).get("stock")
+        stock: dict[str, Any] | None = next(iter(row.store_ids.values())).get("stock")
+        return stock
 
 
 def test_each_change_is_one_put_and_the_row_keeps_its_other_fields(
@@ -197,3 +198,29 @@ def test_a_gone_or_refused_cached_row_falls_back_to_reading_the_store(
         dead = s.scalars(select(OutboxRow).where(OutboxRow.state == "dead")).one()
     assert "depends on" in (dead.last_error or "")
     assert int(_stock_row(shop, rows[refused])["quantity"]) != 34
+
+
+def test_small_batches_in_flight_together_deliver_every_change_once(
+    db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
+) -> None:
+    _, sessions = db
+    rows = _synced(sessions, bundle, shop)
+    skus = sorted(rows)
+    for i, sku in enumerate(skus):
+        service.set_stock(sessions, bundle, sku, 900 + i, at=T0)
+    # a second value for a few SKUs while the first is pending: coalesced, still one row
+    for sku in skus[:3]:
+        service.set_stock(sessions, bundle, sku, 7, at=T0)
+    puts = _count(shop, "PUT")
+
+    with dispatcher(sessions, bundle, tmp_path, batch=2, pipeline=3) as d:
+        stats = d.run_once()
+
+    assert (stats.delivered, stats.dead, stats.lost) == (len(skus), 0, 0)
+    assert stats.batches == -(-len(skus) // 2)
+    assert _count(shop, "PUT") - puts == len(skus)
+    for i, sku in enumerate(skus):
+        want = 7 if i < 3 else 900 + i
+        assert int(_stock_row(shop, rows[sku])["quantity"]) == want
+    with sessions() as s:
+        assert {r.state for r in s.scalars(select(OutboxRow))} == {"done"}
