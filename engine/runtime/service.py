@@ -23,17 +23,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Table, exists, select, text
+from sqlalchemy import Connection, Table, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.core import Applied, Blocker, LineFact, OrderSnapshot, apply_event, is_local
-from engine.errors import ConfigError, StaleOrder
+from engine.errors import ConfigError, NotFound, StaleOrder
 
 from . import inventory
 from .db.base import utcnow
 from .db.repository import SqlOrderRepository, SqlOutboxRepository, _dialect_insert
+from .db.statements import EventStatements, event_statements
 from .db.tables import (
     AuditRow,
     InboundEventRow,
@@ -202,21 +203,16 @@ def apply_inbound(
         raise ConfigError("apply_inbound needs exactly one of order_id or reference")
 
     def work(session: Session) -> ApplyResult:
-        if _seen(session, idempotency_key):
-            return ApplyResult("duplicate", trigger, idempotency_key)
-        repo = SqlOrderRepository(session)
-        if order_id is not None:
-            row = repo.get(order_id)
-        else:
-            row = repo.by_reference(reference or "", store_id=store_id)
-        return apply_in_session(
+        return _apply_event_core(
             session,
             bundle,
-            row,
             trigger=trigger,
             source=source,
             idempotency_key=idempotency_key,
             at=at,
+            order_id=order_id,
+            reference=reference,
+            store_id=store_id,
             payload=payload,
         )
 
@@ -232,6 +228,335 @@ def _with_attempts(result: ApplyResult, attempts: int) -> ApplyResult:
     from dataclasses import replace
 
     return replace(result, attempts=attempts)
+
+
+# ------------------------------------------------------------------- the event path, on Core
+
+
+@dataclass
+class _Line:
+    """An order line as the Core path reads and books it."""
+
+    id: int
+    sku: str
+    quantity: int
+    reserved: int
+    consumed: int
+
+
+@dataclass
+class _Order:
+    id: int
+    reference: str
+    store_id: int | None
+    state: str
+    version: int
+    facts: Mapping[str, Any]
+    lines: list[_Line]
+    stock: dict[str, list[int]]
+    """SKU -> [on hand, reserved], for the lines' SKUs that have a stock row."""
+
+
+def _read_order(
+    conn: Connection,
+    st: EventStatements,
+    *,
+    order_id: int | None,
+    reference: str | None,
+    store_id: int | None,
+) -> _Order | None:
+    """The order, its lines and their stock in one SELECT; ``None`` when there is none.
+
+    Raises:
+        NotFound: the reference is in several stores.
+    """
+    if reference is not None and reference.startswith("#") and reference[1:].isdigit():
+        order_id, reference = int(reference[1:]), None
+    if order_id is not None:
+        rows = conn.execute(st.read_by_id, {"b_id": order_id}).all()
+    elif store_id is not None:
+        rows = conn.execute(
+            st.read_by_reference_in_store, {"b_ref": reference, "b_store": store_id}
+        ).all()
+    else:
+        rows = conn.execute(st.read_by_reference, {"b_ref": reference}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    if rows[-1][0] != first[0]:
+        raise NotFound(f"order reference {reference!r} is in several stores (fix: --store)")
+    order = _Order(
+        id=first[0],
+        reference=first[1],
+        store_id=first[2],
+        state=first[3],
+        version=first[4],
+        facts=first[5] or {},
+        lines=[],
+        stock={},
+    )
+    for row in rows:
+        if row[6] is None:  # an order without lines
+            continue
+        order.lines.append(_Line(row[6], row[7], row[8], row[9], row[10]))
+        if row[11] is not None:
+            order.stock[row[7]] = [row[11], row[12]]
+    return order
+
+
+def _snapshot(order: _Order) -> OrderSnapshot:
+    """``build_snapshot`` over the rows the Core path read."""
+    spare = {line.sku: 0 for line in order.lines}
+    for sku, (on_hand, reserved) in order.stock.items():
+        spare[sku] = on_hand - reserved
+    facts = []
+    for line in order.lines:
+        facts.append(LineFact(line.sku, line.quantity, max(0, spare[line.sku]) + line.reserved))
+        spare[line.sku] -= max(0, line.quantity - line.reserved - line.consumed)
+    return OrderSnapshot(state=order.state, lines=tuple(facts), facts=dict(order.facts))
+
+
+def _apply_event_core(
+    session: Session,
+    bundle: BundleLike,
+    *,
+    trigger: str,
+    source: Source,
+    idempotency_key: str,
+    at: datetime,
+    order_id: int | None,
+    reference: str | None,
+    store_id: int | None,
+    payload: Mapping[str, Any] | None,
+) -> ApplyResult:
+    """``apply_in_session`` for one event of ``apply_inbound``, on prebuilt Core statements:
+    the same rows, in a few round trips (``db.statements``). The inbound event row is
+    written before the order: a replay, or a concurrent twin that committed first, inserts
+    nothing (``ON CONFLICT DO NOTHING``) and the event is a duplicate with nothing written.
+    """
+    conn = session.connection()
+    st = event_statements(conn)
+    order = _read_order(conn, st, order_id=order_id, reference=reference, store_id=store_id)
+    if order is None:
+        if _seen(session, idempotency_key):
+            return ApplyResult("duplicate", trigger, idempotency_key)
+        if order_id is not None or (reference or "").startswith("#"):
+            raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
+        raise NotFound(f"order {reference!r} not found")
+    outcome = apply_event(bundle.compiled, _snapshot(order), trigger, at=at)
+    applied = isinstance(outcome, Applied)
+    event_id = conn.execute(
+        st.insert_event,
+        {
+            "idempotency_key": idempotency_key,
+            "source": source,
+            "trigger": trigger,
+            "order_id": order.id,
+            "payload": dict(payload) if payload is not None else None,
+            "received_at": at,
+            "outcome": "applied" if applied else "refused",
+        },
+    ).scalar()
+    if event_id is None:  # seen before: acknowledged, not applied
+        return ApplyResult("duplicate", trigger, idempotency_key)
+    versioned = {"b_id": order.id, "b_version": order.version, "b_next": order.version + 1}
+    if not isinstance(outcome, Applied):
+        if source in ATTENTION_SOURCES:
+            reason = "; ".join(b.message for b in outcome.blockers)
+            written = conn.execute(
+                st.update_attention, {**versioned, "b_at": at, "b_reason": reason}
+            )
+        else:
+            written = conn.execute(st.update_refused, {**versioned, "b_at": at})
+        _check_version(written, order)
+        conn.execute(
+            st.insert_audit,
+            {
+                "order_id": order.id,
+                "event_id": event_id,
+                "trigger": trigger,
+                "from_state": order.state,
+                "to_state": order.state,
+                "applied": False,
+                "source": source,
+                "blockers": [_blocker_doc(b) for b in outcome.blockers],
+                "effects": [],
+                "at": at,
+            },
+        )
+        return ApplyResult(
+            "refused",
+            trigger,
+            idempotency_key,
+            order_id=order.id,
+            reference=order.reference,
+            from_state=order.state,
+            state=order.state,
+            blockers=outcome.blockers,
+        )
+
+    written = conn.execute(st.update_applied, {**versioned, "b_state": outcome.state, "b_at": at})
+    _check_version(written, order)
+    local = [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
+    freed = _book_local(conn, st, order, local, at=at) if local else set()
+    extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
+    outbox_ids = []
+    for effect in outcome.effects:
+        if effect.local or is_local(effect.kind):
+            continue
+        inserted = conn.execute(
+            st.insert_outbox,
+            {
+                "kind": effect.kind,
+                "order_id": order.id,
+                "store_id": order.store_id,
+                "payload": {**extra, **dict(effect.params)},
+                "dedup_key": None,
+                "then_trigger": effect.then,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+            },
+        )
+        key = inserted.inserted_primary_key
+        assert key is not None  # a single-row INSERT always has one
+        outbox_ids.append(int(key[0]))
+    conn.execute(
+        st.insert_audit,
+        {
+            "order_id": order.id,
+            "event_id": event_id,
+            "trigger": trigger,
+            "from_state": order.state,
+            "to_state": outcome.state,
+            "applied": True,
+            "source": source,
+            "effects": [e.kind for e in outcome.effects],
+            "blockers": [],
+            "at": at,
+        },
+    )
+    promoted: tuple[int, ...] = ()
+    if freed:
+        promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={order.id})
+    return ApplyResult(
+        "applied",
+        trigger,
+        idempotency_key,
+        order_id=order.id,
+        reference=order.reference,
+        from_state=order.state,
+        state=outcome.state,
+        effects=tuple(e.kind for e in outcome.effects),
+        outbox_ids=tuple(outbox_ids),
+        promoted=promoted,
+    )
+
+
+def _check_version(written: Any, order: _Order) -> None:
+    if written.rowcount != 1:
+        raise StaleOrder(f"order #{order.id} changed since version {order.version}")
+
+
+def _book_local(
+    conn: Connection, st: EventStatements, order: _Order, kinds: Sequence[str], *, at: datetime
+) -> set[str]:
+    """``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` for the local
+    effects ``kinds``, in order: the stock rows (created when missing; locked in SKU order on
+    PostgreSQL, read again under the lock), the lines, and one coalesced ``push_stock`` per
+    store and SKU whose available quantity changed. Returns the SKUs a release freed."""
+    skus = sorted({line.sku for line in order.lines})
+    if not skus:
+        return set()
+    missing = [sku for sku in skus if sku not in order.stock]
+    if missing:
+        now = utcnow()
+        conn.execute(
+            st.create_inventory,
+            [{"sku": sku, "on_hand": 0, "reserved": 0, "updated_at": now} for sku in missing],
+        )
+    if conn.dialect.name == "postgresql":
+        stock = {sku: [h, r] for sku, h, r in conn.execute(st.lock_inventory, {"b_skus": skus})}
+    else:  # BEGIN IMMEDIATE: the rows read at the start are current
+        stock = {sku: list(order.stock.get(sku, (0, 0))) for sku in skus}
+    read = {sku: tuple(row) for sku, row in stock.items()}
+    held = {line.id: (line.reserved, line.consumed) for line in order.lines}
+    changed: set[str] = set()
+    freed: set[str] = set()
+    for kind in kinds:
+        before = {sku: row[0] - row[1] for sku, row in stock.items()}
+        for line in order.lines:
+            row = stock[line.sku]
+            if kind == "reserve_stock":
+                need = line.quantity - line.reserved - line.consumed
+                if need > 0:
+                    row[1] += need
+                    line.reserved += need
+            elif kind == "release_stock":
+                if line.reserved:
+                    row[1] = max(0, row[1] - line.reserved)
+                    line.reserved = 0
+            elif kind == "consume_stock":
+                outstanding = line.quantity - line.consumed
+                if outstanding <= 0:
+                    continue
+                row[1] = max(0, row[1] - line.reserved)
+                row[0] = max(0, row[0] - outstanding)
+                line.consumed += outstanding
+                line.reserved = 0
+        moved = {sku for sku, row in stock.items() if row[0] - row[1] != before[sku]}
+        changed |= moved
+        if kind == "release_stock":
+            freed |= moved
+    rewritten = [sku for sku in skus if tuple(stock[sku]) != read[sku]]
+    if rewritten:
+        now = utcnow()  # a row rewritten without a change of available: as the ORM's onupdate
+        conn.execute(
+            st.update_inventory,
+            [
+                {
+                    "b_sku": sku,
+                    "b_on_hand": stock[sku][0],
+                    "b_reserved": stock[sku][1],
+                    "b_at": at if sku in changed else now,
+                }
+                for sku in rewritten
+            ],
+        )
+    lines = [line for line in order.lines if (line.reserved, line.consumed) != held[line.id]]
+    if lines:
+        conn.execute(
+            st.update_line,
+            [{"b_id": x.id, "b_reserved": x.reserved, "b_consumed": x.consumed} for x in lines],
+        )
+    if changed:
+        store_ids = list(conn.execute(st.store_ids).scalars())
+        if store_ids:
+            conn.execute(
+                st.push_stock,
+                [
+                    {
+                        "kind": inventory.PUSH_STOCK,
+                        "store_id": store_id,
+                        "order_id": None,
+                        "payload": {
+                            "sku": sku,
+                            "quantity": max(0, stock[sku][0] - stock[sku][1]),
+                            "store_id": store_id,
+                        },
+                        "dedup_key": inventory.stock_dedup_key(store_id, sku),
+                        "then_trigger": None,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                        "created_at": at,
+                    }
+                    for sku in sorted(changed)
+                    for store_id in store_ids
+                ],
+            )
+    return freed
 
 
 # --------------------------------------------------------------------------- in-session core

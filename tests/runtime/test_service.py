@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy import Connection, Engine, Update, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import NotFound, StaleOrder
@@ -272,21 +272,29 @@ def test_stale_version_is_retried_then_surfaced(
     engine, sessions = db
     _stock(sessions, A=5)
     oid = _import(sessions, bundle, "R1", {"A": 1}).order_id
-    bumps = {"left": 2}
+    bumps = {"left": 2, "busy": 0}
 
-    def concurrent_writer(session: Session, _ctx: Any, _instances: Any) -> None:
-        # Just before our flush, "another process" commits a change to the order.
-        if bumps["left"] <= 0 or not any(isinstance(o, OrderRow) for o in session.dirty):
+    orders = OrderRow.__table__
+
+    def concurrent_writer(conn: Connection, clause: Any, *_args: Any) -> None:
+        # Just before our write of the order, "another process" commits a change to it.
+        if bumps["left"] <= 0 or bumps["busy"]:
+            return
+        if not (isinstance(clause, Update) and clause.table is orders):
             return
         bumps["left"] -= 1
+        bumps["busy"] = 1
         bump = update(OrderRow).where(OrderRow.id == oid).values(version=OrderRow.version + 1)
-        if engine.dialect.name == "sqlite":  # one writer: same connection, same effect
-            session.connection().execute(bump)
-        else:
-            with engine.begin() as other:
-                other.execute(bump)
+        try:
+            if engine.dialect.name == "sqlite":  # one writer: same connection, same effect
+                conn.execute(bump)
+            else:
+                with engine.begin() as other:
+                    other.execute(bump)
+        finally:
+            bumps["busy"] = 0
 
-    event.listen(sessions, "before_flush", concurrent_writer)
+    event.listen(engine, "before_execute", concurrent_writer)
     try:
         res = service.apply_inbound(
             sessions,
@@ -311,7 +319,7 @@ def test_stale_version_is_retried_then_surfaced(
                 at=T0,
             )
     finally:
-        event.remove(sessions, "before_flush", concurrent_writer)
+        event.remove(engine, "before_execute", concurrent_writer)
     with sessions() as s:
         order = s.get(OrderRow, oid)
         assert order is not None
