@@ -884,15 +884,9 @@ def create_order(
     ``create_order_in``. A concurrent import of the same order ends as a duplicate."""
 
     def work(session: Session) -> ApplyResult:
-        return create_order_in(
-            session,
-            bundle,
-            order,
-            trigger=trigger,
-            source=source,
-            idempotency_key=idempotency_key,
-            at=at,
-        )
+        # the bulk path for a page of one: Core statements, the same rows as create_order_in
+        item = OrderImport(order, trigger, idempotency_key)
+        return create_orders_in(session, bundle, [item], source=source, at=at)[0]
 
     try:
         return _in_transaction(session_factory, work, what=idempotency_key)[0]
