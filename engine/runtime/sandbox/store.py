@@ -124,6 +124,8 @@ class SandboxStore:
         self.render_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self.combos_by_product: dict[int, list[int]] = {}
         self.stock_index: dict[tuple[int, int], int] = {}
+        #: every stock row id per id_product (``filter[id_product]`` without a scan)
+        self.stock_by_product: dict[int, set[int]] = {}
         self.carriers_by_order: dict[int, list[int]] = {}
         self.histories_by_order: dict[int, list[int]] = {}
         self.data_path: Path | None = None
@@ -283,6 +285,7 @@ class SandboxStore:
             self.combos_by_product.setdefault(int(rec["id_product"]), []).append(rid)
         elif resource == "stock_availables":
             self.stock_index[(int(rec["id_product"]), int(rec["id_product_attribute"]))] = rid
+            self.stock_by_product.setdefault(int(rec["id_product"]), set()).add(rid)
         elif resource == "order_carriers":
             self.carriers_by_order.setdefault(int(rec["id_order"]), []).append(rid)
         elif resource == "order_histories":
@@ -296,6 +299,7 @@ class SandboxStore:
                 lst.remove(rid)
         elif resource == "stock_availables":
             self.stock_index.pop((int(rec["id_product"]), int(rec["id_product_attribute"])), None)
+            self.stock_by_product.get(int(rec["id_product"]), set()).discard(rid)
         elif resource == "order_carriers":
             lst = self.carriers_by_order.get(int(rec["id_order"]), [])
             if rid in lst:
@@ -1134,6 +1138,7 @@ class _Generator:
             sid += 1
         for row in stocks.values():
             s.stock_index[(int(row["id_product"]), int(row["id_product_attribute"]))] = row["id"]
+            s.stock_by_product.setdefault(int(row["id_product"]), set()).add(row["id"])
         s.next_id["products"] = n + 1
         s.next_id["combinations"] = cid
         s.next_id["stock_availables"] = sid
