@@ -23,12 +23,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Connection, Table, exists, select, text
+from sqlalchemy import Connection, Engine, Table, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.core import Applied, Blocker, LineFact, OrderSnapshot, apply_event, is_local
+from engine.core import (
+    Applied,
+    Blocker,
+    LineFact,
+    OrderSnapshot,
+    Refused,
+    apply_event,
+    is_local,
+)
 from engine.errors import ConfigError, NotFound, StaleOrder
 
 from . import inventory
@@ -153,6 +161,37 @@ def _in_transaction(
     raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
 
 
+def _in_core_transaction(
+    session_factory: sessionmaker[Session], work: Callable[[Connection], T], *, what: str
+) -> tuple[T, int]:
+    """``_in_transaction`` on a bare connection of the factory's engine (no ORM session:
+    the Core event path needs none), with the same stale-version retries."""
+    bind = session_factory.kw.get("bind")
+    if not isinstance(bind, Engine):  # a factory bound some other way: through a session
+        return _in_transaction(session_factory, lambda s: work(s.connection()), what=what)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with bind.begin() as conn:
+                return work(conn), attempt
+        except StaleOrder:
+            if attempt == MAX_ATTEMPTS:
+                raise StaleOrder(
+                    f"{what}: the order kept changing; gave up after {attempt}"
+                ) from None
+            time.sleep(0.005 * attempt)
+    raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
+
+
+def _promote_on(
+    conn: Connection, bundle: BundleLike, *, skus: set[str], at: datetime, exclude: set[int]
+) -> tuple[int, ...]:
+    """``promote_partials`` inside the connection's transaction (an ORM session joins it)."""
+    with Session(bind=conn) as session:
+        promoted = promote_partials(session, bundle, skus=skus, at=at, exclude=exclude)
+        session.flush()
+    return promoted
+
+
 def _seen(session: Session, idempotency_key: str) -> bool:
     return bool(
         session.scalar(select(exists().where(InboundEventRow.idempotency_key == idempotency_key)))
@@ -202,9 +241,9 @@ def apply_inbound(
     if (order_id is None) == (reference is None):
         raise ConfigError("apply_inbound needs exactly one of order_id or reference")
 
-    def work(session: Session) -> ApplyResult:
+    def work(conn: Connection) -> ApplyResult:
         return _apply_event_core(
-            session,
+            conn,
             bundle,
             trigger=trigger,
             source=source,
@@ -217,7 +256,7 @@ def apply_inbound(
         )
 
     try:
-        result, attempts = _in_transaction(session_factory, work, what=idempotency_key)
+        result, attempts = _in_core_transaction(session_factory, work, what=idempotency_key)
     except IntegrityError as exc:
         _duplicate_after_race(session_factory, idempotency_key, exc)
         return ApplyResult("duplicate", trigger, idempotency_key)
@@ -317,7 +356,7 @@ def _snapshot(order: _Order) -> OrderSnapshot:
 
 
 def _apply_event_core(
-    session: Session,
+    conn: Connection,
     bundle: BundleLike,
     *,
     trigger: str,
@@ -334,11 +373,10 @@ def _apply_event_core(
     written before the order: a replay, or a concurrent twin that committed first, inserts
     nothing (``ON CONFLICT DO NOTHING``) and the event is a duplicate with nothing written.
     """
-    conn = session.connection()
     st = event_statements(conn)
     order = _read_order(conn, st, order_id=order_id, reference=reference, store_id=store_id)
     if order is None:
-        if _seen(session, idempotency_key):
+        if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
             return ApplyResult("duplicate", trigger, idempotency_key)
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
@@ -369,21 +407,7 @@ def _apply_event_core(
         else:
             written = conn.execute(st.update_refused, {**versioned, "b_at": at})
         _check_version(written, order)
-        conn.execute(
-            st.insert_audit,
-            {
-                "order_id": order.id,
-                "event_id": event_id,
-                "trigger": trigger,
-                "from_state": order.state,
-                "to_state": order.state,
-                "applied": False,
-                "source": source,
-                "blockers": [_blocker_doc(b) for b in outcome.blockers],
-                "effects": [],
-                "at": at,
-            },
-        )
+        _write_audit(conn, st, order, event_id, outcome, trigger, source, at=at)
         return ApplyResult(
             "refused",
             trigger,
@@ -399,8 +423,37 @@ def _apply_event_core(
     _check_version(written, order)
     local = [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
     freed = _book_local(conn, st, order, local, at=at) if local else set()
+    outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at)
+    _write_audit(conn, st, order, event_id, outcome, trigger, source, at=at)
+    promoted: tuple[int, ...] = ()
+    if freed:
+        promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={order.id})
+    return ApplyResult(
+        "applied",
+        trigger,
+        idempotency_key,
+        order_id=order.id,
+        reference=order.reference,
+        from_state=order.state,
+        state=outcome.state,
+        effects=tuple(e.kind for e in outcome.effects),
+        outbox_ids=tuple(outbox_ids),
+        promoted=promoted,
+    )
+
+
+def _write_outbox(
+    conn: Connection,
+    st: EventStatements,
+    order: _Order,
+    outcome: Applied,
+    trigger: str,
+    *,
+    at: datetime,
+) -> list[int]:
+    """One pending outbox row per effect that is not local; their ids."""
     extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
-    outbox_ids = []
+    ids = []
     for effect in outcome.effects:
         if effect.local or is_local(effect.kind):
             continue
@@ -419,9 +472,26 @@ def _apply_event_core(
                 "created_at": at,
             },
         )
-        key = inserted.inserted_primary_key
-        assert key is not None  # a single-row INSERT always has one
-        outbox_ids.append(int(key[0]))
+        ids.append(int(inserted.scalar_one()))
+    return ids
+
+
+def _write_audit(
+    conn: Connection,
+    st: EventStatements,
+    order: _Order,
+    event_id: int,
+    outcome: Applied | Refused,
+    trigger: str,
+    source: Source,
+    *,
+    at: datetime,
+) -> None:
+    """The audit row of an applied or refused event (``order.state``: the state before)."""
+    if isinstance(outcome, Applied):
+        effects, blockers = [e.kind for e in outcome.effects], []
+    else:
+        effects, blockers = [], [_blocker_doc(b) for b in outcome.blockers]
     conn.execute(
         st.insert_audit,
         {
@@ -430,27 +500,12 @@ def _apply_event_core(
             "trigger": trigger,
             "from_state": order.state,
             "to_state": outcome.state,
-            "applied": True,
+            "applied": isinstance(outcome, Applied),
             "source": source,
-            "effects": [e.kind for e in outcome.effects],
-            "blockers": [],
+            "effects": effects,
+            "blockers": blockers,
             "at": at,
         },
-    )
-    promoted: tuple[int, ...] = ()
-    if freed:
-        promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={order.id})
-    return ApplyResult(
-        "applied",
-        trigger,
-        idempotency_key,
-        order_id=order.id,
-        reference=order.reference,
-        from_state=order.state,
-        state=outcome.state,
-        effects=tuple(e.kind for e in outcome.effects),
-        outbox_ids=tuple(outbox_ids),
-        promoted=promoted,
     )
 
 
@@ -481,7 +536,7 @@ def _book_local(
     else:  # BEGIN IMMEDIATE: the rows read at the start are current
         stock = {sku: list(order.stock.get(sku, (0, 0))) for sku in skus}
     read = {sku: tuple(row) for sku, row in stock.items()}
-    held = {line.id: (line.reserved, line.consumed) for line in order.lines}
+    held = [(line.reserved, line.consumed) for line in order.lines]
     changed: set[str] = set()
     freed: set[str] = set()
     for kind in kinds:
@@ -524,7 +579,9 @@ def _book_local(
                 for sku in rewritten
             ],
         )
-    lines = [line for line in order.lines if (line.reserved, line.consumed) != held[line.id]]
+    lines = [  # lines not written yet (id 0: a new order's) are inserted as booked
+        x for x, h in zip(order.lines, held, strict=True) if x.id and (x.reserved, x.consumed) != h
+    ]
     if lines:
         conn.execute(
             st.update_line,
@@ -883,13 +940,19 @@ def create_order(
     """Import one order in one transaction (insert + lines + ``trigger``); see
     ``create_order_in``. A concurrent import of the same order ends as a duplicate."""
 
-    def work(session: Session) -> ApplyResult:
-        # the bulk path for a page of one: Core statements, the same rows as create_order_in
-        item = OrderImport(order, trigger, idempotency_key)
-        return create_orders_in(session, bundle, [item], source=source, at=at)[0]
+    def work(conn: Connection) -> ApplyResult:
+        return _create_order_core(
+            conn,
+            bundle,
+            order,
+            trigger=trigger,
+            source=source,
+            idempotency_key=idempotency_key,
+            at=at,
+        )
 
     try:
-        return _in_transaction(session_factory, work, what=idempotency_key)[0]
+        return _in_core_transaction(session_factory, work, what=idempotency_key)[0]
     except IntegrityError as exc:
         with session_factory() as session:
             if not _seen(session, idempotency_key) and not (
@@ -899,6 +962,143 @@ def create_order(
             ):
                 raise exc from None
         return ApplyResult("duplicate", trigger, idempotency_key)
+
+
+def _create_order_core(
+    conn: Connection,
+    bundle: BundleLike,
+    order: NewOrder,
+    *,
+    trigger: str,
+    source: Source,
+    idempotency_key: str,
+    at: datetime,
+) -> ApplyResult:
+    """``create_order_in`` on prebuilt Core statements: the same rows and result. The
+    import trigger is fired against the stock read first; the order is inserted already
+    in its new state (version 2: inserted, then written once by the trigger), its lines as
+    the local effects booked them."""
+    st = event_statements(conn)
+    if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
+        return ApplyResult("duplicate", trigger, idempotency_key)
+    if order.store_id is not None and order.external_id is not None:
+        twin = conn.execute(
+            st.by_external_id, {"b_store": order.store_id, "b_ext": order.external_id}
+        ).first()
+        if twin is not None:
+            return ApplyResult(
+                "duplicate",
+                trigger,
+                idempotency_key,
+                order_id=twin[0],
+                reference=twin[1],
+                state=twin[2],
+            )
+    if not order.lines:
+        raise ConfigError(f"order {order.reference} has no lines")
+    skus = sorted({line.sku for line in order.lines})
+    new = _Order(
+        id=0,
+        reference=order.reference,
+        store_id=order.store_id,
+        state=bundle.machine.initial,
+        version=1,
+        facts=order.facts,
+        lines=[_Line(0, line.sku, line.quantity, 0, 0) for line in order.lines],
+        stock={sku: [h, r] for sku, h, r in conn.execute(st.read_stock, {"b_skus": skus})},
+    )
+    outcome = apply_event(bundle.compiled, _snapshot(new), trigger, at=at)
+    freed: set[str] = set()
+    attention = None
+    if isinstance(outcome, Applied):
+        local = [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
+        if local:
+            freed = _book_local(conn, st, new, local, at=at)
+    elif source in ATTENTION_SOURCES:
+        attention = "; ".join(b.message for b in outcome.blockers)
+    new.id = conn.execute(
+        st.insert_order,
+        {
+            "reference": order.reference,
+            "store_id": order.store_id,
+            "external_id": order.external_id,
+            "state": outcome.state,
+            "version": 2,
+            "ordered_at": order.ordered_at,
+            "currency": order.currency,
+            "total_paid": order.total_paid,
+            "total_products": order.total_products,
+            "total_shipping": order.total_shipping,
+            "payment": order.payment,
+            "customer_name": order.customer_name,
+            "customer_email": order.customer_email,
+            "shipping_address": dict(order.shipping_address),
+            "channel_state": order.channel_state,
+            "channel_state_id": order.channel_state_id,
+            "channel_updated_at": order.channel_updated_at,
+            "needs_attention": attention is not None,
+            "attention_reason": attention,
+            "facts": dict(order.facts),
+            "created_at": at,
+            "updated_at": at,
+        },
+    ).scalar_one()
+    conn.execute(
+        st.insert_lines,
+        [
+            {
+                "order_id": new.id,
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "reserved": booked.reserved,
+                "consumed": booked.consumed,
+                "unit_price": line.unit_price,
+                "external_id": line.external_id,
+            }
+            for line, booked in zip(order.lines, new.lines, strict=True)
+        ],
+    )
+    event_id = conn.execute(
+        st.insert_new_event,
+        {
+            "idempotency_key": idempotency_key,
+            "source": source,
+            "trigger": trigger,
+            "order_id": new.id,
+            "payload": None,
+            "received_at": at,
+            "outcome": "applied" if isinstance(outcome, Applied) else "refused",
+        },
+    ).scalar_one()
+    _write_audit(conn, st, new, event_id, outcome, trigger, source, at=at)
+    if not isinstance(outcome, Applied):
+        return ApplyResult(
+            "refused",
+            trigger,
+            idempotency_key,
+            order_id=new.id,
+            reference=order.reference,
+            from_state=new.state,
+            state=new.state,
+            blockers=outcome.blockers,
+        )
+    outbox_ids = _write_outbox(conn, st, new, outcome, trigger, at=at)
+    promoted: tuple[int, ...] = ()
+    if freed:
+        promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={new.id})
+    return ApplyResult(
+        "applied",
+        trigger,
+        idempotency_key,
+        order_id=new.id,
+        reference=order.reference,
+        from_state=new.state,
+        state=outcome.state,
+        effects=tuple(e.kind for e in outcome.effects),
+        outbox_ids=tuple(outbox_ids),
+        promoted=promoted,
+    )
 
 
 # --------------------------------------------------------------------------- import, by page

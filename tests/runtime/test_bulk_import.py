@@ -272,3 +272,50 @@ def test_bulk_import_equals_one_by_one(
                 )
             )
         ) == {T0}
+
+
+def test_create_order_equals_create_order_in(
+    db: tuple[Engine, sessionmaker[Session]], bundle: Bundle
+) -> None:
+    """``create_order`` (its own transaction, on Core statements) leaves what the ORM
+    ``create_order_in`` leaves, order after order."""
+    _engine, sessions = db
+    with sessions.begin() as s:
+        store_id = stores.save_store(s, "main", "http://127.0.0.1:9/", "K" * 32, {}).id
+    _setup(sessions, bundle, "seq-", store_id)
+    _setup(sessions, bundle, "one-", store_id)
+
+    one_by_one = []
+    for i in _imports("seq-", store_id):
+        with sessions.begin() as s:
+            one_by_one.append(
+                service.create_order_in(
+                    s,
+                    bundle,
+                    i.order,
+                    trigger=i.trigger,
+                    source="channel",
+                    idempotency_key=i.idempotency_key,
+                    at=T0,
+                )
+            )
+    core = [
+        service.create_order(
+            sessions,
+            bundle,
+            i.order,
+            trigger=i.trigger,
+            source="channel",
+            idempotency_key=i.idempotency_key,
+            at=T0,
+        )
+        for i in _imports("one-", store_id)
+    ]
+    with sessions() as s:
+        expected, got = _dump(s, "seq-"), _dump(s, "one-")
+        assert _summary("one-", core, s) == _summary("seq-", one_by_one, s)
+    for part in expected:
+        assert got[part] == expected[part], part
+    assert [r.outcome for r in core].count("duplicate") == 3
+    assert got["orders"]["F"][2:4] == (True, expected["orders"]["F"][3])  # needs attention
+    assert [r.promoted for r in core if r.promoted]

@@ -52,6 +52,15 @@ class EventStatements:
     read_by_id: Select[Any]
     """Order + lines + stock, one row per line (one row with NULL line columns if none)."""
     read_by_reference: Select[Any]
+    seen: Select[Any]
+    """The inbound event row of an idempotency key, if any."""
+    by_external_id: Select[Any]
+    """id, reference, state of a store's order by its external id."""
+    read_stock: Select[Any]
+    insert_order: Insert
+    insert_lines: Insert
+    insert_new_event: Insert
+    """A new order's event row (its key was checked absent: a race fails on the key)."""
     read_by_reference_in_store: Select[Any]
     insert_event: Insert
     """Returns the new id, or no row when the idempotency key exists (a replay)."""
@@ -124,6 +133,16 @@ def _build(dialect: str) -> EventStatements:
         read_by_reference_in_store=read.where(
             o.c.reference == bindparam("b_ref"), o.c.store_id == bindparam("b_store")
         ),
+        seen=select(EVENTS.c.id).where(EVENTS.c.idempotency_key == bindparam("b_key")),
+        by_external_id=select(o.c.id, o.c.reference, o.c.state).where(
+            o.c.store_id == bindparam("b_store"), o.c.external_id == bindparam("b_ext")
+        ),
+        read_stock=select(inv.c.sku, inv.c.on_hand, inv.c.reserved).where(
+            inv.c.sku.in_(bindparam("b_skus", expanding=True))
+        ),
+        insert_order=o.insert().returning(o.c.id),
+        insert_lines=ln.insert(),
+        insert_new_event=EVENTS.insert().returning(EVENTS.c.id),
         insert_event=event,
         update_applied=o.update()
         .where(*versioned)
@@ -144,7 +163,7 @@ def _build(dialect: str) -> EventStatements:
             attention_reason=bindparam("b_reason"),
         ),
         insert_audit=AUDIT.insert(),
-        insert_outbox=OUTBOX.insert(),
+        insert_outbox=OUTBOX.insert().returning(OUTBOX.c.id),
         create_inventory=insert(inv).on_conflict_do_nothing(index_elements=[inv.c.sku]),
         lock_inventory=select(inv.c.sku, inv.c.on_hand, inv.c.reserved)
         .where(inv.c.sku.in_(bindparam("b_skus", expanding=True)))
