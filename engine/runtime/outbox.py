@@ -8,6 +8,9 @@ success with a ``then`` follow-up together with that follow-up event (``service.
 apply_in_session``, source ``system``, key ``outbox:<id>:<trigger>``) in one transaction,
 retryable failures back to pending with exponential backoff + jitter (``Retry-After``
 honoured) until ``max_attempts``, permanent failures dead with the store's message.
+Cycles overlap: up to ``pipeline`` (2) batches are in flight, so the next batch is leased
+and queued while one is delivered and a finished one is settled while the next is
+delivered (``concurrency`` defaults to the channel's ``connection.max_concurrency``).
 
 Exactly once, with several dispatchers and lost answers:
 - leases: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer at a time), and
@@ -219,7 +222,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         lease_seconds: float = 60.0,
         batch: int = 200,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         label_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         max_attempts: int | None = None,
@@ -232,7 +235,9 @@ class Dispatcher:
         self.clock = clock
         self.lease_seconds = float(lease_seconds)
         self.batch = max(1, int(batch))
-        self.concurrency = max(1, int(concurrency))
+        if concurrency is None:  # the channel's connection.max_concurrency (8 by default)
+            concurrency = getattr(bundle.channel.connection, "max_concurrency", 8)
+        self.concurrency = max(1, int(concurrency or 8))
         self.pipeline = max(1, int(pipeline))
         retry = bundle.channel.connection.retry
         self.max_attempts = max_attempts or max(MIN_ATTEMPTS, int(retry.attempts))
