@@ -38,15 +38,10 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def samples_dir() -> Path:
-    """The real recorded PrestaShop responses (``../shared/prestashop/samples``)."""
-    for candidate in (
-        SHARED / "prestashop" / "samples",
-        REPO / "tests" / "fixtures" / "prestashop",
-    ):
-        if candidate.is_dir():
-            return candidate
-    pytest.skip("no PrestaShop samples found beside the repository (../shared/prestashop)")
-    raise AssertionError  # unreachable
+    """The real recorded PrestaShop responses: ``../shared/prestashop/samples`` when it is
+    beside the repository, else the copy in ``tests/fixtures/prestashop``."""
+    shared = SHARED / "prestashop" / "samples"
+    return shared if shared.is_dir() else REPO / "tests" / "fixtures" / "prestashop"
 
 
 def _pg_reason() -> str | None:
