@@ -26,7 +26,6 @@ equal and write nothing) so clock skew or equal timestamps lose no edit.
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -54,14 +53,12 @@ from .common import (
     ItemRate,
     StoreTarget,
     SyncReport,
-    finish_run,
     load_store,
-    make_adapter,
     parse_ps_date,
     ps_date,
     read_cursor,
+    recorded_run,
     save_run_counts,
-    start_run,
     write_cursor,
 )
 from .progress import NullProgress, Progress
@@ -607,15 +604,12 @@ def sync_catalog(
     """
     progress = progress or NullProgress()
     store = load_store(sessions, store_name)
-    own = adapter is None
-    adapter = adapter or make_adapter(store, bundle.channel)
-    run_id = start_run(sessions, store.id, "catalog")
-    report = SyncReport(store=store.name, stream="catalog", run_id=run_id)
-    started = time.monotonic()
-    before = adapter.client.total_requests
     rate = bundle.channel.schedules.catalog_rate
     limiter = ItemRate(rate.items if rate else None, rate.per_seconds if rate else None)
-    try:
+    with recorded_run(sessions, store, "catalog", bundle.channel, adapter) as (
+        report,
+        adapter,
+    ):
         with sessions.begin() as session:
             ref = sync_reference(session, adapter, store.id, report)
             full_cursor = read_cursor(session, store.id, FULL_CURSOR)
@@ -640,7 +634,7 @@ def sync_catalog(
                     write_cursor(session, store.id, FULL_CURSOR, f"{hi}|{run_started}|{max_seen}")
                     report.add("products_seen", len(page))
                     report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                    save_run_counts(session, run_id, report.counts)
+                    save_run_counts(session, report.run_id, report.counts)
                 after = hi
                 progress.advance("products", len(page))
             with sessions.begin() as session:
@@ -662,24 +656,13 @@ def sync_catalog(
                     sync.apply_page(session, page, report)
                     report.add("products_seen", len(page))
                     report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                    save_run_counts(session, run_id, report.counts)
+                    save_run_counts(session, report.run_id, report.counts)
                 progress.advance("products (changed)", len(page))
             with sessions.begin() as session:
                 write_cursor(
                     session, store.id, DELTA_CURSOR, _delta_after(now_text, max_seen, since)
                 )
             progress.finish("products (changed)")
-    except BaseException as exc:
-        report.requests = adapter.client.total_requests - before
-        finish_run(sessions, run_id, report.counts, error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    finally:
-        if own:
-            adapter.close()
-    report.requests = adapter.client.total_requests - before
-    report.seconds = time.monotonic() - started
-    report.counts["requests"] = report.requests
-    finish_run(sessions, run_id, report.counts)
     return report
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -205,3 +207,32 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
             yield value
     finally:
         stop.set()
+
+
+@contextmanager
+def recorded_run(
+    sessions: sessionmaker[Session], store: Any, stream: str, channel: Any, adapter: Any = None
+) -> Iterator[tuple[SyncReport, Any]]:
+    """One sync run's bookkeeping: the adapter (built from the store unless given, and then
+    closed), a ``SyncRunRow``, and the report's requests and seconds, written however the
+    run ends (a failure is recorded with its error, then re-raised)."""
+    own = adapter is None
+    adapter = adapter or make_adapter(store, channel)
+    run_id = start_run(sessions, store.id, stream)
+    report = SyncReport(store=store.name, stream=stream, run_id=run_id)
+    started = time.monotonic()
+    before = adapter.client.total_requests
+    try:
+        yield report, adapter
+    except BaseException as exc:
+        report.requests = adapter.client.total_requests - before
+        finish_run(sessions, run_id, report.counts, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    else:
+        report.requests = adapter.client.total_requests - before
+        report.seconds = time.monotonic() - started
+        report.counts["requests"] = report.requests
+        finish_run(sessions, run_id, report.counts)
+    finally:
+        if own:
+            adapter.close()

@@ -20,7 +20,6 @@ a re-run creates no duplicate and applies no transition twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -38,15 +37,13 @@ from engine.runtime.db.tables import InboundEventRow, OrderRow
 from .common import (
     StoreTarget,
     SyncReport,
-    finish_run,
     load_store,
-    make_adapter,
     parse_ps_date,
     ps_date,
     read_ahead,
     read_cursor,
+    recorded_run,
     save_run_counts,
-    start_run,
     write_cursor,
 )
 from .progress import NullProgress, Progress
@@ -286,14 +283,11 @@ def sync_orders(
     """
     progress = progress or NullProgress()
     store = load_store(sessions, store_name)
-    own = adapter is None
-    adapter = adapter or make_adapter(store, bundle.channel)
     now = now or datetime.now(UTC)
-    run_id = start_run(sessions, store.id, "orders")
-    report = SyncReport(store=store.name, stream="orders", run_id=run_id)
-    started = time.monotonic()
-    before = adapter.client.total_requests
-    try:
+    with recorded_run(sessions, store, "orders", bundle.channel, adapter) as (
+        report,
+        adapter,
+    ):
         names = _state_names(store, bundle.channel, adapter)
         if not names:
             raise ConfigError(
@@ -329,7 +323,7 @@ def sync_orders(
                     sync.apply_page(session, page, report, at=now)
                     write_cursor(session, store.id, NEW_CURSOR, str(max(o.id for o in page)))
                     write_cursor(session, store.id, FLOOR_CURSOR, floor)
-                    save_run_counts(session, run_id, report.counts)
+                    save_run_counts(session, report.run_id, report.counts)
                 progress.advance("orders (new)", len(page))
             progress.finish("orders (new)")
 
@@ -342,7 +336,7 @@ def sync_orders(
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report, at=now)
-                    save_run_counts(session, run_id, report.counts)
+                    save_run_counts(session, report.run_id, report.counts)
                 progress.advance("orders (status changes)", len(page))
             progress.finish("orders (status changes)")
         candidates = [d for d in (ps_date(now), max_seen) if d]
@@ -353,17 +347,4 @@ def sync_orders(
         with sessions.begin() as session:
             write_cursor(session, store.id, CHANGED_CURSOR, nxt)
             write_cursor(session, store.id, FLOOR_CURSOR, floor)
-            if new_cursor is None and start_id is None:
-                pass  # nothing in the window yet: the next run looks again
-    except BaseException as exc:
-        report.requests = adapter.client.total_requests - before
-        finish_run(sessions, run_id, report.counts, error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    finally:
-        if own:
-            adapter.close()
-    report.requests = adapter.client.total_requests - before
-    report.seconds = time.monotonic() - started
-    report.counts["requests"] = report.requests
-    finish_run(sessions, run_id, report.counts)
     return report
