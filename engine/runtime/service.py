@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, exists, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -41,7 +42,7 @@ from engine.errors import ConfigError, NotFound, StaleOrder
 
 from . import inventory
 from .db.base import utcnow
-from .db.repository import SqlOrderRepository, SqlOutboxRepository, _dialect_insert
+from .db.repository import SqlOrderRepository, _dialect_insert
 from .db.statements import EventStatements, event_statements
 from .db.tables import (
     AuditRow,
@@ -242,7 +243,7 @@ def apply_inbound(
         raise ConfigError("apply_inbound needs exactly one of order_id or reference")
 
     def work(conn: Connection) -> ApplyResult:
-        return _apply_event_core(
+        result, freed = _apply_event_core(
             conn,
             bundle,
             trigger=trigger,
@@ -254,19 +255,17 @@ def apply_inbound(
             store_id=store_id,
             payload=payload,
         )
+        if freed and result.order_id is not None:
+            promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={result.order_id})
+            return replace(result, promoted=promoted)
+        return result
 
     try:
         result, attempts = _in_core_transaction(session_factory, work, what=idempotency_key)
     except IntegrityError as exc:
         _duplicate_after_race(session_factory, idempotency_key, exc)
         return ApplyResult("duplicate", trigger, idempotency_key)
-    return result if attempts == 1 else _with_attempts(result, attempts)
-
-
-def _with_attempts(result: ApplyResult, attempts: int) -> ApplyResult:
-    from dataclasses import replace
-
-    return replace(result, attempts=attempts)
+    return result if attempts == 1 else replace(result, attempts=attempts)
 
 
 # ------------------------------------------------------------------- the event path, on Core
@@ -274,7 +273,7 @@ def _with_attempts(result: ApplyResult, attempts: int) -> ApplyResult:
 
 @dataclass
 class _Line:
-    """An order line as the Core path reads and books it."""
+    """An order line as the Core path reads and books it (id 0: not inserted yet)."""
 
     id: int
     sku: str
@@ -343,16 +342,76 @@ def _read_order(
     return order
 
 
+def _new_order(order: NewOrder, state: str, stock: dict[str, list[int]]) -> _Order:
+    """A ``NewOrder`` about to be inserted (version 1, nothing booked) over ``stock``."""
+    return _Order(
+        id=0,
+        reference=order.reference,
+        store_id=order.store_id,
+        state=state,
+        version=1,
+        facts=order.facts,
+        lines=[_Line(0, line.sku, line.quantity, 0, 0) for line in order.lines],
+        stock=stock,
+    )
+
+
 def _snapshot(order: _Order) -> OrderSnapshot:
-    """``build_snapshot`` over the rows the Core path read."""
+    """The order as the core sees it (see ``build_snapshot``)."""
     spare = {line.sku: 0 for line in order.lines}
     for sku, (on_hand, reserved) in order.stock.items():
-        spare[sku] = on_hand - reserved
+        if sku in spare:
+            spare[sku] = on_hand - reserved
     facts = []
     for line in order.lines:
         facts.append(LineFact(line.sku, line.quantity, max(0, spare[line.sku]) + line.reserved))
         spare[line.sku] -= max(0, line.quantity - line.reserved - line.consumed)
     return OrderSnapshot(state=order.state, lines=tuple(facts), facts=dict(order.facts))
+
+
+def _local_kinds(outcome: Applied) -> list[str]:
+    return [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
+
+
+def _attention(outcome: Applied | Refused, source: Source) -> str | None:
+    """The reason an order needs an operator: a refused channel or WMS event."""
+    if isinstance(outcome, Applied) or source not in ATTENTION_SOURCES:
+        return None
+    return "; ".join(b.message for b in outcome.blockers)
+
+
+def _result(
+    outcome: Applied | Refused,
+    trigger: str,
+    idempotency_key: str,
+    *,
+    order_id: int,
+    reference: str,
+    from_state: str,
+    outbox_ids: Sequence[int] = (),
+) -> ApplyResult:
+    if not isinstance(outcome, Applied):
+        return ApplyResult(
+            "refused",
+            trigger,
+            idempotency_key,
+            order_id=order_id,
+            reference=reference,
+            from_state=from_state,
+            state=from_state,
+            blockers=outcome.blockers,
+        )
+    return ApplyResult(
+        "applied",
+        trigger,
+        idempotency_key,
+        order_id=order_id,
+        reference=reference,
+        from_state=from_state,
+        state=outcome.state,
+        effects=tuple(e.kind for e in outcome.effects),
+        outbox_ids=tuple(outbox_ids),
+    )
 
 
 def _apply_event_core(
@@ -367,17 +426,18 @@ def _apply_event_core(
     reference: str | None,
     store_id: int | None,
     payload: Mapping[str, Any] | None,
-) -> ApplyResult:
-    """``apply_in_session`` for one event of ``apply_inbound``, on prebuilt Core statements:
-    the same rows, in a few round trips (``db.statements``). The inbound event row is
-    written before the order: a replay, or a concurrent twin that committed first, inserts
-    nothing (``ON CONFLICT DO NOTHING``) and the event is a duplicate with nothing written.
+) -> tuple[ApplyResult, set[str]]:
+    """THE one rule for one event on one order, on prebuilt Core statements
+    (``db.statements``); returns the result and the SKUs a release freed (the caller
+    promotes Partial orders on them). The inbound event row is written before the order:
+    a replay, or a concurrent twin that committed first, inserts nothing (``ON CONFLICT
+    DO NOTHING``) and the event is a duplicate with nothing written.
     """
     st = event_statements(conn)
     order = _read_order(conn, st, order_id=order_id, reference=reference, store_id=store_id)
     if order is None:
         if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
-            return ApplyResult("duplicate", trigger, idempotency_key)
+            return ApplyResult("duplicate", trigger, idempotency_key), set()
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
         raise NotFound(f"order {reference!r} not found")
@@ -385,61 +445,115 @@ def _apply_event_core(
     applied = isinstance(outcome, Applied)
     event_id = conn.execute(
         st.insert_event,
-        {
-            "idempotency_key": idempotency_key,
-            "source": source,
-            "trigger": trigger,
-            "order_id": order.id,
-            "payload": dict(payload) if payload is not None else None,
-            "received_at": at,
-            "outcome": "applied" if applied else "refused",
-        },
+        _event_values(idempotency_key, source, trigger, order.id, payload, at, applied),
     ).scalar()
     if event_id is None:  # seen before: acknowledged, not applied
-        return ApplyResult("duplicate", trigger, idempotency_key)
+        return ApplyResult("duplicate", trigger, idempotency_key), set()
     versioned = {"b_id": order.id, "b_version": order.version, "b_next": order.version + 1}
+    freed: set[str] = set()
+    outbox_ids: list[int] = []
     if not isinstance(outcome, Applied):
-        if source in ATTENTION_SOURCES:
-            reason = "; ".join(b.message for b in outcome.blockers)
+        reason = _attention(outcome, source)
+        if reason is not None:
             written = conn.execute(
                 st.update_attention, {**versioned, "b_at": at, "b_reason": reason}
             )
         else:
             written = conn.execute(st.update_refused, {**versioned, "b_at": at})
         _check_version(written, order)
-        _write_audit(conn, st, order, event_id, outcome, trigger, source, at=at)
-        return ApplyResult(
-            "refused",
-            trigger,
-            idempotency_key,
-            order_id=order.id,
-            reference=order.reference,
-            from_state=order.state,
-            state=order.state,
-            blockers=outcome.blockers,
+    else:
+        written = conn.execute(
+            st.update_applied, {**versioned, "b_state": outcome.state, "b_at": at}
         )
-
-    written = conn.execute(st.update_applied, {**versioned, "b_state": outcome.state, "b_at": at})
-    _check_version(written, order)
-    local = [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
-    freed = _book_local(conn, st, order, local, at=at) if local else set()
-    outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at)
-    _write_audit(conn, st, order, event_id, outcome, trigger, source, at=at)
-    promoted: tuple[int, ...] = ()
-    if freed:
-        promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={order.id})
-    return ApplyResult(
-        "applied",
+        _check_version(written, order)
+        local = _local_kinds(outcome)
+        freed = _book_local(conn, st, order, local, at=at) if local else set()
+        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at)
+    conn.execute(
+        st.insert_audit,
+        _audit_values(order.id, event_id, trigger, order.state, outcome, source, at),
+    )
+    result = _result(
+        outcome,
         trigger,
         idempotency_key,
         order_id=order.id,
         reference=order.reference,
         from_state=order.state,
-        state=outcome.state,
-        effects=tuple(e.kind for e in outcome.effects),
-        outbox_ids=tuple(outbox_ids),
-        promoted=promoted,
+        outbox_ids=outbox_ids,
     )
+    return result, freed
+
+
+def _event_values(
+    idempotency_key: str,
+    source: Source,
+    trigger: str,
+    order_id: int,
+    payload: Mapping[str, Any] | None,
+    at: datetime,
+    applied: bool,
+) -> dict[str, Any]:
+    return {
+        "idempotency_key": idempotency_key,
+        "source": source,
+        "trigger": trigger,
+        "order_id": order_id,
+        "payload": dict(payload) if payload is not None else None,
+        "received_at": at,
+        "outcome": "applied" if applied else "refused",
+    }
+
+
+def _audit_values(
+    order_id: int,
+    event_id: int,
+    trigger: str,
+    from_state: str,
+    outcome: Applied | Refused,
+    source: Source,
+    at: datetime,
+) -> dict[str, Any]:
+    """The audit row of an applied or refused event."""
+    if isinstance(outcome, Applied):
+        effects, blockers = [e.kind for e in outcome.effects], []
+    else:
+        effects, blockers = [], [_blocker_doc(b) for b in outcome.blockers]
+    return {
+        "order_id": order_id,
+        "event_id": event_id,
+        "trigger": trigger,
+        "from_state": from_state,
+        "to_state": outcome.state,
+        "applied": isinstance(outcome, Applied),
+        "source": source,
+        "effects": effects,
+        "blockers": blockers,
+        "at": at,
+    }
+
+
+def _outbox_values(
+    order: _Order, outcome: Applied, trigger: str, at: datetime
+) -> list[dict[str, Any]]:
+    """One pending outbox row per effect that is not local (with its ``then`` trigger)."""
+    extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
+    return [
+        {
+            "kind": effect.kind,
+            "order_id": order.id,
+            "store_id": order.store_id,
+            "payload": {**extra, **dict(effect.params)},
+            "dedup_key": None,
+            "then_trigger": effect.then,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for effect in outcome.effects
+        if not (effect.local or is_local(effect.kind))
+    ]
 
 
 def _write_outbox(
@@ -451,62 +565,37 @@ def _write_outbox(
     *,
     at: datetime,
 ) -> list[int]:
-    """One pending outbox row per effect that is not local; their ids."""
-    extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
-    ids = []
-    for effect in outcome.effects:
-        if effect.local or is_local(effect.kind):
-            continue
-        inserted = conn.execute(
-            st.insert_outbox,
-            {
-                "kind": effect.kind,
-                "order_id": order.id,
-                "store_id": order.store_id,
-                "payload": {**extra, **dict(effect.params)},
-                "dedup_key": None,
-                "then_trigger": effect.then,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": at,
-                "created_at": at,
-            },
-        )
-        ids.append(int(inserted.scalar_one()))
-    return ids
+    """The outbox rows of the order's effects; their ids."""
+    return [
+        int(conn.execute(st.insert_outbox, values).scalar_one())
+        for values in _outbox_values(order, outcome, trigger, at)
+    ]
 
 
-def _write_audit(
-    conn: Connection,
-    st: EventStatements,
-    order: _Order,
-    event_id: int,
-    outcome: Applied | Refused,
-    trigger: str,
-    source: Source,
-    *,
-    at: datetime,
-) -> None:
-    """The audit row of an applied or refused event (``order.state``: the state before)."""
-    if isinstance(outcome, Applied):
-        effects, blockers = [e.kind for e in outcome.effects], []
-    else:
-        effects, blockers = [], [_blocker_doc(b) for b in outcome.blockers]
-    conn.execute(
-        st.insert_audit,
+def _push_values(
+    store_ids: Sequence[int], skus: Iterable[str], stock: Mapping[str, list[int]], at: datetime
+) -> list[dict[str, Any]]:
+    """One coalesced ``push_stock`` per store and SKU, carrying the available quantity."""
+    return [
         {
-            "order_id": order.id,
-            "event_id": event_id,
-            "trigger": trigger,
-            "from_state": order.state,
-            "to_state": outcome.state,
-            "applied": isinstance(outcome, Applied),
-            "source": source,
-            "effects": effects,
-            "blockers": blockers,
-            "at": at,
-        },
-    )
+            "kind": inventory.PUSH_STOCK,
+            "store_id": store_id,
+            "order_id": None,
+            "payload": {
+                "sku": sku,
+                "quantity": max(0, stock[sku][0] - stock[sku][1]),
+                "store_id": store_id,
+            },
+            "dedup_key": inventory.stock_dedup_key(store_id, sku),
+            "then_trigger": None,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for sku in sorted(skus)
+        for store_id in store_ids
+    ]
 
 
 def _check_version(written: Any, order: _Order) -> None:
@@ -514,13 +603,42 @@ def _check_version(written: Any, order: _Order) -> None:
         raise StaleOrder(f"order #{order.id} changed since version {order.version}")
 
 
+def _book(kind: str, lines: Sequence[_Line], stock: Mapping[str, list[int]]) -> set[str]:
+    """One local effect (``reserve_stock`` / ``release_stock`` / ``consume_stock``) on
+    ``lines`` and their ``stock`` rows ([on hand, reserved]), in memory, as
+    ``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` do; returns the
+    SKUs whose available quantity changed."""
+    rows = {line.sku: stock[line.sku] for line in lines}
+    before = {sku: row[0] - row[1] for sku, row in rows.items()}
+    for line in lines:
+        row = rows[line.sku]
+        if kind == "reserve_stock":
+            need = line.quantity - line.reserved - line.consumed
+            if need > 0:
+                row[1] += need
+                line.reserved += need
+        elif kind == "release_stock":
+            if line.reserved:
+                row[1] = max(0, row[1] - line.reserved)
+                line.reserved = 0
+        elif kind == "consume_stock":
+            outstanding = line.quantity - line.consumed
+            if outstanding <= 0:
+                continue
+            row[1] = max(0, row[1] - line.reserved)
+            row[0] = max(0, row[0] - outstanding)
+            line.consumed += outstanding
+            line.reserved = 0
+    return {sku for sku, row in rows.items() if row[0] - row[1] != before[sku]}
+
+
 def _book_local(
     conn: Connection, st: EventStatements, order: _Order, kinds: Sequence[str], *, at: datetime
 ) -> set[str]:
-    """``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` for the local
-    effects ``kinds``, in order: the stock rows (created when missing; locked in SKU order on
-    PostgreSQL, read again under the lock), the lines, and one coalesced ``push_stock`` per
-    store and SKU whose available quantity changed. Returns the SKUs a release freed."""
+    """The local effects ``kinds``, in order (``_book``), written: the stock rows (created
+    when missing; locked in SKU order on PostgreSQL, read again under the lock), the lines,
+    and one coalesced ``push_stock`` per store and SKU whose available quantity changed.
+    Returns the SKUs a release freed."""
     skus = sorted({line.sku for line in order.lines})
     if not skus:
         return set()
@@ -540,27 +658,7 @@ def _book_local(
     changed: set[str] = set()
     freed: set[str] = set()
     for kind in kinds:
-        before = {sku: row[0] - row[1] for sku, row in stock.items()}
-        for line in order.lines:
-            row = stock[line.sku]
-            if kind == "reserve_stock":
-                need = line.quantity - line.reserved - line.consumed
-                if need > 0:
-                    row[1] += need
-                    line.reserved += need
-            elif kind == "release_stock":
-                if line.reserved:
-                    row[1] = max(0, row[1] - line.reserved)
-                    line.reserved = 0
-            elif kind == "consume_stock":
-                outstanding = line.quantity - line.consumed
-                if outstanding <= 0:
-                    continue
-                row[1] = max(0, row[1] - line.reserved)
-                row[0] = max(0, row[0] - outstanding)
-                line.consumed += outstanding
-                line.reserved = 0
-        moved = {sku for sku, row in stock.items() if row[0] - row[1] != before[sku]}
+        moved = _book(kind, order.lines, stock)
         changed |= moved
         if kind == "release_stock":
             freed |= moved
@@ -590,33 +688,37 @@ def _book_local(
     if changed:
         store_ids = list(conn.execute(st.store_ids).scalars())
         if store_ids:
-            conn.execute(
-                st.push_stock,
-                [
-                    {
-                        "kind": inventory.PUSH_STOCK,
-                        "store_id": store_id,
-                        "order_id": None,
-                        "payload": {
-                            "sku": sku,
-                            "quantity": max(0, stock[sku][0] - stock[sku][1]),
-                            "store_id": store_id,
-                        },
-                        "dedup_key": inventory.stock_dedup_key(store_id, sku),
-                        "then_trigger": None,
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                        "created_at": at,
-                    }
-                    for sku in sorted(changed)
-                    for store_id in store_ids
-                ],
-            )
+            conn.execute(st.push_stock, _push_values(store_ids, changed, stock, at))
     return freed
 
 
-# --------------------------------------------------------------------------- in-session core
+# --------------------------------------------------------------------------- in a session
+
+
+def _session_conn(session: Session) -> Connection:
+    """The session's connection, with its pending changes flushed (the Core path reads
+    the rows the caller may have changed)."""
+    session.flush()
+    return session.connection()
+
+
+_ORDER_WRITTEN = ("state", "version", "updated_at", "needs_attention", "attention_reason")
+
+
+def _forget_written(session: Session, order_id: int | None) -> None:
+    """The ORM must not keep stale copies of rows the Core path rewrote behind its back:
+    the order's state columns and lines, the stock rows and the (coalesced) outbox rows
+    are expired and read again on next access."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, InventoryRow | OutboxRow):
+            session.expire(obj)
+        elif order_id is not None:
+            if isinstance(obj, OrderRow) and sa_inspect(obj).dict.get("id") == order_id:
+                session.expire(obj, _ORDER_WRITTEN)
+            elif (
+                isinstance(obj, OrderLineRow) and sa_inspect(obj).dict.get("order_id") == order_id
+            ):
+                session.expire(obj, ["reserved", "consumed"])
 
 
 def build_snapshot(session: Session, row: OrderRow) -> OrderSnapshot:
@@ -644,111 +746,30 @@ def apply_in_session(
     payload: Mapping[str, Any] | None = None,
     promote: bool = True,
 ) -> ApplyResult:
-    """The body of the one rule, inside the caller's transaction (no commit here).
-
-    The inbound event row is flushed first, so a concurrent twin of this event fails on
-    the unique key before anything else is written.
+    """The body of the one rule, inside the caller's transaction (no commit here): the
+    Core path of ``apply_inbound`` on the session's connection. The session's pending
+    changes are flushed first; ``row`` (and the session's copies of its lines, stock and
+    outbox rows) are expired afterwards, so they read what was written. An event whose
+    key was seen before is a duplicate with nothing written.
     """
-    event = InboundEventRow(
-        idempotency_key=idempotency_key,
-        source=source,
+    conn = _session_conn(session)
+    result, freed = _apply_event_core(
+        conn,
+        bundle,
         trigger=trigger,
-        order_id=row.id,
-        payload=dict(payload) if payload is not None else None,
-        received_at=at,
-        outcome="pending",
-    )
-    session.add(event)
-    session.flush()
-
-    version = row.version
-    snapshot = build_snapshot(session, row)
-    outcome = apply_event(bundle.compiled, snapshot, trigger, at=at)
-    from_state = row.state
-
-    if not isinstance(outcome, Applied):
-        event.outcome = "refused"
-        session.add(
-            AuditRow(
-                order_id=row.id,
-                event_id=event.id,
-                trigger=trigger,
-                from_state=from_state,
-                to_state=from_state,
-                applied=False,
-                source=source,
-                blockers=[_blocker_doc(b) for b in outcome.blockers],
-                effects=[],
-                at=at,
-            )
-        )
-        if source in ATTENTION_SOURCES:
-            row.needs_attention = True
-            row.attention_reason = "; ".join(b.message for b in outcome.blockers)
-        row.updated_at = at
-        SqlOrderRepository(session).save(row, expected_version=version)
-        return ApplyResult(
-            "refused",
-            trigger,
-            idempotency_key,
-            order_id=row.id,
-            reference=row.reference,
-            from_state=from_state,
-            state=from_state,
-            blockers=outcome.blockers,
-        )
-
-    event.outcome = "applied"
-    row.state = outcome.state
-    row.updated_at = at  # an internal transition bumps the version too
-    freed: set[str] = set()
-    for effect in outcome.effects:
-        if not (effect.local or is_local(effect.kind)):
-            continue
-        if effect.kind == "reserve_stock":
-            inventory.reserve_lines(session, row.lines, at=at)
-        elif effect.kind == "release_stock":
-            freed |= inventory.release_lines(session, row.lines, at=at)
-        elif effect.kind == "consume_stock":
-            inventory.consume_lines(session, row.lines, at=at)
-    outbox_effects = [e for e in outcome.effects if not (e.local or is_local(e.kind))]
-    outbox_rows = SqlOutboxRepository(session).append(
-        outbox_effects,
-        order_id=row.id,
-        store_id=row.store_id,
+        source=source,
+        idempotency_key=idempotency_key,
         at=at,
-        extra={"state": outcome.state, "trigger": trigger, "reference": row.reference},
+        order_id=row.id,
+        reference=None,
+        store_id=None,
+        payload=payload,
     )
-    session.add(
-        AuditRow(
-            order_id=row.id,
-            event_id=event.id,
-            trigger=trigger,
-            from_state=from_state,
-            to_state=outcome.state,
-            applied=True,
-            source=source,
-            effects=[e.kind for e in outcome.effects],
-            blockers=[],
-            at=at,
-        )
-    )
-    SqlOrderRepository(session).save(row, expected_version=version)
-    promoted: tuple[int, ...] = ()
+    _forget_written(session, row.id)
     if promote and freed:
         promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={row.id})
-    return ApplyResult(
-        "applied",
-        trigger,
-        idempotency_key,
-        order_id=row.id,
-        reference=row.reference,
-        from_state=from_state,
-        state=outcome.state,
-        effects=tuple(e.kind for e in outcome.effects),
-        outbox_ids=tuple(r.id for r in outbox_rows),
-        promoted=promoted,
-    )
+        return replace(result, promoted=promoted)
+    return result
 
 
 def _blocker_doc(blocker: Blocker) -> dict[str, Any]:
@@ -863,68 +884,23 @@ def create_order_in(
     at: datetime,
 ) -> ApplyResult:
     """Insert the order (state = the machine's initial) and its lines, then fire
-    ``trigger`` (``import``, ``import_shipped`` …), inside the caller's transaction.
+    ``trigger`` (``import``, ``import_shipped`` …), inside the caller's transaction (the
+    Core path of ``create_order`` on the session's connection).
     An order already imported (same store + external id, or same key) is a duplicate."""
-    if _seen(session, idempotency_key):
-        return ApplyResult("duplicate", trigger, idempotency_key)
-    repo = SqlOrderRepository(session)
-    if order.store_id is not None and order.external_id is not None:
-        existing = repo.by_external_id(order.store_id, order.external_id)
-        if existing is not None:
-            return ApplyResult(
-                "duplicate",
-                trigger,
-                idempotency_key,
-                order_id=existing.id,
-                reference=existing.reference,
-                state=existing.state,
-            )
-    if not order.lines:
-        raise ConfigError(f"order {order.reference} has no lines")
-    row = OrderRow(
-        reference=order.reference,
-        store_id=order.store_id,
-        external_id=order.external_id,
-        state=bundle.machine.initial,
-        ordered_at=order.ordered_at,
-        currency=order.currency,
-        total_paid=order.total_paid,
-        total_products=order.total_products,
-        total_shipping=order.total_shipping,
-        payment=order.payment,
-        customer_name=order.customer_name,
-        customer_email=order.customer_email,
-        shipping_address=dict(order.shipping_address),
-        channel_state=order.channel_state,
-        channel_state_id=order.channel_state_id,
-        channel_updated_at=order.channel_updated_at,
-        facts=dict(order.facts),
-        needs_attention=False,
-        created_at=at,
-        updated_at=at,
-    )
-    for line in order.lines:
-        row.lines.append(
-            OrderLineRow(
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                reserved=0,
-                consumed=0,
-                unit_price=line.unit_price,
-                external_id=line.external_id,
-            )
-        )
-    repo.add(row)
-    return apply_in_session(
-        session,
+    result, freed = _create_order_core(
+        _session_conn(session),
         bundle,
-        row,
+        order,
         trigger=trigger,
         source=source,
         idempotency_key=idempotency_key,
         at=at,
     )
+    _forget_written(session, None)
+    if freed and result.order_id is not None:
+        promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={result.order_id})
+        return replace(result, promoted=promoted)
+    return result
 
 
 def create_order(
@@ -941,7 +917,7 @@ def create_order(
     ``create_order_in``. A concurrent import of the same order ends as a duplicate."""
 
     def work(conn: Connection) -> ApplyResult:
-        return _create_order_core(
+        result, freed = _create_order_core(
             conn,
             bundle,
             order,
@@ -950,6 +926,10 @@ def create_order(
             idempotency_key=idempotency_key,
             at=at,
         )
+        if freed and result.order_id is not None:
+            promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={result.order_id})
+            return replace(result, promoted=promoted)
+        return result
 
     try:
         return _in_core_transaction(session_factory, work, what=idempotency_key)[0]
@@ -964,6 +944,54 @@ def create_order(
         return ApplyResult("duplicate", trigger, idempotency_key)
 
 
+def _order_values(
+    order: NewOrder, state: str, attention: str | None, at: datetime
+) -> dict[str, Any]:
+    """A new order's row: inserted (version 1), then written once by its import trigger
+    (version 2) — as it is written in its new state at once."""
+    return {
+        "reference": order.reference,
+        "store_id": order.store_id,
+        "external_id": order.external_id,
+        "state": state,
+        "version": 2,
+        "ordered_at": order.ordered_at,
+        "currency": order.currency,
+        "total_paid": order.total_paid,
+        "total_products": order.total_products,
+        "total_shipping": order.total_shipping,
+        "payment": order.payment,
+        "customer_name": order.customer_name,
+        "customer_email": order.customer_email,
+        "shipping_address": dict(order.shipping_address),
+        "channel_state": order.channel_state,
+        "channel_state_id": order.channel_state_id,
+        "channel_updated_at": order.channel_updated_at,
+        "needs_attention": attention is not None,
+        "attention_reason": attention,
+        "facts": dict(order.facts),
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _line_values(order_id: int, order: NewOrder, booked: Sequence[_Line]) -> list[dict[str, Any]]:
+    """A new order's lines, as its import trigger booked them."""
+    return [
+        {
+            "order_id": order_id,
+            "sku": line.sku,
+            "name": line.name,
+            "quantity": line.quantity,
+            "reserved": held.reserved,
+            "consumed": held.consumed,
+            "unit_price": line.unit_price,
+            "external_id": line.external_id,
+        }
+        for line, held in zip(order.lines, booked, strict=True)
+    ]
+
+
 def _create_order_core(
     conn: Connection,
     bundle: BundleLike,
@@ -973,14 +1001,15 @@ def _create_order_core(
     source: Source,
     idempotency_key: str,
     at: datetime,
-) -> ApplyResult:
-    """``create_order_in`` on prebuilt Core statements: the same rows and result. The
-    import trigger is fired against the stock read first; the order is inserted already
-    in its new state (version 2: inserted, then written once by the trigger), its lines as
-    the local effects booked them."""
+) -> tuple[ApplyResult, set[str]]:
+    """THE import of one order, on prebuilt Core statements; returns the result and the
+    SKUs a release freed (the caller promotes Partial orders on them). The import trigger
+    is fired against the stock read first; the order is inserted already in its new state
+    (version 2: inserted, then written once by the trigger), its lines as the local
+    effects booked them."""
     st = event_statements(conn)
     if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
-        return ApplyResult("duplicate", trigger, idempotency_key)
+        return ApplyResult("duplicate", trigger, idempotency_key), set()
     if order.store_id is not None and order.external_id is not None:
         twin = conn.execute(
             st.by_external_id, {"b_store": order.store_id, "b_ext": order.external_id}
@@ -993,112 +1022,45 @@ def _create_order_core(
                 order_id=twin[0],
                 reference=twin[1],
                 state=twin[2],
-            )
+            ), set()
     if not order.lines:
         raise ConfigError(f"order {order.reference} has no lines")
     skus = sorted({line.sku for line in order.lines})
-    new = _Order(
-        id=0,
-        reference=order.reference,
-        store_id=order.store_id,
-        state=bundle.machine.initial,
-        version=1,
-        facts=order.facts,
-        lines=[_Line(0, line.sku, line.quantity, 0, 0) for line in order.lines],
-        stock={sku: [h, r] for sku, h, r in conn.execute(st.read_stock, {"b_skus": skus})},
-    )
+    stock = {sku: [h, r] for sku, h, r in conn.execute(st.read_stock, {"b_skus": skus})}
+    new = _new_order(order, bundle.machine.initial, stock)
     outcome = apply_event(bundle.compiled, _snapshot(new), trigger, at=at)
     freed: set[str] = set()
-    attention = None
     if isinstance(outcome, Applied):
-        local = [e.kind for e in outcome.effects if e.local or is_local(e.kind)]
+        local = _local_kinds(outcome)
         if local:
             freed = _book_local(conn, st, new, local, at=at)
-    elif source in ATTENTION_SOURCES:
-        attention = "; ".join(b.message for b in outcome.blockers)
-    new.id = conn.execute(
-        st.insert_order,
-        {
-            "reference": order.reference,
-            "store_id": order.store_id,
-            "external_id": order.external_id,
-            "state": outcome.state,
-            "version": 2,
-            "ordered_at": order.ordered_at,
-            "currency": order.currency,
-            "total_paid": order.total_paid,
-            "total_products": order.total_products,
-            "total_shipping": order.total_shipping,
-            "payment": order.payment,
-            "customer_name": order.customer_name,
-            "customer_email": order.customer_email,
-            "shipping_address": dict(order.shipping_address),
-            "channel_state": order.channel_state,
-            "channel_state_id": order.channel_state_id,
-            "channel_updated_at": order.channel_updated_at,
-            "needs_attention": attention is not None,
-            "attention_reason": attention,
-            "facts": dict(order.facts),
-            "created_at": at,
-            "updated_at": at,
-        },
-    ).scalar_one()
-    conn.execute(
-        st.insert_lines,
-        [
-            {
-                "order_id": new.id,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "reserved": booked.reserved,
-                "consumed": booked.consumed,
-                "unit_price": line.unit_price,
-                "external_id": line.external_id,
-            }
-            for line, booked in zip(order.lines, new.lines, strict=True)
-        ],
-    )
+    values = _order_values(order, outcome.state, _attention(outcome, source), at)
+    new.id = conn.execute(st.insert_order, values).scalar_one()
+    conn.execute(st.insert_lines, _line_values(new.id, order, new.lines))
     event_id = conn.execute(
         st.insert_new_event,
-        {
-            "idempotency_key": idempotency_key,
-            "source": source,
-            "trigger": trigger,
-            "order_id": new.id,
-            "payload": None,
-            "received_at": at,
-            "outcome": "applied" if isinstance(outcome, Applied) else "refused",
-        },
+        _event_values(
+            idempotency_key, source, trigger, new.id, None, at, isinstance(outcome, Applied)
+        ),
     ).scalar_one()
-    _write_audit(conn, st, new, event_id, outcome, trigger, source, at=at)
-    if not isinstance(outcome, Applied):
-        return ApplyResult(
-            "refused",
-            trigger,
-            idempotency_key,
-            order_id=new.id,
-            reference=order.reference,
-            from_state=new.state,
-            state=new.state,
-            blockers=outcome.blockers,
-        )
-    outbox_ids = _write_outbox(conn, st, new, outcome, trigger, at=at)
-    promoted: tuple[int, ...] = ()
-    if freed:
-        promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={new.id})
-    return ApplyResult(
-        "applied",
+    conn.execute(
+        st.insert_audit, _audit_values(new.id, event_id, trigger, new.state, outcome, source, at)
+    )
+    outbox_ids = (
+        _write_outbox(conn, st, new, outcome, trigger, at=at)
+        if isinstance(outcome, Applied)
+        else []
+    )
+    result = _result(
+        outcome,
         trigger,
         idempotency_key,
         order_id=new.id,
         reference=order.reference,
         from_state=new.state,
-        state=outcome.state,
-        effects=tuple(e.kind for e in outcome.effects),
-        outbox_ids=tuple(outbox_ids),
-        promoted=promoted,
+        outbox_ids=outbox_ids,
     )
+    return result, freed
 
 
 # --------------------------------------------------------------------------- import, by page

@@ -262,8 +262,7 @@ def test_bulk_import_equals_one_by_one(
     assert got["inventory"]["S3"] == (0, 3)
     assert "S9" not in got["inventory"]
     assert [r.promoted for r in bulk if r.promoted]
-    # one by one, the trigger's UPDATE sets updated_at to the value the INSERT already
-    # wrote, so the column's onupdate (the wall clock) wins; in bulk it is the event's time
+    # an imported order is written in its new state at once: updated_at is the event's time
     with sessions() as s:
         assert set(
             s.scalars(
@@ -277,8 +276,9 @@ def test_bulk_import_equals_one_by_one(
 def test_create_order_equals_create_order_in(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle
 ) -> None:
-    """``create_order`` (its own transaction, on Core statements) leaves what the ORM
-    ``create_order_in`` leaves, order after order."""
+    """``create_order`` (its own transaction per order, on a bare connection) leaves what
+    ``create_order_in`` (inside the caller's session: flushed, expired, promotions on the
+    session) leaves, order after order."""
     _engine, sessions = db
     with sessions.begin() as s:
         store_id = stores.save_store(s, "main", "http://127.0.0.1:9/", "K" * 32, {}).id

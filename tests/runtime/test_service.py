@@ -327,3 +327,43 @@ def test_stale_version_is_retried_then_surfaced(
         assert _count(s, AuditRow, AuditRow.trigger == "release") == 1
         assert _count(s, AuditRow, AuditRow.trigger == "pack") == 0
         assert _count(s, InboundEventRow, InboundEventRow.idempotency_key == "u:pack") == 0
+
+
+def test_apply_in_session_keeps_the_sessions_objects_current(
+    db: tuple[Engine, sessionmaker[Session]], bundle: Bundle
+) -> None:
+    """``apply_in_session`` writes through the session's connection: the order, its lines,
+    the stock and the promoted Partial order the caller already loaded read what was
+    written, the caller can go on changing the order, and a replay is a duplicate."""
+    _, sessions = db
+    _stock(sessions, A=1)
+    _import(sessions, bundle, "R1", {"A": 1})
+    assert _import(sessions, bundle, "R2", {"A": 1}, minutes=1).state == "Partial"
+    with sessions.begin() as s:
+        rows = {r.reference: r for r in s.scalars(select(OrderRow))}
+        r1, r2 = rows["R1"], rows["R2"]
+        stock = s.get(InventoryRow, "A")
+        assert stock is not None
+        assert (stock.reserved, r1.lines[0].reserved) == (1, 1)
+        r1.channel_state = "cancelled in store"  # pending change: flushed first
+        kwargs: dict[str, Any] = {
+            "trigger": "buyer_cancel",
+            "source": "channel",
+            "idempotency_key": "ps:R1:cancel",
+            "at": T0,
+        }
+        res = service.apply_in_session(s, bundle, r1, **kwargs)
+        assert (res.outcome, res.state, res.promoted) == ("applied", "Cancel_in_Process", (r2.id,))
+        assert (r1.state, r1.version, r1.lines[0].reserved) == ("Cancel_in_Process", 4, 0)
+        assert (r2.state, r2.lines[0].reserved, stock.reserved) == ("New", 1, 1)
+        r1.channel_state_id = 6
+        s.flush()  # the version the ORM holds is the one written: no StaleOrder
+        assert service.apply_in_session(s, bundle, r1, **kwargs).duplicate
+    with sessions() as s:
+        again = s.scalars(select(OrderRow).where(OrderRow.reference == "R1")).one()
+        assert (again.channel_state, again.channel_state_id, again.version) == (
+            "cancelled in store",
+            6,
+            5,
+        )
+        assert _count(s, InboundEventRow, InboundEventRow.idempotency_key == "ps:R1:cancel") == 1
