@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, exists, select, text
+from sqlalchemy import Connection, Engine, Table, exists, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -45,13 +45,11 @@ from .db.base import utcnow
 from .db.repository import SqlOrderRepository, _dialect_insert
 from .db.statements import EventStatements, event_statements
 from .db.tables import (
-    AuditRow,
     InboundEventRow,
     InventoryRow,
     OrderLineRow,
     OrderRow,
     OutboxRow,
-    StoreRow,
 )
 
 Source = Literal["channel", "wms", "user", "system"]
@@ -1095,14 +1093,10 @@ class _Planned:
 
     index: int
     item: OrderImport
-    state: str
-    outcome: Literal["applied", "refused"]
-    from_state: str
-    lines: list[list[int]]  # per line: [reserved, consumed]
-    blockers: tuple[Blocker, ...] = ()
-    effects: tuple[Any, ...] = ()
+    new: _Order
+    """The order as booked (``state``: the state before the trigger; ``id`` once written)."""
+    outcome: Applied | Refused
     freed: set[str] = field(default_factory=set)
-    order_id: int = 0
     outbox_ids: tuple[int, ...] = ()
 
 
@@ -1133,10 +1127,6 @@ class _StockBook:
                 query = query.with_for_update()
             for sku, on_hand, reserved in self.session.execute(query):
                 self.base[sku] = (on_hand, reserved)
-
-    def available(self, sku: str) -> int:
-        row = self.rows.get(sku)
-        return row[0] - row[1] if row is not None else 0
 
     def row(self, sku: str) -> list[int]:
         self.touched.add(sku)
@@ -1296,73 +1286,29 @@ def _plan_segment(
     book: _StockBook,
     at: datetime,
 ) -> list[_Planned]:
-    """Fire each import trigger in the core against the in-memory stock, as
-    ``apply_in_session`` would one order after another; stop after an order that frees
-    stock (its Partial promotions must run before the next order is looked at)."""
+    """Fire each import trigger in the core against the in-memory stock and book its local
+    effects (``_snapshot``, ``_book``: as ``create_order_in`` one order after another);
+    stop after an order that frees stock (its Partial promotions must run before the next
+    order is looked at)."""
     initial = bundle.machine.initial
     plans: list[_Planned] = []
     for index in todo:
         item = imports[index]
-        order = item.order
-        lines = [[0, 0] for _ in order.lines]
-        spare: dict[str, int] = {}
-        facts = []
-        for line in order.lines:
-            if line.sku not in spare:
-                spare[line.sku] = book.available(line.sku)
-            facts.append(LineFact(line.sku, line.quantity, max(0, spare[line.sku])))
-            spare[line.sku] -= max(0, line.quantity)
-        snapshot = OrderSnapshot(state=initial, lines=tuple(facts), facts=dict(order.facts))
-        outcome = apply_event(bundle.compiled, snapshot, item.trigger, at=at)
-        if not isinstance(outcome, Applied):
-            plans.append(
-                _Planned(index, item, initial, "refused", initial, lines, outcome.blockers)
-            )
-            continue
-        plan = _Planned(
-            index, item, outcome.state, "applied", initial, lines, effects=outcome.effects
-        )
-        for effect in outcome.effects:
-            if effect.local or is_local(effect.kind):
-                changed = _book_effect(book, effect.kind, order.lines, lines)
-                if effect.kind == "release_stock":
-                    plan.freed |= changed
+        skus = {line.sku for line in item.order.lines}
+        new = _new_order(item.order, initial, {s: book.rows[s] for s in skus if s in book.rows})
+        outcome = apply_event(bundle.compiled, _snapshot(new), item.trigger, at=at)
+        plan = _Planned(index, item, new, outcome)
         plans.append(plan)
+        if not isinstance(outcome, Applied):
+            continue
+        for kind in _local_kinds(outcome):
+            changed = _book(kind, new.lines, {sku: book.row(sku) for sku in skus})
+            book.changed |= changed
+            if kind == "release_stock":
+                plan.freed |= changed
         if plan.freed:
             break
     return plans
-
-
-def _book_effect(
-    book: _StockBook, kind: str, order_lines: Sequence[NewLine], state: list[list[int]]
-) -> set[str]:
-    """``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` in memory;
-    returns the SKUs whose available quantity changed."""
-    skus = sorted({line.sku for line in order_lines})
-    rows = {sku: book.row(sku) for sku in skus}
-    before = {sku: row[0] - row[1] for sku, row in rows.items()}
-    for line, held in zip(order_lines, state, strict=True):
-        row = rows[line.sku]
-        if kind == "reserve_stock":
-            need = line.quantity - held[0] - held[1]
-            if need > 0:
-                row[1] += need
-                held[0] += need
-        elif kind == "release_stock":
-            if held[0]:
-                row[1] = max(0, row[1] - held[0])
-                held[0] = 0
-        elif kind == "consume_stock":
-            outstanding = line.quantity - held[1]
-            if outstanding <= 0:
-                continue
-            row[1] = max(0, row[1] - held[0])
-            row[0] = max(0, row[0] - outstanding)
-            held[1] += outstanding
-            held[0] = 0
-    changed = {sku for sku, row in rows.items() if row[0] - row[1] != before[sku]}
-    book.changed |= changed
-    return changed
 
 
 def _import_segment(
@@ -1385,40 +1331,31 @@ def _import_segment(
         if book.create_missing():
             break
         book.reset()  # a concurrent writer created a row we assumed absent: plan again
-    _write_segment(session, bundle, plans, book, source, at)
+    _write_segment(session, plans, book, source, at)
     for plan in plans:
         results[plan.index] = _result_of(plan)
     last = plans[-1]
     if last.freed:
-        promoted = promote_partials(
-            session, bundle, skus=last.freed, at=at, exclude={last.order_id}
-        )
+        promoted = promote_partials(session, bundle, skus=last.freed, at=at, exclude={last.new.id})
         if promoted:
-            from dataclasses import replace
-
             results[last.index] = replace(_result_of(last), promoted=promoted)
     return position + len(plans)
 
 
 def _result_of(plan: _Planned) -> ApplyResult:
-    item = plan.item
-    return ApplyResult(
+    return _result(
         plan.outcome,
-        item.trigger,
-        item.idempotency_key,
-        order_id=plan.order_id,
-        reference=item.order.reference,
-        from_state=plan.from_state,
-        state=plan.state,
-        blockers=plan.blockers,
-        effects=tuple(e.kind for e in plan.effects),
+        plan.item.trigger,
+        plan.item.idempotency_key,
+        order_id=plan.new.id,
+        reference=plan.new.reference,
+        from_state=plan.new.state,
         outbox_ids=plan.outbox_ids,
     )
 
 
 def _write_segment(
     session: Session,
-    bundle: BundleLike,
     plans: Sequence[_Planned],
     book: _StockBook,
     source: Source,
@@ -1426,198 +1363,85 @@ def _write_segment(
 ) -> None:
     """The planned orders, lines, inbound events, audit rows, outbox rows, stock rows and
     coalesced stock pushes, in a few bulk statements (ids in parameter order)."""
+    st = event_statements(session.connection())
     orders_t = _table(OrderRow)
-    order_rows = []
-    for plan in plans:
-        order = plan.item.order
-        refused = plan.outcome == "refused"
-        attention = refused and source in ATTENTION_SOURCES
-        order_rows.append(
-            {
-                "reference": order.reference,
-                "store_id": order.store_id,
-                "external_id": order.external_id,
-                "state": plan.state,
-                # inserted (1), then written once by the import trigger (2): as one by one
-                "version": 2,
-                "ordered_at": order.ordered_at,
-                "currency": order.currency,
-                "total_paid": order.total_paid,
-                "total_products": order.total_products,
-                "total_shipping": order.total_shipping,
-                "payment": order.payment,
-                "customer_name": order.customer_name,
-                "customer_email": order.customer_email,
-                "shipping_address": dict(order.shipping_address),
-                "channel_state": order.channel_state,
-                "channel_state_id": order.channel_state_id,
-                "channel_updated_at": order.channel_updated_at,
-                "needs_attention": attention,
-                "attention_reason": (
-                    "; ".join(b.message for b in plan.blockers) if attention else None
-                ),
-                "facts": dict(order.facts),
-                "created_at": at,
-                "updated_at": at,
-            }
-        )
-    ids = list(
-        session.scalars(
-            orders_t.insert().returning(orders_t.c.id, sort_by_parameter_order=True),
-            order_rows,
-        )
-    )
-    for plan, oid in zip(plans, ids, strict=True):
-        plan.order_id = int(oid)
-    session.execute(
-        _table(OrderLineRow).insert(),
+    ids = session.scalars(
+        orders_t.insert().returning(orders_t.c.id, sort_by_parameter_order=True),
         [
-            {
-                "order_id": plan.order_id,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "reserved": held[0],
-                "consumed": held[1],
-                "unit_price": line.unit_price,
-                "external_id": line.external_id,
-            }
-            for plan in plans
-            for line, held in zip(plan.item.order.lines, plan.lines, strict=True)
+            _order_values(p.item.order, p.outcome.state, _attention(p.outcome, source), at)
+            for p in plans
         ],
+    )
+    for plan, oid in zip(plans, list(ids), strict=True):
+        plan.new.id = int(oid)
+    session.execute(
+        st.insert_lines,
+        [row for p in plans for row in _line_values(p.new.id, p.item.order, p.new.lines)],
     )
     events_t = _table(InboundEventRow)
-    event_ids = list(
-        session.scalars(
-            events_t.insert().returning(events_t.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "idempotency_key": plan.item.idempotency_key,
-                    "source": source,
-                    "trigger": plan.item.trigger,
-                    "order_id": plan.order_id,
-                    "payload": None,
-                    "received_at": at,
-                    "outcome": plan.outcome,
-                }
-                for plan in plans
-            ],
-        )
-    )
-    session.execute(
-        _table(AuditRow).insert(),
+    event_ids = session.scalars(
+        events_t.insert().returning(events_t.c.id, sort_by_parameter_order=True),
         [
-            {
-                "order_id": plan.order_id,
-                "event_id": int(event_id),
-                "trigger": plan.item.trigger,
-                "from_state": plan.from_state,
-                "to_state": plan.state,
-                "applied": plan.outcome == "applied",
-                "source": source,
-                "effects": [e.kind for e in plan.effects],
-                "blockers": [_blocker_doc(b) for b in plan.blockers],
-                "at": at,
-            }
-            for plan, event_id in zip(plans, event_ids, strict=True)
+            _event_values(
+                p.item.idempotency_key,
+                source,
+                p.item.trigger,
+                p.new.id,
+                None,
+                at,
+                isinstance(p.outcome, Applied),
+            )
+            for p in plans
         ],
     )
-    outbox_t = _table(OutboxRow)
-    effect_rows: list[tuple[_Planned, dict[str, Any]]] = []
-    for plan in plans:
-        extra = {
-            "state": plan.state,
-            "trigger": plan.item.trigger,
-            "reference": plan.item.order.reference,
-        }
-        for effect in plan.effects:
-            if effect.local or is_local(effect.kind):
-                continue
-            effect_rows.append(
-                (
-                    plan,
-                    {
-                        "kind": effect.kind,
-                        "order_id": plan.order_id,
-                        "store_id": plan.item.order.store_id,
-                        "payload": {**extra, **dict(effect.params)},
-                        "dedup_key": None,
-                        "then_trigger": effect.then,
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                        "created_at": at,
-                    },
-                )
+    session.execute(
+        st.insert_audit,
+        [
+            _audit_values(
+                p.new.id, int(event_id), p.item.trigger, p.new.state, p.outcome, source, at
             )
+            for p, event_id in zip(plans, list(event_ids), strict=True)
+        ],
+    )
+    effect_rows = [
+        (p, values)
+        for p in plans
+        if isinstance(p.outcome, Applied)
+        for values in _outbox_values(p.new, p.outcome, p.item.trigger, at)
+    ]
     if effect_rows:
-        outbox_ids = list(
-            session.scalars(
-                outbox_t.insert().returning(outbox_t.c.id, sort_by_parameter_order=True),
-                [values for _plan, values in effect_rows],
-            )
+        outbox_t = _table(OutboxRow)
+        outbox_ids = session.scalars(
+            outbox_t.insert().returning(outbox_t.c.id, sort_by_parameter_order=True),
+            [values for _plan, values in effect_rows],
         )
         per_plan: dict[int, list[int]] = defaultdict(list)
-        for (plan, _values), oid in zip(effect_rows, outbox_ids, strict=True):
+        for (plan, _values), oid in zip(effect_rows, list(outbox_ids), strict=True):
             per_plan[plan.index].append(int(oid))
         for plan in plans:
             plan.outbox_ids = tuple(per_plan.get(plan.index, ()))
-    _write_stock(session, book, at)
+    _write_stock(session, st, book, at)
 
 
-def _write_stock(session: Session, book: _StockBook, at: datetime) -> None:
+def _write_stock(session: Session, st: EventStatements, book: _StockBook, at: datetime) -> None:
     """Changed inventory rows, then one ``push_stock`` per store and changed SKU (the
     pending row of its dedup key rewritten: the same upsert as ``enqueue_stock_push``)."""
-    from sqlalchemy import bindparam
-
     changed = sorted(book.changed)
     if not changed:
         return
-    inv = _table(InventoryRow)
     session.execute(
-        inv.update()
-        .where(inv.c.sku == bindparam("b_sku"))
-        .values(on_hand=bindparam("b_on_hand"), reserved=bindparam("b_reserved"), updated_at=at),
+        st.update_inventory,
         [
-            {"b_sku": sku, "b_on_hand": book.rows[sku][0], "b_reserved": book.rows[sku][1]}
+            {
+                "b_sku": sku,
+                "b_on_hand": book.rows[sku][0],
+                "b_reserved": book.rows[sku][1],
+                "b_at": at,
+            }
             for sku in changed
         ],
     )
-    store_ids = sorted(session.scalars(select(StoreRow.id)))
+    store_ids = list(session.scalars(st.store_ids))
     if store_ids:
-        from . import inventory as inv_module
-
-        outbox_t = _table(OutboxRow)
-        stmt = _dialect_insert(session)(outbox_t)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[outbox_t.c.dedup_key],
-            index_where=text("state = 'pending'"),
-            set_={"payload": stmt.excluded.payload, "kind": stmt.excluded.kind},
-        )
-        session.execute(
-            stmt,
-            [
-                {
-                    "kind": inv_module.PUSH_STOCK,
-                    "store_id": store_id,
-                    "order_id": None,
-                    "payload": {
-                        "sku": sku,
-                        "quantity": max(0, book.rows[sku][0] - book.rows[sku][1]),
-                        "store_id": store_id,
-                    },
-                    "dedup_key": inv_module.stock_dedup_key(store_id, sku),
-                    "then_trigger": None,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": at,
-                    "created_at": at,
-                }
-                for sku in changed
-                for store_id in store_ids
-            ],
-        )
-    # the ORM must not keep stale copies of rows rewritten behind its back
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, InventoryRow | OutboxRow):
-            session.expire(obj)
+        session.execute(st.push_stock, _push_values(store_ids, changed, book.rows, at))
+    _forget_written(session, None)
