@@ -241,7 +241,7 @@ def apply_inbound(
         raise ConfigError("apply_inbound needs exactly one of order_id or reference")
 
     def work(conn: Connection) -> ApplyResult:
-        result, freed = _apply_event_core(
+        return _apply_event_core(
             conn,
             bundle,
             trigger=trigger,
@@ -253,10 +253,6 @@ def apply_inbound(
             store_id=store_id,
             payload=payload,
         )
-        if freed and result.order_id is not None:
-            promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={result.order_id})
-            return replace(result, promoted=promoted)
-        return result
 
     try:
         result, attempts = _in_core_transaction(session_factory, work, what=idempotency_key)
@@ -424,10 +420,11 @@ def _apply_event_core(
     reference: str | None,
     store_id: int | None,
     payload: Mapping[str, Any] | None,
-) -> tuple[ApplyResult, set[str]]:
+    promote: bool = True,
+) -> ApplyResult:
     """THE one rule for one event on one order, on prebuilt Core statements
-    (``db.statements``); returns the result and the SKUs a release freed (the caller
-    promotes Partial orders on them). The inbound event row is written before the order:
+    (``db.statements``), Partial orders promoted on the SKUs a release freed (unless
+    ``promote`` is false). The inbound event row is written before the order:
     a replay, or a concurrent twin that committed first, inserts nothing (``ON CONFLICT
     DO NOTHING``) and the event is a duplicate with nothing written.
     """
@@ -435,7 +432,7 @@ def _apply_event_core(
     order = _read_order(conn, st, order_id=order_id, reference=reference, store_id=store_id)
     if order is None:
         if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
-            return ApplyResult("duplicate", trigger, idempotency_key), set()
+            return ApplyResult("duplicate", trigger, idempotency_key)
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
         raise NotFound(f"order {reference!r} not found")
@@ -446,7 +443,7 @@ def _apply_event_core(
         _event_values(idempotency_key, source, trigger, order.id, payload, at, applied),
     ).scalar()
     if event_id is None:  # seen before: acknowledged, not applied
-        return ApplyResult("duplicate", trigger, idempotency_key), set()
+        return ApplyResult("duplicate", trigger, idempotency_key)
     versioned = {"b_id": order.id, "b_version": order.version, "b_next": order.version + 1}
     freed: set[str] = set()
     outbox_ids: list[int] = []
@@ -480,7 +477,17 @@ def _apply_event_core(
         from_state=order.state,
         outbox_ids=outbox_ids,
     )
-    return result, freed
+    return _promoted(conn, bundle, result, freed if promote else set(), at=at)
+
+
+def _promoted(
+    conn: Connection, bundle: BundleLike, result: ApplyResult, freed: set[str], *, at: datetime
+) -> ApplyResult:
+    """``result`` with the Partial orders promoted on the SKUs its release ``freed``."""
+    if not freed or result.order_id is None:
+        return result
+    exclude = {result.order_id}
+    return replace(result, promoted=_promote_on(conn, bundle, skus=freed, at=at, exclude=exclude))
 
 
 def _event_values(
@@ -703,20 +710,18 @@ def _session_conn(session: Session) -> Connection:
 _ORDER_WRITTEN = ("state", "version", "updated_at", "needs_attention", "attention_reason")
 
 
-def _forget_written(session: Session, order_id: int | None) -> None:
+def _forget_written(session: Session, result: ApplyResult | None) -> None:
     """The ORM must not keep stale copies of rows the Core path rewrote behind its back:
-    the order's state columns and lines, the stock rows and the (coalesced) outbox rows
-    are expired and read again on next access."""
+    the state columns and lines of ``result``'s order and of the orders it promoted, the
+    stock rows and the (coalesced) outbox rows are expired and read again on next access."""
+    orders = {result.order_id, *result.promoted} if result is not None else set()
     for obj in list(session.identity_map.values()):
         if isinstance(obj, InventoryRow | OutboxRow):
             session.expire(obj)
-        elif order_id is not None:
-            if isinstance(obj, OrderRow) and sa_inspect(obj).dict.get("id") == order_id:
-                session.expire(obj, _ORDER_WRITTEN)
-            elif (
-                isinstance(obj, OrderLineRow) and sa_inspect(obj).dict.get("order_id") == order_id
-            ):
-                session.expire(obj, ["reserved", "consumed"])
+        elif isinstance(obj, OrderRow) and sa_inspect(obj).dict.get("id") in orders:
+            session.expire(obj, _ORDER_WRITTEN)
+        elif isinstance(obj, OrderLineRow) and sa_inspect(obj).dict.get("order_id") in orders:
+            session.expire(obj, ["reserved", "consumed"])
 
 
 def build_snapshot(session: Session, row: OrderRow) -> OrderSnapshot:
@@ -746,13 +751,13 @@ def apply_in_session(
 ) -> ApplyResult:
     """The body of the one rule, inside the caller's transaction (no commit here): the
     Core path of ``apply_inbound`` on the session's connection. The session's pending
-    changes are flushed first; ``row`` (and the session's copies of its lines, stock and
-    outbox rows) are expired afterwards, so they read what was written. An event whose
+    changes are flushed first; ``row`` and the session's copies of its lines, of the
+    orders it promoted, of stock and outbox rows are expired afterwards, so they read what
+    was written. An event whose
     key was seen before is a duplicate with nothing written.
     """
-    conn = _session_conn(session)
-    result, freed = _apply_event_core(
-        conn,
+    result = _apply_event_core(
+        _session_conn(session),
         bundle,
         trigger=trigger,
         source=source,
@@ -762,11 +767,9 @@ def apply_in_session(
         reference=None,
         store_id=None,
         payload=payload,
+        promote=promote,
     )
-    _forget_written(session, row.id)
-    if promote and freed:
-        promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={row.id})
-        return replace(result, promoted=promoted)
+    _forget_written(session, result)
     return result
 
 
@@ -885,7 +888,7 @@ def create_order_in(
     ``trigger`` (``import``, ``import_shipped`` …), inside the caller's transaction (the
     Core path of ``create_order`` on the session's connection).
     An order already imported (same store + external id, or same key) is a duplicate."""
-    result, freed = _create_order_core(
+    result = _create_order_core(
         _session_conn(session),
         bundle,
         order,
@@ -894,10 +897,7 @@ def create_order_in(
         idempotency_key=idempotency_key,
         at=at,
     )
-    _forget_written(session, None)
-    if freed and result.order_id is not None:
-        promoted = promote_partials(session, bundle, skus=freed, at=at, exclude={result.order_id})
-        return replace(result, promoted=promoted)
+    _forget_written(session, result)
     return result
 
 
@@ -915,7 +915,7 @@ def create_order(
     ``create_order_in``. A concurrent import of the same order ends as a duplicate."""
 
     def work(conn: Connection) -> ApplyResult:
-        result, freed = _create_order_core(
+        return _create_order_core(
             conn,
             bundle,
             order,
@@ -924,10 +924,6 @@ def create_order(
             idempotency_key=idempotency_key,
             at=at,
         )
-        if freed and result.order_id is not None:
-            promoted = _promote_on(conn, bundle, skus=freed, at=at, exclude={result.order_id})
-            return replace(result, promoted=promoted)
-        return result
 
     try:
         return _in_core_transaction(session_factory, work, what=idempotency_key)[0]
@@ -999,15 +995,15 @@ def _create_order_core(
     source: Source,
     idempotency_key: str,
     at: datetime,
-) -> tuple[ApplyResult, set[str]]:
-    """THE import of one order, on prebuilt Core statements; returns the result and the
-    SKUs a release freed (the caller promotes Partial orders on them). The import trigger
+) -> ApplyResult:
+    """THE import of one order, on prebuilt Core statements (Partial orders promoted on
+    the SKUs a release freed, as ``_apply_event_core``). The import trigger
     is fired against the stock read first; the order is inserted already in its new state
     (version 2: inserted, then written once by the trigger), its lines as the local
     effects booked them."""
     st = event_statements(conn)
     if conn.execute(st.seen, {"b_key": idempotency_key}).first() is not None:
-        return ApplyResult("duplicate", trigger, idempotency_key), set()
+        return ApplyResult("duplicate", trigger, idempotency_key)
     if order.store_id is not None and order.external_id is not None:
         twin = conn.execute(
             st.by_external_id, {"b_store": order.store_id, "b_ext": order.external_id}
@@ -1020,7 +1016,7 @@ def _create_order_core(
                 order_id=twin[0],
                 reference=twin[1],
                 state=twin[2],
-            ), set()
+            )
     if not order.lines:
         raise ConfigError(f"order {order.reference} has no lines")
     skus = sorted({line.sku for line in order.lines})
@@ -1058,7 +1054,7 @@ def _create_order_core(
         from_state=new.state,
         outbox_ids=outbox_ids,
     )
-    return result, freed
+    return _promoted(conn, bundle, result, freed, at=at)
 
 
 # --------------------------------------------------------------------------- import, by page
