@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -59,6 +60,7 @@ ATTENTION_SOURCES: frozenset[str] = frozenset({"channel", "wms"})
 MAX_ATTEMPTS = 5
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 class BundleLike(Protocol):
@@ -142,14 +144,15 @@ class StockResult:
 # --------------------------------------------------------------------------- transactions
 
 
-def _in_transaction(
-    session_factory: sessionmaker[Session], work: Callable[[Session], T], *, what: str
+def _retried(
+    begin: Callable[[], AbstractContextManager[C]], work: Callable[[C], T], *, what: str
 ) -> tuple[T, int]:
-    """Run ``work`` in one transaction, retrying a stale order version a few times."""
+    """Run ``work`` in the transaction ``begin`` opens, retrying a stale order version a
+    few times; the result and the number of attempts."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with session_factory.begin() as session:
-                return work(session), attempt
+            with begin() as tx:
+                return work(tx), attempt
         except (StaleOrder, StaleDataError):
             # another writer changed the order between our read and write: read it again
             if attempt == MAX_ATTEMPTS:
@@ -160,6 +163,13 @@ def _in_transaction(
     raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
 
 
+def _in_transaction(
+    session_factory: sessionmaker[Session], work: Callable[[Session], T], *, what: str
+) -> tuple[T, int]:
+    """Run ``work`` in one session transaction, with stale-version retries."""
+    return _retried(session_factory.begin, work, what=what)
+
+
 def _in_core_transaction(
     session_factory: sessionmaker[Session], work: Callable[[Connection], T], *, what: str
 ) -> tuple[T, int]:
@@ -168,17 +178,7 @@ def _in_core_transaction(
     bind = session_factory.kw.get("bind")
     if not isinstance(bind, Engine):  # a factory bound some other way: through a session
         return _in_transaction(session_factory, lambda s: work(s.connection()), what=what)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            with bind.begin() as conn:
-                return work(conn), attempt
-        except StaleOrder:
-            if attempt == MAX_ATTEMPTS:
-                raise StaleOrder(
-                    f"{what}: the order kept changing; gave up after {attempt}"
-                ) from None
-            time.sleep(0.005 * attempt)
-    raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
+    return _retried(bind.begin, work, what=what)
 
 
 def _promote_on(
