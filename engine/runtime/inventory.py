@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from engine.errors import ConfigError
 
 from .db.repository import SqlInventoryRepository, SqlOutboxRepository
-from .db.tables import InventoryRow, OrderLineRow, StoreRow
+from .db.tables import InventoryRow, StoreRow
 
 PUSH_STOCK = "push_stock"
 
@@ -136,43 +136,3 @@ def adjust(session: Session, sku: str, delta: int, *, at: datetime) -> StockLeve
     row.on_hand += delta
     change.finish(at=at)
     return _level(row)
-
-
-def reserve_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
-    """Hold every line's outstanding units (quantity - reserved - consumed). Returns the SKUs
-    whose available quantity changed. The lifecycle's guard decided beforehand that the
-    stock is there; this books it."""
-    change = _Change(session, [line.sku for line in lines])
-    for line in lines:
-        need = line.quantity - line.reserved - line.consumed
-        if need > 0:
-            change.rows[line.sku].reserved += need
-            line.reserved += need
-    return change.finish(at=at)
-
-
-def release_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
-    """Give back every unit the lines hold (cancellation, stock_short)."""
-    change = _Change(session, [line.sku for line in lines])
-    for line in lines:
-        if line.reserved:
-            row = change.rows[line.sku]
-            row.reserved = max(0, row.reserved - line.reserved)
-            line.reserved = 0
-    return change.finish(at=at)
-
-
-def consume_lines(session: Session, lines: Sequence[OrderLineRow], *, at: datetime) -> set[str]:
-    """The goods left the warehouse: on hand and reserved both drop by what the lines hold;
-    units never reserved leave on hand too."""
-    change = _Change(session, [line.sku for line in lines])
-    for line in lines:
-        outstanding = line.quantity - line.consumed
-        if outstanding <= 0:
-            continue
-        row = change.rows[line.sku]
-        row.reserved = max(0, row.reserved - line.reserved)
-        row.on_hand = max(0, row.on_hand - outstanding)
-        line.consumed += outstanding
-        line.reserved = 0
-    return change.finish(at=at)

@@ -351,7 +351,8 @@ def _new_order(order: NewOrder, state: str, stock: dict[str, list[int]]) -> _Ord
 
 
 def _snapshot(order: _Order) -> OrderSnapshot:
-    """The order as the core sees it (see ``build_snapshot``)."""
+    """The order as the core sees it: a line's ``reservable`` = available stock + what the
+    line already holds (minus what earlier lines of the same order need of that SKU)."""
     spare = {line.sku: 0 for line in order.lines}
     for sku, (on_hand, reserved) in order.stock.items():
         if sku in spare:
@@ -610,9 +611,9 @@ def _check_version(written: Any, order: _Order) -> None:
 
 def _book(kind: str, lines: Sequence[_Line], stock: Mapping[str, list[int]]) -> set[str]:
     """One local effect (``reserve_stock`` / ``release_stock`` / ``consume_stock``) on
-    ``lines`` and their ``stock`` rows ([on hand, reserved]), in memory, as
-    ``inventory.reserve_lines`` / ``release_lines`` / ``consume_lines`` do; returns the
-    SKUs whose available quantity changed."""
+    ``lines`` and their ``stock`` rows ([on hand, reserved]), in memory; returns the SKUs
+    whose available quantity changed. Reserve holds what a line still needs; release gives
+    back what it holds; consume takes the outstanding units off on hand and reserved."""
     rows = {line.sku: stock[line.sku] for line in lines}
     before = {sku: row[0] - row[1] for sku, row in rows.items()}
     for line in lines:
@@ -722,19 +723,6 @@ def _forget_written(session: Session, result: ApplyResult | None) -> None:
             session.expire(obj, _ORDER_WRITTEN)
         elif isinstance(obj, OrderLineRow) and sa_inspect(obj).dict.get("order_id") in orders:
             session.expire(obj, ["reserved", "consumed"])
-
-
-def build_snapshot(session: Session, row: OrderRow) -> OrderSnapshot:
-    """The order as the core sees it. A line's ``reservable`` = available stock + what the
-    line already holds (minus what earlier lines of the same order need of that SKU)."""
-    stock = inventory.levels(session, [line.sku for line in row.lines])
-    spare = {sku: level.available for sku, level in stock.items()}
-    lines = []
-    for line in row.lines:
-        reservable = max(0, spare[line.sku]) + line.reserved
-        lines.append(LineFact(sku=line.sku, quantity=line.quantity, reservable=reservable))
-        spare[line.sku] -= max(0, line.quantity - line.reserved - line.consumed)
-    return OrderSnapshot(state=row.state, lines=tuple(lines), facts=dict(row.facts or {}))
 
 
 def apply_in_session(

@@ -101,7 +101,9 @@ def get_store_row(session: Session, name: str | None = None) -> StoreRow:
         return row
     rows = list(session.scalars(select(StoreRow).order_by(StoreRow.name).limit(2)))
     if not rows:
-        raise ConfigError("no store connected (fix: omsflow store connect --url URL --key-env VAR)")
+        raise ConfigError(
+            "no store connected (fix: omsflow store connect --url URL --key-env VAR)"
+        )
     if len(rows) > 1:
         names = ", ".join(session.scalars(select(StoreRow.name).order_by(StoreRow.name)))
         raise ConfigError(f"several stores are connected ({names}) (fix: pass --store NAME)")
