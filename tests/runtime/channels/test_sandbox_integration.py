@@ -83,10 +83,12 @@ def test_faulty_catalogue_read_equals_clean_read(sandbox: SandboxServer) -> None
     assert all(item.stock for item in clean)
     set_faults(sandbox, error_rate=0.2, timeout_rate=0.05)
     try:
+        # The timeout must exceed a healthy page's time on a loaded 2-core machine, or the
+        # injected hangs are not the only timeouts and retries may run out.
         with adapter(
             sandbox,
-            timeout=0.4,
-            connect_timeout=0.4,
+            timeout=1.5,
+            connect_timeout=1.5,
             retry=RetryPolicy(attempts=12, backoff_seconds=0.01, max_backoff_seconds=0.05),
         ) as a:
             faulty = catalogue(a)
