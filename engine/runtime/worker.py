@@ -73,23 +73,27 @@ JobFn = Callable[[JobContext], Mapping[str, Any] | None]
 def default_jobs() -> dict[str, JobFn]:
     """The sync jobs of ``engine.runtime.sync`` by schedule job name.
 
-    ``sync_orders`` reads both order streams (new orders by id, status changes by
-    ``date_upd``) in one run; each is one cheap request when nothing changed, so the
-    ``new_orders`` job (every 5 min) also picks up status changes early, and the
-    ``status_changes`` job (every 30 min) guarantees them even if new orders are paused.
+    Each order job runs its own stream of ``sync_orders``, on the channel spec's
+    schedule: ``new_orders`` (by id, every 5 min by default) and ``status_changes``
+    (by ``date_upd``, every 30 min by default).
     """
     from . import sync
 
     def catalog(ctx: JobContext) -> Mapping[str, Any] | None:
         return _counts(sync.sync_catalog(ctx.factory, ctx.bundle, ctx.store.name))
 
-    def orders(ctx: JobContext) -> Mapping[str, Any] | None:
-        return _counts(sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name))
+    def new_orders(ctx: JobContext) -> Mapping[str, Any] | None:
+        return _counts(sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name, streams=("new",)))
+
+    def status_changes(ctx: JobContext) -> Mapping[str, Any] | None:
+        return _counts(
+            sync.sync_orders(ctx.factory, ctx.bundle, ctx.store.name, streams=("changes",))
+        )
 
     return {
         scheduler.CATALOG: catalog,
-        scheduler.NEW_ORDERS: orders,
-        scheduler.STATUS_CHANGES: orders,
+        scheduler.NEW_ORDERS: new_orders,
+        scheduler.STATUS_CHANGES: status_changes,
     }
 
 

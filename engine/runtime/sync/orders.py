@@ -20,7 +20,7 @@ a re-run creates no duplicate and applies no transition twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -262,6 +262,9 @@ def _state_names(store: StoreTarget, channel: Any, adapter: Any) -> dict[int, st
     return {int(v): k for k, v in ids.items()}
 
 
+STREAMS = ("new", "changes")
+
+
 def sync_orders(
     sessions: sessionmaker[Session],
     bundle: Any,
@@ -271,12 +274,15 @@ def sync_orders(
     progress: Progress | None = None,
     adapter: Any = None,
     now: datetime | None = None,
+    streams: Collection[str] = STREAMS,
 ) -> SyncReport:
-    """Run both order streams for one store (see the module docstring).
+    """Run the order streams for one store (see the module docstring).
 
     Args:
         since_days: the backfill window for the first run (default
             ``schedules.backfill_days``); given on a later run, the window is re-scanned.
+        streams: ``"new"`` (new orders by id) and/or ``"changes"`` (status changes by
+            ``date_upd``); both by default. The daemon runs each on its own schedule.
 
     Returns:
         the run's ``SyncReport`` (also stored as a ``SyncRunRow``).
@@ -308,7 +314,9 @@ def sync_orders(
 
         # -- new orders (keyset on id; the cursor advances with each page)
         start_id: int | None = int(new_cursor) if new_cursor else None
-        if start_id is None or since_days is not None:
+        if "new" not in streams:
+            start_id = None
+        elif start_id is None or since_days is not None:
             first = adapter.first_order_id_since(window)
             if first is not None:
                 start_id = first - 1 if start_id is None else min(start_id, first - 1)
@@ -327,7 +335,10 @@ def sync_orders(
                 progress.advance("orders (new)", len(page))
             progress.finish("orders (new)")
 
-        # -- status changes (date_upd; the cursor advances when the stream is done)
+        # -- status changes (date_upd; the cursor advances when the stream is done, and is
+        # first set after the first run, which imported every order as it was then)
+        if changed_cursor is not None and "changes" not in streams:
+            return report
         if changed_cursor is not None:
             progress.start("orders (status changes)")
             for page in _chunks(

@@ -136,3 +136,34 @@ def _ref(sessions: sessionmaker[Session], external_id: str) -> str:
         return str(
             s.scalars(select(OrderRow.reference).where(OrderRow.external_id == external_id)).one()
         )
+
+
+def test_each_stream_runs_alone_on_its_own_schedule(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    # The daemon's new_orders job (every 5 min) must not apply status changes early: those
+    # belong to the status_changes job (every 30 min), as the channel spec schedules them.
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=10)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        with sessions() as s:
+            shipped = s.scalars(
+                select(OrderRow.external_id).where(OrderRow.state == "In_transit")
+            ).first()
+        assert shipped
+        adapter.set_order_state(int(shipped), 5)  # Delivered, in the store
+        new_only = sync_orders(
+            sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC), streams=("new",)
+        )
+        assert not {k for k in new_only.counts if k.startswith("changes_")}
+        with sessions() as s:
+            state = s.scalar(select(OrderRow.state).where(OrderRow.external_id == shipped))
+        assert state == "In_transit"
+        changes_only = sync_orders(
+            sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC), streams=("changes",)
+        )
+        assert changes_only.counts["changes_applied"] == 1
+        with sessions() as s:
+            state = s.scalar(select(OrderRow.state).where(OrderRow.external_id == shipped))
+        assert state == "Complete"
