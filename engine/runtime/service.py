@@ -609,11 +609,15 @@ def _check_version(written: Any, order: _Order) -> None:
         raise StaleOrder(f"order #{order.id} changed since version {order.version}")
 
 
-def _book(kind: str, lines: Sequence[_Line], stock: Mapping[str, list[int]]) -> set[str]:
+def _book(
+    kind: str, lines: Sequence[_Line], stock: Mapping[str, list[int]], *, adopt: bool = False
+) -> set[str]:
     """One local effect (``reserve_stock`` / ``release_stock`` / ``consume_stock``) on
     ``lines`` and their ``stock`` rows ([on hand, reserved]), in memory; returns the SKUs
     whose available quantity changed. Reserve holds what a line still needs; release gives
-    back what it holds; consume takes the outstanding units off on hand and reserved."""
+    back what it holds; consume takes the outstanding units off on hand and reserved.
+    ``adopt`` (an open order adopted from the store, whose units the store's quantity had
+    already taken off): reserving also puts those units back on hand."""
     rows = {line.sku: stock[line.sku] for line in lines}
     before = {sku: row[0] - row[1] for sku, row in rows.items()}
     for line in lines:
@@ -623,6 +627,8 @@ def _book(kind: str, lines: Sequence[_Line], stock: Mapping[str, list[int]]) -> 
             if need > 0:
                 row[1] += need
                 line.reserved += need
+                if adopt:
+                    row[0] += need
         elif kind == "release_stock":
             if line.reserved:
                 row[1] = max(0, row[1] - line.reserved)
@@ -1055,6 +1061,9 @@ class OrderImport:
     order: NewOrder
     trigger: str
     idempotency_key: str
+    adopt_stock: bool = False
+    """The store's quantity already excludes this open order's units (the first backfill):
+    they count as on hand for its guard, and reserving puts them back (``_book``)."""
 
 
 _CHUNK = 500
@@ -1097,6 +1106,7 @@ class _StockBook:
         self.rows: dict[str, list[int]] = {s: list(v) for s, v in self.base.items()}
         self.touched: set[str] = set()  # rows a local effect needs (created when missing)
         self.changed: set[str] = set()  # available changed: updated_at + one push each
+        self.adopted: set[str] = set()  # on hand and reserved moved together: written only
 
     def _lock(self, skus: Iterable[str]) -> None:
         table = _table(InventoryRow)
@@ -1263,6 +1273,15 @@ def _answer_twins(
         )
 
 
+def _adopting(rows: Mapping[str, list[int]], lines: Sequence[NewLine]) -> dict[str, list[int]]:
+    """Copies of ``rows`` with an adopted order's units back on hand (for its guard only)."""
+    out = {sku: list(row) for sku, row in rows.items()}
+    for line in lines:
+        if line.sku in out:
+            out[line.sku][0] += line.quantity
+    return out
+
+
 def _plan_segment(
     bundle: BundleLike,
     imports: Sequence[OrderImport],
@@ -1279,15 +1298,21 @@ def _plan_segment(
     for index in todo:
         item = imports[index]
         skus = {line.sku for line in item.order.lines}
-        new = _new_order(item.order, initial, {s: book.rows[s] for s in skus if s in book.rows})
+        rows = {s: book.rows[s] for s in skus if s in book.rows}
+        if item.adopt_stock:
+            rows = _adopting(rows, item.order.lines)
+        new = _new_order(item.order, initial, rows)
         outcome = apply_event(bundle.compiled, _snapshot(new), item.trigger, at=at)
         plan = _Planned(index, item, new, outcome)
         plans.append(plan)
         if not isinstance(outcome, Applied):
             continue
         for kind in _local_kinds(outcome):
-            changed = _book(kind, new.lines, {sku: book.row(sku) for sku in skus})
+            adopt = item.adopt_stock and kind == "reserve_stock"
+            changed = _book(kind, new.lines, {sku: book.row(sku) for sku in skus}, adopt=adopt)
             book.changed |= changed
+            if adopt:
+                book.adopted |= skus
             if kind == "release_stock":
                 plan.freed |= changed
         if plan.freed:
@@ -1411,7 +1436,8 @@ def _write_stock(session: Session, st: EventStatements, book: _StockBook, at: da
     """Changed inventory rows, then one ``push_stock`` per store and changed SKU (the
     pending row of its dedup key rewritten: the same upsert as ``enqueue_stock_push``)."""
     changed = sorted(book.changed)
-    if not changed:
+    written = sorted(book.changed | book.adopted)
+    if not written:
         return
     session.execute(
         st.update_inventory,
@@ -1422,10 +1448,10 @@ def _write_stock(session: Session, st: EventStatements, book: _StockBook, at: da
                 "b_reserved": book.rows[sku][1],
                 "b_at": at,
             }
-            for sku in changed
+            for sku in written
         ],
     )
     store_ids = list(session.scalars(st.store_ids))
-    if store_ids:
+    if store_ids and changed:
         session.execute(st.push_stock, _push_values(store_ids, changed, book.rows, at))
     _forget_written(session, None)

@@ -90,7 +90,13 @@ class OrderSync:
     """Applies pages of store orders (one transaction each)."""
 
     def __init__(
-        self, bundle: Any, store: StoreTarget, state_names: Mapping[int, str], floor: str
+        self,
+        bundle: Any,
+        store: StoreTarget,
+        state_names: Mapping[int, str],
+        floor: str,
+        *,
+        adopt_stock: bool = False,
     ) -> None:
         self.bundle = bundle
         self.channel = bundle.channel
@@ -98,6 +104,11 @@ class OrderSync:
         self.names = dict(state_names)
         self.floor = floor
         self.order_in = self.channel.mappings["order_in"]
+        # The first backfill adopts the store's open orders: the store's quantities (taken as
+        # on hand by the first catalogue sync) already exclude their units, so an import that
+        # reserves them puts them back on hand (service._book): the available quantity stays
+        # what the store shows, instead of counting those units twice.
+        self.adopt_stock = adopt_stock
 
     def _new_order(self, order: Order, name: str, mapped: Mapping[str, Any]) -> service.NewOrder:
         lines = []
@@ -182,7 +193,11 @@ class OrderSync:
                     continue
                 # written in bulk with the page's other new orders (flushed before any
                 # event on a known order, so the order of the page is kept)
-                pending.append(service.OrderImport(new, rule.import_trigger, key))
+                pending.append(
+                    service.OrderImport(
+                        new, rule.import_trigger, key, adopt_stock=self.adopt_stock
+                    )
+                )
                 seen.add(key)
                 continue
             upd = parse_ps_date(order.date_upd)
@@ -309,7 +324,9 @@ def sync_orders(
             floor = read_cursor(session, store.id, FLOOR_CURSOR)
         if floor is None or (since_days is not None and window < floor):
             floor = window
-        sync = OrderSync(bundle, store, names, floor)
+        # The first backfill is over once a run completed (it sets the status-changes cursor):
+        # a run killed half-way still adopts the rest of the open orders when re-run.
+        sync = OrderSync(bundle, store, names, floor, adopt_stock=changed_cursor is None)
         max_seen = ""
 
         # -- new orders (keyset on id; the cursor advances with each page)

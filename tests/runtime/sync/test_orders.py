@@ -167,3 +167,31 @@ def test_each_stream_runs_alone_on_its_own_schedule(
         with sessions() as s:
             state = s.scalar(select(OrderRow.state).where(OrderRow.external_id == shipped))
         assert state == "Complete"
+
+
+def test_the_first_backfill_adopts_open_orders_without_changing_the_stores_stock(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    # The store's quantities already exclude its open orders' units. Adopting those orders
+    # reserves the units and puts them back on hand: every SKU's available quantity is still
+    # what the store shows, and no stock push is queued to "correct" the store.
+    from engine.runtime.db.tables import OutboxRow, ProductRow
+
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=10)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        with sessions() as s:
+            stock = {r.sku: r for r in s.scalars(select(InventoryRow))}
+            held = {sku for sku, r in stock.items() if r.reserved > 0}
+            assert held, "the seed must give open orders that reserve stock"
+            assert not s.scalars(select(OrderRow).where(OrderRow.state == "Partial")).all()
+            for product in s.scalars(select(ProductRow).where(ProductRow.sku.in_(held))):
+                ids = next(iter(product.store_ids.values()))
+                in_store = sandbox.store.stock_of(
+                    int(ids["product_id"]), int(ids.get("combination_id") or 0)
+                )
+                row = stock[product.sku]
+                assert row.on_hand - row.reserved == in_store, product.sku
+            pushes = s.scalars(select(OutboxRow).where(OutboxRow.kind == "push_stock")).all()
+            assert pushes == []
