@@ -65,24 +65,26 @@ def spec_validate(paths: tuple[str, ...], as_json: bool) -> None:
 
     result = specs.validate([Path(p) for p in paths] or None)
     if as_json:
-        emit_json({
-            "ok": result.ok,
-            "files": result.files,
-            "machines": [m.name for m in result.machines],
-            "channels": [c.name for c in result.channels],
-            "problems": [
-                {
-                    "file": p.location.file,
-                    "line": p.location.line,
-                    "column": p.location.column,
-                    "path": p.location.json_path,
-                    "code": p.code,
-                    "message": p.message,
-                    "hint": p.hint,
-                }
-                for p in result.problems
-            ],
-        })
+        emit_json(
+            {
+                "ok": result.ok,
+                "files": result.files,
+                "machines": [m.name for m in result.machines],
+                "channels": [c.name for c in result.channels],
+                "problems": [
+                    {
+                        "file": p.location.file,
+                        "line": p.location.line,
+                        "column": p.location.column,
+                        "path": p.location.json_path,
+                        "code": p.code,
+                        "message": p.message,
+                        "hint": p.hint,
+                    }
+                    for p in result.problems
+                ],
+            }
+        )
     else:
         for p in result.problems:
             click.echo(p.line())
@@ -118,8 +120,13 @@ def spec_schema(kind: str) -> None:
     help="mermaid/dot print text; png/svg need Graphviz and --output.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), default=None)
-@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Machine spec file (default: the lifecycle in ./specs or bundled).")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Machine spec file (default: the lifecycle in ./specs or bundled).",
+)
 def spec_graph(fmt: str, output: str | None, spec_file: str | None) -> None:
     """Draw the lifecycle: every state and every trigger."""
     from pathlib import Path
@@ -154,11 +161,20 @@ def _parse_assume(values: tuple[str, ...]) -> dict[str, bool]:
 @click.option(
     "--events", required=True, help="Comma-separated triggers, e.g. import,release,picked."
 )
-@click.option("--assume", multiple=True, metavar="GUARD=true|false",
-              help="Force a guard's outcome (guards hold unless assumed false).")
+@click.option(
+    "--assume",
+    multiple=True,
+    metavar="GUARD=true|false",
+    help="Force a guard's outcome (guards hold unless assumed false).",
+)
 @click.option("--from", "start", default=None, help="Start state (default: the initial state).")
-@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Machine spec file (default: the lifecycle in ./specs or bundled).")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Machine spec file (default: the lifecycle in ./specs or bundled).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def spec_simulate(
     events: str, assume: tuple[str, ...], start: str | None, spec_file: str | None, as_json: bool
@@ -190,6 +206,7 @@ def spec_simulate(
     if doc["refused"]:
         sys.exit(1)
 
+
 # ================ sandbox + store (issue 3)
 # ---- sandbox
 
@@ -210,24 +227,52 @@ def sandbox_group() -> None:
 @click.option("--error-rate", default=0.0, type=float, help="Share of requests answered 5xx.")
 @click.option("--timeout-rate", default=0.0, type=float, help="Share of requests that hang.")
 @click.option("--malformed-rate", default=0.0, type=float, help="Share of bodies truncated.")
-@click.option("--lost-after-commit-rate", default=0.0, type=float,
-              help="Share of writes applied, then answered 500 or dropped.")
-@click.option("--data", default=None, type=click.Path(dir_okay=False),
-              help="JSON file: loaded on start if present, saved after every write.")
+@click.option(
+    "--lost-after-commit-rate",
+    default=0.0,
+    type=float,
+    help="Share of writes applied, then answered 500 or dropped.",
+)
+@click.option(
+    "--data",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="JSON file: loaded on start if present, saved after every write.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the URL and key as one JSON line.")
-def sandbox_serve(host: str, port: int, products: int, orders: int, seed: int, key: str | None,
-                  latency_ms: float, error_rate: float, timeout_rate: float,
-                  malformed_rate: float, lost_after_commit_rate: float, data: str | None,
-                  as_json: bool) -> None:
+def sandbox_serve(
+    host: str,
+    port: int,
+    products: int,
+    orders: int,
+    seed: int,
+    key: str | None,
+    latency_ms: float,
+    error_rate: float,
+    timeout_rate: float,
+    malformed_rate: float,
+    lost_after_commit_rate: float,
+    data: str | None,
+    as_json: bool,
+) -> None:
     """Serve a generated PrestaShop store on HTTP until Ctrl-C; prints its URL and key."""
     import time
 
     from engine.runtime.sandbox.server import start_sandbox
 
     server = start_sandbox(
-        products=products, orders=orders, seed=seed, key=key, latency_ms=latency_ms,
-        error_rate=error_rate, timeout_rate=timeout_rate, malformed_rate=malformed_rate,
-        lost_after_commit_rate=lost_after_commit_rate, data=data, host=host, port=port,
+        products=products,
+        orders=orders,
+        seed=seed,
+        key=key,
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        timeout_rate=timeout_rate,
+        malformed_rate=malformed_rate,
+        lost_after_commit_rate=lost_after_commit_rate,
+        data=data,
+        host=host,
+        port=port,
         log_level="warning",
     )
     # The sandbox's own key is not a user secret: printing it is how the user connects.
@@ -265,8 +310,13 @@ def store_group() -> None:
 @click.option("--no-sync", is_flag=True, help="Skip the catalogue sync and order backfill.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def store_connect(
-    url: str, key: str | None, key_env: str | None, name: str | None, insecure: bool,
-    as_json: bool, no_sync: bool = False,
+    url: str,
+    key: str | None,
+    key_env: str | None,
+    name: str | None,
+    insecure: bool,
+    as_json: bool,
+    no_sync: bool = False,
 ) -> None:
     """Prove URL, key and permissions (nothing is written to the store), resolve the status
     map's state names to ids, and save the store. The key is never echoed."""
@@ -344,6 +394,7 @@ def store_list(as_json: bool) -> None:
         click.echo("no store connected (omsflow store connect --url URL --key-env VAR)")
     for r in rows:
         click.echo(f"{r['name']}\t{r['url']}\tkey {r['key']}\t{len(r['state_ids'])} states")
+
 
 # ================ db, sync, stock, price, outbox, orders, products (issue 4)
 
@@ -704,14 +755,21 @@ def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) ->
     finally:
         engine.dispose()
     level = result.level
-    doc = {"sku": sku, "on_hand": level.on_hand, "reserved": level.reserved,
-           "available": level.available, "promoted_orders": list(result.promoted)}
+    doc = {
+        "sku": sku,
+        "on_hand": level.on_hand,
+        "reserved": level.reserved,
+        "available": level.available,
+        "promoted_orders": list(result.promoted),
+    }
     if as_json:
         emit_json(doc)
     else:
         extra = f"; {len(result.promoted)} Partial order(s) now New" if result.promoted else ""
-        click.echo(f"{sku}: on hand {level.on_hand}, reserved {level.reserved}, "
-                   f"available {level.available} (store push queued){extra}")
+        click.echo(
+            f"{sku}: on hand {level.on_hand}, reserved {level.reserved}, "
+            f"available {level.available} (store push queued){extra}"
+        )
 
 
 @stock_group.command("set")
@@ -761,16 +819,21 @@ def price_set(sku: str, retail: str | None, selling: str | None, as_json: bool) 
             change = pricing.set_price(session, sku, retail=r, selling=s, at=_now())
     finally:
         engine.dispose()
-    doc = {"sku": change.sku,
-           "retail_selling_price": None if change.retail_selling_price is None
-           else str(change.retail_selling_price),
-           "selling_price": None if change.selling_price is None else str(change.selling_price),
-           "queued": len(change.outbox_ids)}
+    doc = {
+        "sku": change.sku,
+        "retail_selling_price": None
+        if change.retail_selling_price is None
+        else str(change.retail_selling_price),
+        "selling_price": None if change.selling_price is None else str(change.selling_price),
+        "queued": len(change.outbox_ids),
+    }
     if as_json:
         emit_json(doc)
     else:
-        click.echo(f"{sku}: retail {doc['retail_selling_price']}, selling "
-                   f"{doc['selling_price']} ({doc['queued']} store push(es) queued)")
+        click.echo(
+            f"{sku}: retail {doc['retail_selling_price']}, selling "
+            f"{doc['selling_price']} ({doc['queued']} store push(es) queued)"
+        )
 
 
 @outbox_group.command("list")
@@ -800,9 +863,15 @@ def outbox_list(dead: bool, limit: int | None, as_json: bool) -> None:
 
     table = Table("id", "kind", "order / sku", "state", "attempts", "next attempt", "last error")
     for row in rows:
-        table.add_row(str(row["id"]), row["kind"], row["order_reference"] or row["sku"] or "",
-                      row["state"], str(row["attempts"]), row["next_attempt_at"] or "",
-                      (row["last_error"] or "")[:120])
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["order_reference"] or row["sku"] or "",
+            row["state"],
+            str(row["attempts"]),
+            row["next_attempt_at"] or "",
+            (row["last_error"] or "")[:120],
+        )
     Console().print(table)
 
 
@@ -828,9 +897,11 @@ def outbox_retry(entry_id: int | None, all_dead: bool) -> None:
 
 
 def _dispatch_line(stats: Any) -> str:
-    return (f"delivered {stats.delivered}, retrying {stats.retried}, dead {stats.dead}, "
-            f"superseded {stats.superseded}, follow-ups {stats.followups} "
-            f"in {stats.seconds:.2f}s")
+    return (
+        f"delivered {stats.delivered}, retrying {stats.retried}, dead {stats.dead}, "
+        f"superseded {stats.superseded}, follow-ups {stats.followups} "
+        f"in {stats.seconds:.2f}s"
+    )
 
 
 @outbox_group.command("run")
@@ -866,8 +937,12 @@ def outbox_run(once: bool, concurrency: int, as_json: bool) -> None:
 
 
 @sync_group.command("stock")
-@click.option("--all", "every_sku", is_flag=True,
-              help="Every active SKU, also those without a stock row (pushed as 0).")
+@click.option(
+    "--all",
+    "every_sku",
+    is_flag=True,
+    help="Every active SKU, also those without a stock row (pushed as 0).",
+)
 @click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
@@ -880,8 +955,9 @@ def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
     with outbox.open_dispatcher(settings) as dispatcher:
         with dispatcher.session_factory.begin() as session:
             store_id = get_store_row(session, store_name).id
-            queued = outbox.enqueue_stock_sync(session, store_id=store_id, every_sku=every_sku,
-                                               at=_now())
+            queued = outbox.enqueue_stock_sync(
+                session, store_id=store_id, every_sku=every_sku, at=_now()
+            )
         stats = dispatcher.run_once()
     if as_json:
         emit_json({"queued": queued, **stats.as_dict()})
@@ -987,14 +1063,20 @@ def serve(host: str, port: int, log_json: bool) -> None:
 @wms_group.command("send")
 @click.argument("event_type", metavar="TYPE")
 @click.argument("order_ref")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
-              envvar="OMSFLOW_WMS_RECEIVER_URL",
-              help="The receiver's base URL (or its full /wms/events URL).")
-@click.option("--event-id", default=None,
-              help="Event id (default: a fresh UUID; reuse to replay).")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    envvar="OMSFLOW_WMS_RECEIVER_URL",
+    help="The receiver's base URL (or its full /wms/events URL).",
+)
+@click.option(
+    "--event-id", default=None, help="Event id (default: a fresh UUID; reuse to replay)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the receiver's answer as JSON.")
-def wms_send(event_type: str, order_ref: str, url: str, event_id: str | None,
-             as_json: bool) -> None:
+def wms_send(
+    event_type: str, order_ref: str, url: str, event_id: str | None, as_json: bool
+) -> None:
     """Send one signed WMS event (picked, packed, handed_over, delivered) to a running
     receiver and print its answer; exits non-zero unless it was accepted (202)."""
     from engine.runtime.wms.client import send_event
@@ -1015,8 +1097,9 @@ def wms_send(event_type: str, order_ref: str, url: str, event_id: str | None,
 @wms_group.command("apply")
 @click.argument("event_type", metavar="TYPE")
 @click.argument("order_ref")
-@click.option("--event-id", default=None,
-              help="Event id (default: a fresh UUID; reuse to replay).")
+@click.option(
+    "--event-id", default=None, help="Event id (default: a fresh UUID; reuse to replay)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bool) -> None:
     """Apply one WMS event directly to the database (no HTTP, no signature), exactly as the
@@ -1033,8 +1116,11 @@ def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bo
     bundle = load_bundle()
     try:
         event = build_event(
-            event_type, order_ref, bundle.channel.fulfilment.wms_events,
-            event_id=event_id or str(uuid.uuid4()), occurred_at=datetime.now(UTC),
+            event_type,
+            order_ref,
+            bundle.channel.fulfilment.wms_events,
+            event_id=event_id or str(uuid.uuid4()),
+            occurred_at=datetime.now(UTC),
         )
     except InvalidEvent as exc:
         fail(str(exc))
@@ -1059,15 +1145,19 @@ def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bo
     if as_json:
         emit_json(doc)
     elif result.outcome == "applied":
-        click.echo(f"applied: order {order_ref} {result.from_state} -> {result.state} "
-                   f"(trigger {event.trigger}; effects: {', '.join(result.effects) or 'none'})")
+        click.echo(
+            f"applied: order {order_ref} {result.from_state} -> {result.state} "
+            f"(trigger {event.trigger}; effects: {', '.join(result.effects) or 'none'})"
+        )
     elif result.outcome == "duplicate":
         click.echo(f"duplicate: event {event.event_id} was already applied; nothing changed")
     else:
-        click.echo(f"refused: order {order_ref} stays {result.state}: "
-                   + "; ".join(blockers), err=True)
+        click.echo(
+            f"refused: order {order_ref} stays {result.state}: " + "; ".join(blockers), err=True
+        )
     if result.outcome == "refused":
         sys.exit(1)
+
 
 # ================ listing, template (issue 6)
 
@@ -1348,17 +1438,24 @@ def products_brands_sync(direction: str, store_name: str | None, as_json: bool) 
 
 
 @omsflow.command("run")
-@click.option("--serve", is_flag=True,
-              help="Also run the WMS receiver (needs OMSFLOW_WMS_SECRET).")
+@click.option(
+    "--serve", is_flag=True, help="Also run the WMS receiver (needs OMSFLOW_WMS_SECRET)."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Receiver address.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Receiver port.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Outbox dispatcher threads in this process.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Outbox dispatcher threads in this process.",
+)
 @click.option("--log-json", is_flag=True, help="One JSON object per log line (stderr).")
 @click.option("--once", is_flag=True, help="Run the jobs due now, drain the outbox, exit.")
 @click.option("--no-schedule", is_flag=True, help="Do not run sync jobs (dispatch only).")
-def run_cmd(serve: bool, host: str, port: int, workers: int, log_json: bool, once: bool,
-            no_schedule: bool) -> None:
+def run_cmd(
+    serve: bool, host: str, port: int, workers: int, log_json: bool, once: bool, no_schedule: bool
+) -> None:
     """The long-running worker: per-store sync schedules, the outbox dispatcher and (with
     --serve) the WMS receiver, until SIGTERM/Ctrl-C (work in flight is finished)."""
     from engine.runtime.logging import setup_logging
@@ -1368,8 +1465,14 @@ def run_cmd(serve: bool, host: str, port: int, workers: int, log_json: bool, onc
 
     setup_logging(json_lines=log_json)
     settings = Settings.from_env()
-    options = WorkerOptions(workers=workers, serve=serve, host=host, port=port, once=once,
-                            schedule_jobs=not no_schedule)
+    options = WorkerOptions(
+        workers=workers,
+        serve=serve,
+        host=host,
+        port=port,
+        once=once,
+        schedule_jobs=not no_schedule,
+    )
     code = Worker(settings, load_bundle(), options).run()
     if code:
         sys.exit(code)
@@ -1399,12 +1502,26 @@ def status_cmd(as_json: bool) -> None:
 
 
 @omsflow.command("demo")
-@click.option("--products", default=300, show_default=True, type=click.IntRange(10, 100000),
-              help="Products in the sandbox store.")
-@click.option("--orders", default=200, show_default=True, type=click.IntRange(10, 100000),
-              help="Orders in the sandbox store (spread over 120 days).")
-@click.option("--keep", default=None, type=click.Path(file_okay=False, path_type=str),
-              help="Keep the database, labels and diagram in DIR (default: a temp folder).")
+@click.option(
+    "--products",
+    default=300,
+    show_default=True,
+    type=click.IntRange(10, 100000),
+    help="Products in the sandbox store.",
+)
+@click.option(
+    "--orders",
+    default=200,
+    show_default=True,
+    type=click.IntRange(10, 100000),
+    help="Orders in the sandbox store (spread over 120 days).",
+)
+@click.option(
+    "--keep",
+    default=None,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Keep the database, labels and diagram in DIR (default: a temp folder).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> None:
     """The whole integration end to end on a sandbox store and a SQLite file."""
@@ -1415,7 +1532,9 @@ def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> Non
 
     interactive = sys.stdout.isatty() and not as_json
     result = run_demo(
-        products=products, orders=orders, keep=Path(keep) if keep else None,
+        products=products,
+        orders=orders,
+        keep=Path(keep) if keep else None,
         say=(lambda _line: None) if as_json else (lambda line: click.echo(f"- {line}")),
         progress=terminal_progress(interactive),
     )
