@@ -1,4 +1,5 @@
-"""ruff and mypy (configured in pyproject.toml) are clean for the whole project."""
+"""ruff (lint and format) and mypy, configured in pyproject.toml, are clean for the whole
+project."""
 
 from __future__ import annotations
 
@@ -16,11 +17,20 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
 
 
+def _ruff() -> list[str]:
+    ruff = BIN / "ruff"
+    return [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
+
+
 @pytest.mark.slow
 def test_ruff_check_is_clean() -> None:
-    ruff = BIN / "ruff"
-    cmd = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
-    proc = _run(*cmd, "check", ".")
+    proc = _run(*_ruff(), "check", ".")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_ruff_format_is_clean() -> None:
+    proc = _run(*_ruff(), "format", "--check", ".")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
