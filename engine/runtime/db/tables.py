@@ -44,6 +44,10 @@ class StoreRow(Base):
     api_key: Mapped[str] = mapped_column(String(200))
     state_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """OMS-side status name -> store status id, resolved at connect time."""
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What the store told us at connect (and each sync keeps fresh): ``timezone``
+    (PS_TIMEZONE), ``languages`` ([{id, iso_code}]), ``default_language_id``, ``version``,
+    ``shop`` (PS_SHOP_* address), ``state_keys`` (PS_OS_* -> id)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -299,6 +303,27 @@ class OutboxRow(Base):
 
 
 # --------------------------------------------------------------------------- sync
+
+
+class CatalogConflictRow(Base):
+    """A catalogue problem the sync could not settle alone (e.g. two different store
+    products carrying one reference), kept until the store no longer shows it."""
+
+    __tablename__ = "catalog_conflicts"
+    __table_args__ = (UniqueConstraint("store_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(50))
+    """e.g. ``duplicate_reference``."""
+    key: Mapped[str] = mapped_column(String(255))
+    """What the conflict is about (the shared reference, a SKU)."""
+    units: Mapped[list[Any]] = mapped_column(default=list)
+    """The store units involved: [{product_id, combination_id, sku}]."""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    """One line: what is wrong and what to do about it."""
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SyncCursorRow(Base):
