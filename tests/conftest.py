@@ -58,39 +58,60 @@ def _pg_reason() -> str | None:
         return f"PostgreSQL not reachable at 127.0.0.1:5432 ({type(exc).__name__})"
 
 
+ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+_created_pg: list[str] = []
+"""Every PostgreSQL database this test session created; all dropped at its end."""
+
+
+def _create_pg_database() -> str:
+    import psycopg
+
+    name = f"omsflow_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _created_pg.append(name)
+    return name
+
+
+def _drop_pg_databases() -> list[str]:
+    """Drop what this session created; return the names that are still there."""
+    if not _created_pg:
+        return []
+    import psycopg
+
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        for name in _created_pg:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        left = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (_created_pg,)
+            )
+        ]
+    _created_pg.clear()
+    return left
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session; dropped at the end."""
+    """A fresh PostgreSQL database for this test session. It, and every database
+    ``fresh_pg_database`` made, is dropped at the end; a database left behind fails the run."""
     reason = _pg_reason()
     if reason:
         if IN_CI:
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    import psycopg
-
-    name = f"omsflow_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name = _create_pg_database()
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    left = _drop_pg_databases()
+    if left:
+        pytest.fail(f"PostgreSQL databases left behind by this run: {', '.join(left)}")
 
 
 def fresh_pg_database(server_url: str) -> str:
-    """Create another empty database on the session's server and return its URL."""
-    import psycopg
-
-    name = f"omsflow_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    """Create another empty database on the session's server and return its URL (dropped
+    with the session's own at the end of the run)."""
+    name = _create_pg_database()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
