@@ -414,9 +414,7 @@ def db_upgrade(as_json: bool) -> None:
     settings = Settings.from_env()
     engine = dbsession.make_engine(settings.database_url)
     try:
-        before = dbsession.current_revision(engine)
-        dbsession.upgrade(engine)
-        after = dbsession.current_revision(engine)
+        before, after = dbsession.upgrade_reporting(engine, settings.database_url)
     finally:
         engine.dispose()
     where = redact(engine.url.render_as_string(hide_password=True))

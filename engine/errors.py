@@ -10,6 +10,7 @@
     │   ├── UnknownTrigger           trigger not in the machine
     │   └── TransitionRefused        trigger exists but is blocked (.blockers)
     ├── StorageError
+    │   ├── DatabaseUnavailable      the database cannot be opened (URL shown, password masked)
     │   ├── StaleOrder               version changed under us; the caller retries
     │   ├── DuplicateEvent           idempotency key already applied; acknowledged
     │   └── NotFound                 a record the user named does not exist
@@ -121,6 +122,12 @@ class TransitionRefused(LifecycleError):
 
 class StorageError(OmsflowError):
     """A storage-level condition the caller must handle."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database at the configured URL cannot be opened or is not an omsflow database."""
+
+    exit_code = 69
 
 
 class StaleOrder(StorageError):

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DatabaseUnavailable
 from engine.runtime.settings import Settings, redact
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent.parent / "migrations"
@@ -127,8 +128,61 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def upgrade_reporting(engine: Engine, url: str) -> tuple[str | None, str | None]:
+    """``omsflow db upgrade``: (revision before, revision after).
+
+    Raises:
+        DatabaseUnavailable: as ``ensure_schema``.
+    """
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        return before, current_revision(engine)
+    except DBAPIError as exc:
+        raise database_unavailable(url, exc) from None
+
+
+def shown_url(url: str) -> str:
+    """The database URL as the user may see it: password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable: show it redacted
+        return redact(url)
+
+
+def _why(exc: DBAPIError) -> str:
+    """The driver's first line, without the SQL or the URL (psycopg's text names the host)."""
+    orig = exc.orig if exc.orig is not None else exc
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    text_ = lines[0] if lines else type(orig).__name__
+    if "FATAL:" in text_:
+        text_ = text_.split("FATAL:", 1)[1].strip()
+    return redact(text_)
+
+
+def _fix(url: str) -> str:
+    if url.startswith("sqlite"):
+        return "fix: point OMSFLOW_DATABASE_URL at an omsflow SQLite file in a folder that exists"
+    return (
+        "fix: check the server, user and database in OMSFLOW_DATABASE_URL "
+        "(postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB)"
+    )
+
+
+def database_unavailable(url: str, exc: DBAPIError) -> DatabaseUnavailable:
+    """One line: which database (password masked), why, and what to do."""
+    return DatabaseUnavailable(
+        f"cannot open the database {shown_url(url)}: {_why(exc)} ({_fix(url)})"
+    )
+
+
 def ensure_schema(url: str, engine: Engine | None = None) -> None:
-    """Bring the database at ``url`` to the newest schema; cheap when it already is."""
+    """Bring the database at ``url`` to the newest schema; cheap when it already is.
+
+    Raises:
+        DatabaseUnavailable: the database cannot be opened (server down, wrong role, a
+            missing folder, a file that is no database).
+    """
     if url in _checked:
         return
     own = engine is None
@@ -136,6 +190,8 @@ def ensure_schema(url: str, engine: Engine | None = None) -> None:
     try:
         if current_revision(eng) != head_revision():
             upgrade(eng)
+    except DBAPIError as exc:
+        raise database_unavailable(url, exc) from None
     finally:
         if own:
             eng.dispose()
