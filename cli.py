@@ -16,6 +16,9 @@ import click
 
 from engine.errors import OmsflowError
 
+STOCK_MAX = 2_147_483_647
+"""The largest quantity a store row holds (PrestaShop's signed INT; listing.drafts.STOCK_MAX)."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -772,7 +775,7 @@ def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) ->
 
 @stock_group.command("set")
 @click.argument("sku")
-@click.argument("qty", type=click.IntRange(min=0))
+@click.argument("qty", type=click.IntRange(min=0, max=STOCK_MAX))
 @click.option("--json", "as_json", is_flag=True, help="Print the new stock as JSON.")
 def stock_set(sku: str, qty: int, as_json: bool) -> None:
     """Set SKU's on-hand quantity to QTY; the store gets the available quantity."""
@@ -794,6 +797,8 @@ def stock_adjust(sku: str, delta: str, as_json: bool) -> None:
         n = int(delta)
     except ValueError:
         raise ConfigError(f"stock adjust: {delta!r} is not +N or -N") from None
+    if abs(n) > STOCK_MAX:
+        raise ConfigError(f"stock adjust: {delta} is beyond ±{STOCK_MAX}")
     _stock_change(sku, as_json, lambda s, b: service.adjust_stock(s, b, sku, n, at=_now()))
 
 
@@ -1221,7 +1226,12 @@ def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
 @click.option("--sku", default=None, help="The product's SKU (store reference).")
 @click.option("--name", default=None, help="Product name.")
 @click.option("--price", default=None, help="Base price, tax excluded.")
-@click.option("--stock", default=None, type=int, help="Quantity (single products).")
+@click.option(
+    "--stock",
+    default=None,
+    type=click.IntRange(0, STOCK_MAX),
+    help="Quantity (single products).",
+)
 @click.option("--image", default=None, help="Cover image: a file or an http(s) URL.")
 @click.option("--category", default=None, help="Default category by name (created if missing).")
 @click.option("--brand", default=None, help="Manufacturer by name (created if missing).")
