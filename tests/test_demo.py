@@ -60,6 +60,9 @@ def test_demo_json_summary_counts_what_happened(tmp_path: Path) -> None:
     assert effects["push_status"] >= 5  # 3 releases (Processing) + 2 picks (Shipped)
     assert effects["push_stock"] >= 1
     assert len(doc["tracking"]) == 2
-    assert doc["stock"]["store_quantity"] >= 0
+    stock = doc["stock"]
+    assert stock["on_hand"] == stock["on_hand_before"] + 25
+    assert stock["available"] >= 25  # the 25 units just added are free
+    assert stock["store_quantity"] == stock["available"]  # what the store shows, read back
     assert doc["store_requests"] > 0
     assert Path(doc["diagram"]).is_file()

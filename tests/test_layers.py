@@ -50,5 +50,7 @@ def test_layer_check_detects_a_violation(tmp_path: Path) -> None:
 
 
 def test_engine_is_this_repository() -> None:
-    # `engine` is a generic top-level name: fail loudly if another one shadows ours.
-    assert (ENGINE.parent / "pyproject.toml").exists() or "site-packages" in str(ENGINE)
+    # `engine` is a generic top-level name: fail loudly if another one shadows ours (the
+    # layer checks above would otherwise inspect somebody else's package and pass).
+    repo = Path(__file__).resolve().parent.parent
+    assert repo / "engine" == ENGINE

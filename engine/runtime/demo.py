@@ -392,7 +392,13 @@ def _stock_change(
         f"stock of {product.sku}: on hand {inv.on_hand} -> {target}; the store now shows "
         f"{rows[0].quantity} available (pushed in {seconds:.2f} s)"
     )
-    return {"sku": product.sku, "on_hand": target, "store_quantity": rows[0].quantity}
+    return {
+        "sku": product.sku,
+        "on_hand_before": inv.on_hand,
+        "on_hand": target,
+        "available": expected,
+        "store_quantity": rows[0].quantity,
+    }
 
 
 def _product_id(row: ProductRow, store: stores.StoreRecord) -> int | None:
