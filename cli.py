@@ -399,6 +399,166 @@ def store_list(as_json: bool) -> None:
         click.echo(f"{r['name']}\t{r['url']}\tkey {r['key']}\t{len(r['state_ids'])} states")
 
 
+def _key_from(key: str | None, key_env: str | None) -> str:
+    import os
+
+    from engine.errors import ConfigError
+
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise ConfigError(f"environment variable {key_env} is empty or unset")
+    if not key:
+        raise ConfigError("no webservice key given (fix: --key KEY or --key-env VAR)")
+    return key.strip()
+
+
+@store_group.command("update-key")
+@click.argument("name")
+@click.option("--key", "key", default=None, help="The new webservice key (prefer --key-env).")
+@click.option("--key-env", default=None, help="Read the new key from this environment variable.")
+@click.option("--insecure", is_flag=True, help="Skip TLS verification (logged).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_update_key(
+    name: str, key: str | None, key_env: str | None, insecure: bool, as_json: bool
+) -> None:
+    """Replace a store's webservice key: proven against the store (authentication and every
+    permission the channel spec needs) before it is saved, encrypted."""
+    from engine.runtime.channels.prestashop.connect import probe
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Secret, Settings
+    from engine.runtime.specs import load_bundle
+
+    secret = Secret(_key_from(key, key_env))
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session:
+            url = stores.get_store(session, name).url
+        probe(url, secret, load_bundle().channel, verify=not insecure)
+        with factory() as session, session.begin():
+            saved = stores.update_key(session, name, secret).public()
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"store": saved})
+        return
+    click.echo(f"store {name!r}: new key {secret.masked()} proven and saved")
+
+
+@store_group.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_rename(name: str, new_name: str, as_json: bool) -> None:
+    """Give a connected store another name."""
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Settings
+
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session, session.begin():
+            saved = stores.rename_store(session, name, new_name).public()
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"store": saved})
+        return
+    click.echo(f"store {name!r} is now {new_name!r}")
+
+
+@store_group.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also when it has open orders (they are detached).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_remove(name: str, force: bool, as_json: bool) -> None:
+    """Forget a store: its bindings, cursors and schedules go; its orders stay in the OMS.
+    Refused while it has open orders (state not final) unless --force."""
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    machine = load_bundle().machine
+    open_states = frozenset(st.name for st in machine.states if not st.final and not st.pseudo)
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session, session.begin():
+            done = stores.remove_store(session, name, open_states=open_states, force=force)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "removed": done.name,
+                "open_orders": list(done.open_orders),
+                "orders_detached": done.orders_detached,
+                "effects_dropped": done.effects_dropped,
+            }
+        )
+        return
+    click.echo(
+        f"store {name!r} removed; {done.orders_detached} order(s) kept without a store, "
+        f"{done.effects_dropped} undelivered effect(s) dropped"
+    )
+
+
+@store_group.command("states")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def store_states(name: str | None, as_json: bool) -> None:
+    """The store's order states (read from it now) and what the channel spec does with each:
+    which OMS states push it, which trigger imports or follows it."""
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.db import stores
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    channel = load_bundle().channel
+    engine, factory = dbsession.open_database(Settings.from_env())
+    try:
+        with factory() as session:
+            record = stores.get_store(session, name)
+    finally:
+        engine.dispose()
+    with PrestaShopAdapter.from_channel(record.url, record.key, channel) as adapter:
+        states = adapter.order_states()
+    by_id: dict[int, list[str]] = {}
+    for spec_name, sid in record.state_ids.items():
+        by_id.setdefault(int(sid), []).append(spec_name)
+    smap = channel.status_map
+    rows: list[dict[str, Any]] = []
+    for st in sorted(states, key=lambda s: s.id):
+        names = by_id.get(st.id, [])
+        pushed_by = sorted(o for o, ps in smap.outbound.items() if ps in names)
+        rule = next((smap.inbound[n] for n in names if n in smap.inbound), None)
+        rows.append(
+            {
+                "id": st.id,
+                "name": st.name,
+                "spec_names": names,
+                "pushed_by": pushed_by,
+                "imported": any(n in smap.imported for n in names),
+                "import_trigger": rule.import_trigger if rule else None,
+                "change_trigger": rule.change_trigger if rule else None,
+            }
+        )
+    if as_json:
+        emit_json({"store": record.name, "states": rows})
+        return
+    for r in rows:
+        parts = []
+        if r["pushed_by"]:
+            parts.append("pushed by " + ", ".join(r["pushed_by"]))
+        if r["import_trigger"]:
+            parts.append(f"imported via {r['import_trigger']}")
+        if r["change_trigger"]:
+            parts.append(f"fires {r['change_trigger']}")
+        click.echo(f"{r['id']}\t{r['name']}\t{'; '.join(parts) or '(not used by the spec)'}")
+
+
 # ================ db, sync, stock, price, outbox, orders, products (issue 4)
 
 

@@ -8,6 +8,8 @@ so two writers queue up instead of failing half-way. PostgreSQL is used through
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise ConfigError(f"OMSFLOW_DATABASE_URL is not a database URL: {redact(url)}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        _owner_only_file(parsed.database)
         engine = create_engine(parsed, **kwargs)
         _tune_sqlite(engine)
         return engine
@@ -50,6 +53,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         f"unsupported database {backend!r} in OMSFLOW_DATABASE_URL "
         "(fix: use sqlite:///FILE or postgresql+psycopg://...)"
     )
+
+
+def _owner_only_file(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (it holds order and customer data
+    and the encrypted store keys); SQLite gives its -wal/-shm files the same mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return  # an existing file keeps its mode; a missing folder is reported on connect
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -17,7 +17,12 @@ from engine.errors import ConfigError, NotFound
 from engine.runtime.settings import Secret
 
 from .base import utcnow
+from .secrets import KeyBox
 from .tables import StoreRow
+
+
+def _box(session: Session) -> KeyBox:
+    return KeyBox(session.get_bind().engine.url.render_as_string(hide_password=False))
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,13 @@ class StoreRecord:
         }
 
 
-def _record(row: StoreRow) -> StoreRecord:
+def _record(row: StoreRow, box: KeyBox) -> StoreRecord:
     return StoreRecord(
         id=row.id,
         name=row.name,
         channel=row.channel,
         url=row.url,
-        key=Secret(row.api_key),
+        key=Secret(box.open(row.api_key, row.name)),
         state_ids={str(k): int(v) for k, v in (row.state_ids or {}).items()},
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -71,8 +76,15 @@ def save_store(
     """Insert or update the store called ``name`` (connect again = update url, key, ids)."""
     if not name.strip():
         raise ConfigError("store name is empty (fix: --name NAME)")
-    raw_key = key.reveal() if isinstance(key, Secret) else key
+    box = _box(session)
+    raw_key = box.seal(key.reveal() if isinstance(key, Secret) else key)
     row = session.scalars(select(StoreRow).where(StoreRow.name == name)).one_or_none()
+    same = find_by_url(session, url)
+    if same is not None and (row is None or same.id != row.id):
+        raise ConfigError(
+            f"the store at {url} is already connected as {same.name!r} (fix: omsflow store "
+            f"update-key {same.name}, or omsflow store remove {same.name} first)"
+        )
     if row is None:
         row = StoreRow(name=name, channel=channel, url=url, api_key=raw_key)
         session.add(row)
@@ -83,7 +95,7 @@ def save_store(
         row.updated_at = utcnow()
     row.state_ids = {str(k): int(v) for k, v in state_ids.items()}
     session.flush()
-    return _record(row)
+    return _record(row, box)
 
 
 def get_store_row(session: Session, name: str | None = None) -> StoreRow:
@@ -112,9 +124,114 @@ def get_store_row(session: Session, name: str | None = None) -> StoreRow:
 
 def get_store(session: Session, name: str | None = None) -> StoreRecord:
     """The store named ``name``; with ``None``, the only store (see ``get_store_row``)."""
-    return _record(get_store_row(session, name))
+    return _record(get_store_row(session, name), _box(session))
 
 
 def list_stores(session: Session) -> list[StoreRecord]:
     """Every connected store, by name."""
-    return [_record(r) for r in session.scalars(select(StoreRow).order_by(StoreRow.name))]
+    box = _box(session)
+    return [_record(r, box) for r in session.scalars(select(StoreRow).order_by(StoreRow.name))]
+
+
+def _same_place(url: str) -> str:
+    """A store URL reduced to what identifies the shop: scheme and host lower-cased, no
+    trailing ``/`` or ``/api``."""
+    from urllib.parse import urlsplit
+
+    text = url.strip().rstrip("/")
+    text = text.removesuffix("/api").rstrip("/")
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def find_by_url(session: Session, url: str) -> StoreRow | None:
+    """The store already connected at ``url`` (with or without ``/api``), if any."""
+    want = _same_place(url)
+    for row in session.scalars(select(StoreRow).order_by(StoreRow.id)):
+        if _same_place(row.url) == want:
+            return row
+    return None
+
+
+def update_key(session: Session, name: str, key: str | Secret) -> StoreRecord:
+    """Replace a store's webservice key (stored encrypted)."""
+    row = get_store_row(session, name)
+    box = _box(session)
+    row.api_key = box.seal(key.reveal() if isinstance(key, Secret) else key)
+    row.updated_at = utcnow()
+    session.flush()
+    return _record(row, box)
+
+
+def rename_store(session: Session, old: str, new: str) -> StoreRecord:
+    """Give a store another name (everything refers to it by id)."""
+    if not new.strip():
+        raise ConfigError("the new store name is empty")
+    row = get_store_row(session, old)
+    taken = session.scalars(select(StoreRow).where(StoreRow.name == new)).one_or_none()
+    if taken is not None and taken.id != row.id:
+        raise ConfigError(f"a store named {new!r} exists already (fix: choose another name)")
+    row.name = new
+    row.updated_at = utcnow()
+    session.flush()
+    return _record(row, _box(session))
+
+
+def _count(session: Session, stmt: Any) -> int:
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``remove_store`` did (or, refused, would do)."""
+
+    name: str
+    open_orders: tuple[str, ...]
+    orders_detached: int = 0
+    effects_dropped: int = 0
+
+
+def remove_store(
+    session: Session, name: str, *, open_states: frozenset[str], force: bool
+) -> Removal:
+    """Forget a store: its bindings, cursors, schedules and sync history go; its orders stay
+    (detached from it, history kept); its undelivered effects are closed as superseded.
+
+    Raises:
+        ConfigError: the store has open orders (state not final) and ``force`` is off; the
+            message lists them.
+    """
+    from sqlalchemy import update
+
+    from .tables import OrderRow, OutboxRow
+
+    row = get_store_row(session, name)
+    open_refs = tuple(
+        session.scalars(
+            select(OrderRow.reference)
+            .where(OrderRow.store_id == row.id, OrderRow.state.in_(sorted(open_states)))
+            .order_by(OrderRow.id)
+        )
+    )
+    if open_refs and not force:
+        shown = ", ".join(open_refs[:10]) + (" ..." if len(open_refs) > 10 else "")
+        raise ConfigError(
+            f"store {name!r} has {len(open_refs)} open order(s): {shown} (fix: finish or cancel "
+            "them first, or pass --force to detach them and drop their undelivered effects)"
+        )
+    dropped = _count(
+        session,
+        update(OutboxRow)
+        .where(OutboxRow.store_id == row.id, OutboxRow.state.in_(("pending", "leased", "dead")))
+        .values(state="superseded", last_error=f"store {name!r} removed", leased_until=None),
+    )
+    session.execute(
+        update(OutboxRow).where(OutboxRow.store_id == row.id).values(store_id=None)
+    )
+    detached = _count(
+        session, update(OrderRow).where(OrderRow.store_id == row.id).values(store_id=None)
+    )
+    session.delete(row)
+    session.flush()
+    return Removal(name, open_refs, detached, dropped)

@@ -32,8 +32,8 @@ from .base import Base, utcnow
 
 
 class StoreRow(Base):
-    """A connected sales channel store. ``api_key`` is stored in clear but never printed:
-    read it through ``stores.get_store`` which wraps it in ``Secret``."""
+    """A connected sales channel store. ``api_key`` holds the webservice key encrypted
+    (``db/secrets.py``); read it through ``stores.get_store``, which wraps it in ``Secret``."""
 
     __tablename__ = "stores"
 
