@@ -29,6 +29,11 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 )
 
+# Store keys are sealed with a Fernet key (engine/runtime/db/secrets.py); tests give one
+# through the environment so none of them writes ~/.omsflow/secret.key (the key-file path has
+# its own tests, which unset this).
+os.environ.setdefault("OMSFLOW_SECRET_KEY", "b21zZmxvdy10ZXN0cy1vbmx5LWZlcm5ldC1rZXktMzI=")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 PG_ADMIN_URL = os.environ.get(

@@ -27,6 +27,15 @@ SECRET_KEY_ENV = "OMSFLOW_SECRET_KEY"
 PREFIX = "fernet:"
 
 
+_EPHEMERAL = Fernet.generate_key()
+"""The key of in-memory SQLite databases: they die with the process, and so does this."""
+
+
+def _in_memory(database_url: str) -> bool:
+    url = make_url(database_url)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def key_file_for(database_url: str) -> Path:
     """Where the key file lives for this database (see the module docstring)."""
     url = make_url(database_url)
@@ -82,6 +91,8 @@ class KeyBox:
             if self._env_key:
                 _check(self._env_key.encode(), SECRET_KEY_ENV)
                 self._fernet = Fernet(self._env_key.encode())
+            elif _in_memory(self.database_url):
+                self._fernet = Fernet(_EPHEMERAL)
             else:
                 path = key_file_for(self.database_url)
                 if not path.is_file() and not create:
