@@ -7,9 +7,11 @@ the error's exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -39,10 +41,31 @@ def fail(message: str, code: int = 1) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Let this command create the SQLite database if it does not exist yet.",
+)
 @click.version_option(package_name="omsflow")
-def omsflow(debug: bool) -> None:
+def omsflow(debug: bool, create: bool = False) -> None:
     """omsflow: YAML-driven order lifecycle and sync between an OMS and sales channels."""
     _State.debug = debug
+    if not create:  # everyday commands refuse to create a database (see Settings)
+        click.get_current_context().with_resource(_env_set("OMSFLOW_REFUSE_NEW_DATABASE", "1"))
+
+
+@contextlib.contextmanager
+def _env_set(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for this invocation only (restored on close)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 # ================ spec (issue 2)
@@ -323,7 +346,7 @@ def store_connect(
 ) -> None:
     """Prove URL, key and permissions (nothing is written to the store), resolve the status
     map's state names to ids, and save the store. The key is never echoed."""
-    import os
+    import dataclasses
     from urllib.parse import urlsplit
 
     from engine.errors import ConfigError
@@ -343,7 +366,11 @@ def store_connect(
     store_name = name or urlsplit(url if "://" in url else f"http://{url}").netloc or url
     bundle = load_bundle()
     report = probe(url, secret, bundle.channel, verify=not insecure)
-    engine, factory = dbsession.open_database(Settings.from_env())
+    settings = dataclasses.replace(Settings.from_env(), create_database=True)
+    created = dbsession.new_sqlite_file(settings.database_url)
+    engine, factory = dbsession.open_database(settings)
+    if created is not None:
+        click.echo(f"created the database {created}", err=True)
     synced: list[dict[str, Any]] = []
     try:
         with factory() as session, session.begin():
@@ -1713,8 +1740,23 @@ def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> Non
         click.echo(line)
 
 
+def _error_json(kind: str, message: str, exit_code: int) -> None:
+    """A user mistake as JSON on stdout (with ``--json``, scripts read stdout)."""
+    lines = message.splitlines() or [kind]
+    click.echo(
+        json.dumps(
+            {"error": {"type": kind, "message": lines[0], "lines": lines, "exit_code": exit_code}}
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one error boundary, no tracebacks for errors raised on purpose."""
+    """Entry point: one error boundary, no tracebacks for errors raised on purpose. Every
+    mistake is one ``error: ...`` line (JSON on stdout when ``--json`` was given) with its own
+    exit code: 2 usage, 78 configuration, 69 unreachable store or database, 77 refused key,
+    1 anything else refused."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
     try:
         rv = omsflow.main(args=argv, prog_name="omsflow", standalone_mode=False)
         if isinstance(rv, int) and rv != 0:
@@ -1723,13 +1765,22 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        message = exc.format_message()
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            message += f" (see '{exc.ctx.command_path} --help')"
+        if as_json:
+            _error_json(type(exc).__name__, message, exc.exit_code)
+        else:
+            click.echo(f"error: {message}", err=True)
         sys.exit(exc.exit_code)
     except OmsflowError as exc:
         if _State.debug:
             raise
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            click.echo(f"error: {line}", err=True)
+        if as_json:
+            _error_json(type(exc).__name__, str(exc), exc.exit_code)
+        else:
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

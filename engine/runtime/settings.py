@@ -105,6 +105,11 @@ class Settings:
     wms_secret: Secret | None = None
     specs_dir: Path = field(default_factory=lambda: Path("specs"))
     channels_dir: Path = field(default_factory=lambda: Path("channels"))
+    create_database: bool = True
+    """May a missing SQLite file be created? The CLI says no for everyday commands (a mistyped
+    path is an error, not a silent new empty database: ``OMSFLOW_REFUSE_NEW_DATABASE``, set
+    per invocation by ``cli.omsflow``); ``db upgrade``, ``store connect``, ``demo`` and
+    ``omsflow --create ...`` (or ``OMSFLOW_CREATE_DATABASE=1``) may."""
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -116,6 +121,8 @@ class Settings:
             wms_secret=Secret(secret) if secret else None,
             specs_dir=Path(os.environ.get("OMSFLOW_SPECS", base / "specs")),
             channels_dir=Path(os.environ.get("OMSFLOW_CHANNELS", base / "channels")),
+            create_database=os.environ.get("OMSFLOW_REFUSE_NEW_DATABASE") != "1"
+            or os.environ.get("OMSFLOW_CREATE_DATABASE", "").lower() in {"1", "true", "yes"},
         )
 
 

@@ -34,6 +34,7 @@ T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("OMSFLOW_DATABASE_URL", db_url)
+    dbsession.ensure_schema(db_url)  # as `omsflow db upgrade` would: the commands open it
     monkeypatch.setenv("OMSFLOW_WMS_SECRET", SECRET)
     monkeypatch.delenv("OMSFLOW_WMS_RECEIVER_URL", raising=False)
     monkeypatch.chdir(tmp_path)

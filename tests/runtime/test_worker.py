@@ -43,7 +43,12 @@ def _wait(cond: Callable[[], bool], timeout: float = 60.0) -> bool:
 
 
 def _spawn(url: str, tmp: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMSFLOW_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OMSFLOW_")
+        or k == "OMSFLOW_SECRET_KEY"  # the stores were sealed with it
+    }
     env.update(
         OMSFLOW_DATABASE_URL=url, OMSFLOW_LABEL_DIR=str(tmp / "labels"), PYTHONPATH=str(REPO)
     )

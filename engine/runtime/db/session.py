@@ -213,8 +213,35 @@ def ensure_schema(url: str, engine: Engine | None = None) -> None:
     _checked.add(url)
 
 
+def new_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (opening would create it)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - make_engine reports unparsable URLs
+        return None
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):
+        return None
+    path = Path(db)
+    return None if path.exists() else path
+
+
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
-    """The engine and session factory for ``settings.database_url``, schema upgraded."""
+    """The engine and session factory for ``settings.database_url``, schema upgraded.
+
+    Raises:
+        DatabaseUnavailable: a SQLite file that does not exist and may not be created (see
+            ``Settings.create_database``), or a database that cannot be opened.
+    """
+    missing = new_sqlite_file(settings.database_url)
+    if missing is not None and not settings.create_database:
+        raise DatabaseUnavailable(
+            f"no database at {missing} (fix: `omsflow db upgrade` or `omsflow store connect` "
+            "creates it, `omsflow --create ...` lets any command create it; or correct "
+            "OMSFLOW_DATABASE_URL)"
+        )
     engine = make_engine(settings.database_url)
     ensure_schema(settings.database_url, engine)
     return engine, session_factory(engine)

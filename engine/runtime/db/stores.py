@@ -226,9 +226,7 @@ def remove_store(
         .where(OutboxRow.store_id == row.id, OutboxRow.state.in_(("pending", "leased", "dead")))
         .values(state="superseded", last_error=f"store {name!r} removed", leased_until=None),
     )
-    session.execute(
-        update(OutboxRow).where(OutboxRow.store_id == row.id).values(store_id=None)
-    )
+    session.execute(update(OutboxRow).where(OutboxRow.store_id == row.id).values(store_id=None))
     detached = _count(
         session, update(OrderRow).where(OrderRow.store_id == row.id).values(store_id=None)
     )

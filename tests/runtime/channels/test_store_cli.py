@@ -53,9 +53,12 @@ def test_connect_saves_and_list_masks_the_key(sandbox, run) -> None:
 
 
 def _failing(run, *args: str):
+    from pathlib import Path
+
     res = run("store", "connect", *args)
     assert res.exit_code != 0
-    assert _listed(run) == []  # nothing saved
+    # nothing saved: a refused connect does not even create the database
+    assert not Path("omsflow.db").exists() or _listed(run) == []
     return res
 
 
