@@ -234,3 +234,40 @@ def test_a_paid_demo_order_of_combinations_imports_as_new(rps: RealStore, cli: C
             == (int(pid), int(cid))
         )
         assert skus[sku]["reserved"] == int(qty)
+
+
+def test_a_combination_added_to_a_simple_product_is_caught_by_the_next_sync(
+    rps: RealStore, cli: Cli
+) -> None:
+    _connect(rps, cli)
+    pid = int(rps.scalar("SELECT id_product FROM ps_product WHERE reference = 'demo_11'") or 0)
+    value = int(rps.scalar("SELECT MIN(id_attribute) FROM ps_attribute") or 0)
+    before = rps.scalar(f"SELECT date_upd FROM ps_product WHERE id_product = {pid}")
+    with rps.client() as c:
+        r = c.post(
+            "/combinations",
+            content=(
+                f"<prestashop><combination><id_product>{pid}</id_product>"
+                "<minimal_quantity>1</minimal_quantity><associations><product_option_values>"
+                f"<product_option_value><id>{value}</id></product_option_value>"
+                "</product_option_values></associations></combination></prestashop>"
+            ),
+        )
+        assert r.status_code == 201, r.text
+    # PrestaShop leaves the product's date_upd as it was
+    assert rps.scalar(f"SELECT date_upd FROM ps_product WHERE id_product = {pid}") == before
+    cli("sync", "catalog")
+    parent = _unit(cli, "demo_11")
+    [variant] = parent["variations"]
+    assert variant.startswith("demo_11-")
+    entry = next(iter(parent["store_ids"].values()))
+    assert len(entry["combinations"]) == 1
+    refused = cli("stock", "set", "demo_11", "10", ok=False)
+    assert refused.exit_code == 78
+    assert variant in refused.stderr
+    cli("stock", "set", variant, "7")
+    cli("outbox", "run", "--once")
+    quantities = _store_quantities(rps)
+    cid = _unit(cli, variant)["combination_id"]
+    assert quantities[(pid, cid)] == 7
+    assert quantities[(pid, 0)] == 7  # the store's own sum, now of one combination
