@@ -12,12 +12,24 @@ bound products the store no longer lists as ``deleted``; a *delta* sync reads pr
 ``date_upd`` is after the ``catalog.delta`` cursor (store-side edits, deactivations). Each
 page is committed with its cursor in one transaction.
 
+Units: every product and combination is a sellable unit bound by the store's ids
+(``id_product``, ``id_product_attribute``); nothing is skipped. A unit's SKU is the OMS's
+name for it, made once when the unit is first bound by the channel's ``skus`` rule (its own
+reference, its EAN-13, a template, the ids-based fallback; ``store_ids[store]["sku_source"]``
+says which) and kept afterwards, whatever the store later does to its reference (recorded
+as ``store_ids[store]["reference"]``). Two different products with one reference are a
+``duplicate_reference`` row in ``catalog_conflicts``, rewritten at the end of each run.
+A delta run also reads the products that gained a combination newer than every bound one
+(PrestaShop's ``Combination::add`` leaves the product's ``date_upd`` alone).
+
 Stock: the first time a SKU is bound, its ``inventory.on_hand`` is the store's quantity.
 After that the OMS is the stock master: later syncs never overwrite ``on_hand`` (the OMS
 pushes its available quantity to the store through the outbox instead). Products with
 combinations hold no stock of their own; their combinations do. Each binding caches its
 stock row's writable fields (``store_ids[store]["stock"]``, ``adapter.stock_body``) so
-push_stock can PUT the full row without reading it; a new quantity alone is not a change.
+push_stock can PUT the full row without reading it; a new quantity alone is not a change,
+but a product whose set of combinations changed (``store_ids[store]["combinations"]``) has
+its units' cached rows replaced by the rows just read.
 
 Shop dates are read as UTC; the delta cursor keeps a one-hour overlap (re-read items compare
 equal and write nothing) so clock skew or equal timestamps lose no edit.
