@@ -677,6 +677,11 @@ def sync_catalog_cmd(store_name: str | None, full: bool, as_json: bool) -> None:
         emit_json(report.to_json())
     else:
         _print_report(report.to_json())
+        if report.counts.get("conflicts"):
+            click.echo(
+                f"{report.counts['conflicts']} catalogue conflict(s) need the store fixed: "
+                "omsflow products conflicts"
+            )
 
 
 @sync_group.command("orders")
@@ -746,6 +751,34 @@ def products_show(sku: str, as_json: bool) -> None:
         if isinstance(value, list | dict):
             value = json.dumps(value, default=str)
         click.echo(f"{key}: {value if value is not None else '-'}")
+
+
+@products_group.command("conflicts")
+@click.option("--store", "store_name", default=None, help="Only this store's conflicts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
+def products_conflicts(store_name: str | None, as_json: bool) -> None:
+    """Catalogue problems a sync cannot settle alone (e.g. two store products with one
+    reference), each with what to do about it."""
+    from engine.runtime import queries
+
+    engine, factory, _bundle = _open_runtime()
+    try:
+        with factory() as session:
+            rows = queries.list_conflicts(session, store=store_name)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json({"conflicts": rows})
+        return
+    for r in rows:
+        units = ", ".join(
+            f"{u['sku']} (product {u['product_id']}"
+            + (f" combination {u['combination_id']})" if u.get("combination_id") else ")")
+            for u in r["units"]
+        )
+        click.echo(f"{r['store']}\t{r['kind']}\t{r['key']}\t{units}")
+        click.echo(f"  {r['detail']}")
+    click.echo(f"{len(rows)} conflicts", err=True)
 
 
 @orders_group.command("list")
@@ -930,6 +963,7 @@ def _require_sku(sessions: Any, sku: str) -> None:
 
 
 def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) -> None:
+    from engine.runtime import inventory
     from engine.runtime.db.session import open_database
     from engine.runtime.settings import Settings
     from engine.runtime.specs import load_bundle
@@ -938,6 +972,14 @@ def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) ->
     engine, sessions = open_database(settings)
     try:
         _require_sku(sessions, sku)
+        try:
+            with sessions() as session:
+                inventory.require_stock_unit(session, sku)
+        except inventory.ParentStock as exc:
+            # a product with variants: nothing is written; one line names the variants
+            if as_json:
+                emit_json({"sku": sku, "error": str(exc), "variants": list(exc.variants)})
+            fail(str(exc), exc.exit_code)
         bundle = load_bundle(settings.specs_dir, settings.channels_dir)
         result = change(sessions, bundle)
     finally:

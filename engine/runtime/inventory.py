@@ -7,6 +7,10 @@ rewrite its payload, so a burst of 1,000 changes becomes one PUT carrying the la
 
 Functions receive a ``Session`` and never commit. Promoting Partial orders when stock
 arrives needs the lifecycle, so it lives in ``service`` (``service.set_stock`` and friends).
+
+Stock belongs to sellable units: a simple product or a variant. A product with variants
+holds none (the store keeps its own row as the sum of its variants'); ``stock set`` /
+``stock adjust`` on it are refused (``require_stock_unit``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.errors import ConfigError
 
 from .db.repository import SqlInventoryRepository, SqlOutboxRepository
-from .db.tables import InventoryRow, StoreRow
+from .db.tables import InventoryRow, ProductRow, StoreRow
 
 PUSH_STOCK = "push_stock"
 
@@ -110,6 +114,39 @@ class _Change:
                 enqueue_stock_push(self.session, sku, row.on_hand - row.reserved, at=at)
         self.session.flush()
         return changed
+
+
+class ParentStock(ConfigError):
+    """Stock set on a product that has variants: its stock is its variants' stock (the
+    store keeps the product's own row as their sum). ``variants``: their SKUs."""
+
+    def __init__(self, sku: str, variants: Sequence[str]) -> None:
+        self.sku = sku
+        self.variants = tuple(variants)
+        super().__init__(
+            f"{sku} has variants and no stock of its own (the store sums theirs): set the "
+            f"stock of each variant instead: {', '.join(self.variants)}"
+        )
+
+
+def variants_of(session: Session, sku: str) -> list[str]:
+    """SKUs of the live variants of the product ``sku`` (empty: it holds stock itself)."""
+    parent = aliased(ProductRow)
+    return list(
+        session.scalars(
+            select(ProductRow.sku)
+            .join(parent, parent.id == ProductRow.parent_id)
+            .where(parent.sku == sku, ProductRow.deleted.is_(False))
+            .order_by(ProductRow.sku)
+        )
+    )
+
+
+def require_stock_unit(session: Session, sku: str) -> None:
+    """Refuse a stock change on a product with variants (``ParentStock``)."""
+    variants = variants_of(session, sku)
+    if variants:
+        raise ParentStock(sku, variants)
 
 
 def set_on_hand(

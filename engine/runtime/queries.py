@@ -1,5 +1,6 @@
-"""Read models for the CLI: products and orders as plain, JSON-safe dicts with stable field
-names (``omsflow products list|show``, ``omsflow orders list|show``). Read-only.
+"""Read models for the CLI: products, catalogue conflicts and orders as plain, JSON-safe
+dicts with stable field names (``omsflow products list|show|conflicts``, ``omsflow orders
+list|show``). Read-only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .db.tables import (
     AttributeValueRow,
     AuditRow,
     BrandRow,
+    CatalogConflictRow,
     CategoryRow,
     InventoryRow,
     OrderLineRow,
@@ -128,8 +130,11 @@ def show_product(session: Session, sku: str) -> dict[str, Any]:
             select(ProductRow.sku).where(ProductRow.parent_id == row.id).order_by(ProductRow.sku)
         )
     )
+    stores = {store_names.get(str(k), str(k)): v for k, v in sorted((row.store_ids or {}).items())}
+    entries = [v for _name, v in sorted(stores.items()) if isinstance(v, dict)]
     return {
         "sku": row.sku,
+        "sku_source": next((e["sku_source"] for e in entries if e.get("sku_source")), None),
         "name": row.name,
         "parent_sku": parent.sku if parent else None,
         "price": _money(row.price),
@@ -145,11 +150,40 @@ def show_product(session: Session, sku: str) -> dict[str, Any]:
         "categories": [cats[int(c)] for c in row.category_ids or [] if int(c) in cats],
         "attributes": [{"group": g, "value": v} for _i, g, v in attrs],
         "variations": variations,
-        "store_ids": {
-            store_names.get(str(k), str(k)): v for k, v in sorted((row.store_ids or {}).items())
-        },
+        "store_ids": stores,
         "updated_at": _when(row.updated_at),
     }
+
+
+def list_conflicts(session: Session, *, store: str | None = None) -> list[dict[str, Any]]:
+    """Catalogue conflicts the sync could not settle alone (``omsflow products conflicts``),
+    by store and key: ``store, kind, key, units [{product_id, combination_id, sku,
+    sku_source}], detail, first_seen, last_seen``.
+
+    Raises:
+        NotFound: ``store`` names no store.
+    """
+    query = (
+        select(CatalogConflictRow, StoreRow.name)
+        .join(StoreRow, StoreRow.id == CatalogConflictRow.store_id)
+        .order_by(StoreRow.name, CatalogConflictRow.kind, CatalogConflictRow.key)
+    )
+    if store is not None:
+        if session.scalar(select(StoreRow.id).where(StoreRow.name == store)) is None:
+            raise NotFound(f"store {store!r} not found (omsflow store list)")
+        query = query.where(StoreRow.name == store)
+    return [
+        {
+            "store": name,
+            "kind": row.kind,
+            "key": row.key,
+            "units": list(row.units or []),
+            "detail": row.detail,
+            "first_seen": _when(row.first_seen),
+            "last_seen": _when(row.last_seen),
+        }
+        for row, name in session.execute(query)
+    ]
 
 
 # --------------------------------------------------------------------------- orders

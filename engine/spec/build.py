@@ -7,6 +7,7 @@ the schema cannot say (``dest`` vs ``internal``, durations, mapping references).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from engine.spec.model import (
     RateSpec,
     RetrySpec,
     SchedulesSpec,
+    SkuCandidate,
+    SkuRuleSpec,
     StateSpec,
     StatusMapSpec,
     TransitionSpec,
@@ -60,6 +63,7 @@ CHANNEL_KEYS = frozenset(
         "mappings",
         "prices",
         "fulfilment",
+        "skus",
     }
 )
 CONNECTION_KEYS = frozenset(
@@ -80,6 +84,7 @@ MAPPING_KEYS = frozenset({"direct", "children"})
 FIELD_RULE_KEYS = frozenset({"from", "to", "transform"})
 CHILD_RULE_KEYS = frozenset({"from", "to", "mapping"})
 PRICES_KEYS = frozenset({"target", "sources", "variation_price"})
+SKUS_KEYS = frozenset({"product", "combination"})
 FULFILMENT_KEYS = frozenset(
     {"delivery", "carrier_name", "awb_prefix", "label", "wms_endpoint_env", "wms_events"}
 )
@@ -264,6 +269,65 @@ def _build_mappings(
     return {name: built[name] for name in raw}
 
 
+def parse_template(text: str) -> tuple[str, ...]:
+    """The placeholder names of a SKU template (``"{product_reference}-{attributes}"`` ->
+    ``("product_reference", "attributes")``), in order, without repeats.
+
+    Raises:
+        ValueError: unbalanced braces, an empty ``{}``, or a format spec/conversion
+            (only plain ``{name}`` placeholders are allowed).
+    """
+    names: list[str] = []
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"template '{text}' is malformed ({exc})") from None
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name:
+            raise ValueError(f"template '{text}' has an empty placeholder '{{}}'")
+        if spec or conversion:
+            raise ValueError(
+                f"template '{text}': write plain {{{name}}} (no format spec or conversion)"
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _sku_candidates(
+    doc: Document, raw: Any, kind: str, problems: list[SpecError]
+) -> tuple[SkuCandidate, ...]:
+    out: list[SkuCandidate] = []
+    for i, item in enumerate(raw):
+        text = str(item)
+        if "{" in text or "}" in text:
+            try:
+                names = parse_template(text)
+            except ValueError as exc:
+                problems.append(doc.error("spec.invalid-template", str(exc), ("skus", kind, i)))
+                names = ()
+            out.append(SkuCandidate("template", text, names))
+        else:
+            out.append(SkuCandidate(text.strip()))
+    return tuple(out)
+
+
+def _build_skus(doc: Document, raw: Any, problems: list[SpecError]) -> SkuRuleSpec:
+    if not raw:
+        return SkuRuleSpec()
+    default = SkuRuleSpec()
+    return SkuRuleSpec(
+        product=_sku_candidates(doc, raw["product"], "product", problems)
+        if "product" in raw
+        else default.product,
+        combination=_sku_candidates(doc, raw["combination"], "combination", problems)
+        if "combination" in raw
+        else default.combination,
+    )
+
+
 def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
     """Spec objects from a schema-valid channel document, plus build problems."""
     data: Mapping[str, Any] = doc.data
@@ -365,6 +429,7 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         mappings=_build_mappings(doc, data["mappings"] or {}, problems),
         prices=prices,
         fulfilment=fulfilment,
+        skus=_build_skus(doc, data.get("skus"), problems),
         description=str(data.get("description", "")),
         file=doc.file,
     )

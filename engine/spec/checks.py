@@ -6,7 +6,9 @@ ambiguous transitions (same trigger and source, no complementary guard), unknown
 effect / follow-up names, and declared invariants proven over the graph.
 
 Channel: the machine it names, every state and trigger it names, an outbound entry for
-every non-pseudo state, inbound rules for imported statuses, WMS events, transforms.
+every non-pseudo state, inbound rules for imported statuses, WMS events, transforms, and
+the SKU rules (known candidates, known placeholders per unit kind, nothing after
+``fallback``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.errors import SpecError
+from engine.spec.build import parse_template
 from engine.spec.graph import outgoing, reachable
-from engine.spec.model import ChannelSpec, MachineSpec, TransitionSpec
+from engine.spec.model import (
+    SKU_KEYWORDS,
+    SKU_PLACEHOLDERS,
+    ChannelSpec,
+    MachineSpec,
+    SkuCandidate,
+    TransitionSpec,
+)
 from engine.spec.source import Document, Path, did_you_mean
 from engine.spec.vocabulary import Vocabulary
 
@@ -326,4 +336,74 @@ def check_channel(
                             ("mappings", name, "direct", j, "transform"),
                         )
                     )
+    problems.extend(_check_skus(channel, doc))
+    return problems
+
+
+def _well_formed(text: str) -> bool:
+    try:
+        parse_template(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_skus(channel: ChannelSpec, doc: Document) -> list[SpecError]:
+    """SKU rules: each candidate a keyword or a template of the kind's placeholders; a
+    template names at least one placeholder; nothing listed after ``fallback``."""
+    problems: list[SpecError] = []
+    data = doc.data.get("skus") if isinstance(doc.data, dict) else None
+    if not isinstance(data, dict):
+        return problems
+    for kind in ("product", "combination"):
+        if kind not in data:
+            continue
+        listed: tuple[SkuCandidate, ...] = getattr(channel.skus, kind)
+        allowed = SKU_PLACEHOLDERS[kind]
+        after_fallback = False
+        for i, cand in enumerate(listed):
+            path: Path = ("skus", kind, i)
+            if after_fallback:
+                problems.append(
+                    doc.error(
+                        "spec.unreachable-candidate",
+                        f"'{cand.text or cand.kind}' comes after 'fallback', which always "
+                        "names the unit: it is never used (move it before 'fallback')",
+                        path,
+                    )
+                )
+                continue
+            if cand.kind == "template":
+                for name in cand.placeholders:
+                    if name not in allowed:
+                        problems.append(
+                            doc.error(
+                                "spec.unknown-placeholder",
+                                f"unknown placeholder '{{{name}}}' in SKU template "
+                                f"'{cand.text}' for {kind}s (known: {', '.join(allowed)})",
+                                path,
+                                hint=did_you_mean(name, allowed),
+                            )
+                        )
+                if not cand.placeholders and _well_formed(cand.text):
+                    problems.append(
+                        doc.error(
+                            "spec.constant-template",
+                            f"SKU template '{cand.text}' names no placeholder: every {kind} "
+                            "would get the same SKU",
+                            path,
+                        )
+                    )
+            elif cand.kind not in SKU_KEYWORDS:
+                problems.append(
+                    _unknown(
+                        doc,
+                        "spec.unknown-sku-candidate",
+                        "SKU candidate",
+                        cand.kind,
+                        SKU_KEYWORDS,
+                        path,
+                    )
+                )
+            after_fallback = after_fallback or cand.kind == "fallback"
     return problems

@@ -226,6 +226,67 @@ class FulfilmentSpec:
     """WMS event type -> lifecycle trigger."""
 
 
+SKU_KEYWORDS = ("reference", "ean13", "fallback")
+"""Candidate names a SKU rule may list besides templates."""
+SKU_PLACEHOLDERS: Mapping[str, tuple[str, ...]] = {
+    "product": ("store", "product_id", "reference", "ean13"),
+    "combination": (
+        "store",
+        "product_id",
+        "combination_id",
+        "reference",
+        "ean13",
+        "product_reference",
+        "attributes",
+    ),
+}
+"""Placeholders a template may use, per unit kind (``attributes``: the combination's
+attribute values, slugged, joined by ``-``)."""
+
+
+@dataclass(frozen=True)
+class SkuCandidate:
+    """One way to name a sellable unit: ``reference`` (its own reference), ``ean13``,
+    ``template`` (``text`` with ``{placeholder}``s) or ``fallback`` (the store's ids:
+    ``ps{store}-{product_id}[-{combination_id}]``, always unique)."""
+
+    kind: str
+    text: str = ""
+    placeholders: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """How a SKU made by this candidate is recorded: ``reference``, ``ean13``,
+        ``rule:<template>`` or ``fallback``."""
+        return f"rule:{self.text}" if self.kind == "template" else self.kind
+
+
+FALLBACK = SkuCandidate("fallback")
+
+
+@dataclass(frozen=True)
+class SkuRuleSpec:
+    """How the OMS names a store's sellable units, per kind: candidates in order, the first
+    usable one wins; ``fallback`` is always tried last, listed or not."""
+
+    product: tuple[SkuCandidate, ...] = (SkuCandidate("reference"), FALLBACK)
+    combination: tuple[SkuCandidate, ...] = (
+        SkuCandidate("reference"),
+        SkuCandidate("ean13"),
+        SkuCandidate(
+            "template",
+            "{product_reference}-{attributes}",
+            ("product_reference", "attributes"),
+        ),
+        FALLBACK,
+    )
+
+    def candidates(self, kind: str) -> tuple[SkuCandidate, ...]:
+        """The candidates for ``product`` or ``combination``, ending with ``fallback``."""
+        listed = self.product if kind == "product" else self.combination
+        return listed if listed and listed[-1] == FALLBACK else (*listed, FALLBACK)
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """A validated channel spec, cross-checked against its machine."""
@@ -239,5 +300,6 @@ class ChannelSpec:
     mappings: Mapping[str, MappingSpec]
     prices: PricesSpec = field(default_factory=PricesSpec)
     fulfilment: FulfilmentSpec = field(default_factory=FulfilmentSpec)
+    skus: SkuRuleSpec = field(default_factory=SkuRuleSpec)
     description: str = ""
     file: str = ""

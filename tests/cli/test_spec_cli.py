@@ -109,6 +109,22 @@ def test_validate_broken_copy_exits_1_with_one_located_line(
         assert "did you mean 'guards'?" in hits[0]
 
 
+def test_validate_rejects_a_bad_sku_template_with_one_located_line(
+    runner: CliRunner, workdir: Path
+) -> None:
+    text = CHANNEL_TEXT.replace("{product_reference}-{attributes}", "{product_ref}-{size}", 1)
+    (workdir / "channels" / CHANNEL_PATH.name).write_text(text, encoding="utf-8")
+    result = runner.invoke(omsflow, ["spec", "validate"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.stdout.strip().splitlines()
+    hits = [ln for ln in lines if "unknown placeholder" in ln]
+    assert len(hits) == 2, lines
+    line = line_of(text, "{product_ref}-{size}")
+    assert all(h.startswith(f"channels/{CHANNEL_PATH.name}:{line}:") for h in hits), hits
+    assert any("'{product_ref}'" in h and "did you mean 'product_reference'?" in h for h in hits)
+
+
 def test_validate_names_files_and_folders(runner: CliRunner, workdir: Path) -> None:
     bad = workdir / "broken.yaml"
     bad.write_text(CHANNEL_TEXT.replace("change: buyer_cancel", "change: buyer_cancle", 1))

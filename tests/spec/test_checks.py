@@ -246,3 +246,68 @@ def test_channel_status_names_like_booleans_stay_names(tmp_path: Path) -> None:
     text = replace_once(CHANNEL_TEXT, "    Packed: null\n", "    Packed: On\n")
     channel = parse_channel(text, "c.yaml", shipped_machine(), vocabulary=VOCABULARY)
     assert channel.status_map.outbound["Packed"] == "On"
+
+
+# ----------------------------------------------------------------------------- SKU rules
+
+SKU_LINE = 'combination: [reference, ean13, "{product_reference}-{attributes}", fallback]'
+
+
+def test_shipped_sku_rule() -> None:
+    channel = parse_channel(CHANNEL_TEXT, "c.yaml", shipped_machine(), vocabulary=VOCABULARY)
+    combo = channel.skus.candidates("combination")
+    assert [c.source for c in combo] == [
+        "reference",
+        "ean13",
+        "rule:{product_reference}-{attributes}",
+        "fallback",
+    ]
+    assert combo[2].placeholders == ("product_reference", "attributes")
+    assert channel.skus.candidates("product")[-1].kind == "fallback"
+
+
+def test_sku_rule_without_fallback_still_ends_with_it() -> None:
+    text = replace_once(CHANNEL_TEXT, SKU_LINE, "combination: [reference]")
+    channel = parse_channel(text, "c.yaml", shipped_machine(), vocabulary=VOCABULARY)
+    assert [c.kind for c in channel.skus.candidates("combination")] == ["reference", "fallback"]
+
+
+def test_sku_template_with_an_unknown_placeholder_is_located() -> None:
+    text = replace_once(
+        CHANNEL_TEXT, "{product_reference}-{attributes}", "{product_ref}-{attributes}"
+    )
+    [err] = channel_errors(text).errors
+    assert err.code == "spec.unknown-placeholder"
+    assert err.location.line == line_of(text, "{product_ref}-")
+    assert err.location.json_path == "$.skus.combination[2]"
+    assert err.hint == "did you mean 'product_reference'?"
+    assert "\n" not in err.line()
+
+
+def test_sku_placeholders_are_per_kind() -> None:
+    text = replace_once(CHANNEL_TEXT, '"{reference}-{product_id}"', '"{reference}-{attributes}"')
+    [err] = channel_errors(text).errors
+    assert err.code == "spec.unknown-placeholder"
+    assert "for products" in err.message
+    assert err.location.json_path == "$.skus.product[2]"
+
+
+def test_sku_rule_problems_each_located() -> None:
+    text = replace_once(
+        CHANNEL_TEXT,
+        SKU_LINE,
+        'combination: [referense, "x-{reference", "FIX{{ED}}", "{ean13:>13}", fallback, ean13]',
+    )
+    errs = channel_errors(text)
+    assert codes(errs) == [
+        "spec.unknown-sku-candidate",
+        "spec.invalid-template",
+        "spec.constant-template",
+        "spec.invalid-template",
+        "spec.unreachable-candidate",
+    ]
+    paths = [e.location.json_path for e in errs.errors]
+    assert paths == [f"$.skus.combination[{i}]" for i in (0, 1, 2, 3, 5)]
+    assert errs.errors[0].hint == "did you mean 'reference'?"
+    line = line_of(text, "combination: [referense")
+    assert {e.location.line for e in errs.errors} == {line}

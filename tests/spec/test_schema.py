@@ -75,6 +75,7 @@ def _props(kind: str, *where: str) -> frozenset[str]:
         (build.MAPPING_KEYS, "channel", ("$defs", "mapping")),
         (build.PRICES_KEYS, "channel", ("properties", "prices")),
         (build.FULFILMENT_KEYS, "channel", ("properties", "fulfilment")),
+        (build.SKUS_KEYS, "channel", ("properties", "skus")),
     ],
 )
 def test_builder_keys_equal_schema_properties(

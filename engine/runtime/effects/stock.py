@@ -5,7 +5,8 @@ twice leaves the store as delivering it once. The SKU's ids in the store come fr
 ``ProductRow.store_ids`` (written by the catalogue sync); an unbound SKU is dead-lettered
 with a message saying so. push_stock PUTs the stock row the catalogue sync cached with the
 binding (one request per change, no read) and falls back to read-then-PUT when that row is
-missing, refused or possibly already current.
+missing, refused or possibly already current. The product-level row of a product with
+combinations is never written: PrestaShop keeps it as the sum of the combinations' rows.
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def _remember_stock(
         row.store_ids = ids
 
 
+def _store_has_combinations(product: ProductInfo, key: str) -> bool:
+    """The catalogue sync saw combinations on this product in the store (its binding's
+    ``combinations``), whether or not the OMS holds them as variations."""
+    entry = product.store_ids.get(key)
+    return isinstance(entry, Mapping) and bool(entry.get("combinations"))
+
+
 @register(PUSH_STOCK)
 def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
     """One full-object PUT from the row cached with the binding when the new quantity differs
@@ -84,7 +92,11 @@ def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
     a value back at the cached quantity, where the store may already show it — read the row,
     PUT only if the store differs, and refresh the cache when the row changed."""
     product, store_id, binding = _bound(ctx, d)
-    if product.has_children and binding["combination_id"] is None:
+    if binding["combination_id"] is None and (
+        product.has_children or _store_has_combinations(product, str(binding["key"]))
+    ):
+        # PrestaShop keeps a product's own stock row as the sum of its combinations' rows:
+        # omsflow never writes it
         return f"{product.sku} has variations: the store sums their stock"
     quantity = max(0, int(d.payload.get("quantity", 0)))
     adapter = ctx.adapters.adapter(store_id)

@@ -12,12 +12,24 @@ bound products the store no longer lists as ``deleted``; a *delta* sync reads pr
 ``date_upd`` is after the ``catalog.delta`` cursor (store-side edits, deactivations). Each
 page is committed with its cursor in one transaction.
 
+Units: every product and combination is a sellable unit bound by the store's ids
+(``id_product``, ``id_product_attribute``); nothing is skipped. A unit's SKU is the OMS's
+name for it, made once when the unit is first bound by the channel's ``skus`` rule (its own
+reference, its EAN-13, a template, the ids-based fallback; ``store_ids[store]["sku_source"]``
+says which) and kept afterwards, whatever the store later does to its reference (recorded
+as ``store_ids[store]["reference"]``). Two different products with one reference are a
+``duplicate_reference`` row in ``catalog_conflicts``, rewritten at the end of each run.
+A delta run also reads the products that gained a combination newer than every bound one
+(PrestaShop's ``Combination::add`` leaves the product's ``date_upd`` alone).
+
 Stock: the first time a SKU is bound, its ``inventory.on_hand`` is the store's quantity.
 After that the OMS is the stock master: later syncs never overwrite ``on_hand`` (the OMS
 pushes its available quantity to the store through the outbox instead). Products with
 combinations hold no stock of their own; their combinations do. Each binding caches its
 stock row's writable fields (``store_ids[store]["stock"]``, ``adapter.stock_body``) so
-push_stock can PUT the full row without reading it; a new quantity alone is not a change.
+push_stock can PUT the full row without reading it; a new quantity alone is not a change,
+but a product whose set of combinations changed (``store_ids[store]["combinations"]``) has
+its units' cached rows replaced by the rows just read.
 
 Shop dates are read as UTC; the delta cursor keeps a one-hour overlap (re-read items compare
 equal and write nothing) so clock skew or equal timestamps lose no edit.
@@ -26,6 +38,8 @@ equal and write nothing) so clock skew or equal timestamps lose no edit.
 from __future__ import annotations
 
 import bisect
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +49,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core import map_record
+from engine.errors import ChannelNotFound
 from engine.runtime.channels.prestashop.adapter import stock_body
 from engine.runtime.channels.prestashop.records import CatalogItem
 from engine.runtime.db.base import utcnow
@@ -44,10 +59,12 @@ from engine.runtime.db.tables import (
     AttributeValueRow,
     BindingRow,
     BrandRow,
+    CatalogConflictRow,
     CategoryRow,
     InventoryRow,
     ProductRow,
 )
+from engine.spec.model import SkuCandidate, SkuRuleSpec
 
 from .common import (
     ItemRate,
@@ -86,6 +103,66 @@ def _money(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(CENT)
+
+
+# --------------------------------------------------------------------------- naming units
+
+SKU_MAX = 64  # ProductRow.sku / InventoryRow.sku
+_EAN = re.compile(r"^[0-9]{8,14}$")
+
+
+def _field(mapped: Mapping[str, Any], name: str, default: str) -> str:
+    """A mapped text field (``reference`` also read as ``sku``, the older mapping target)."""
+    value = mapped.get(name)
+    if value is None and name == "reference":
+        value = mapped.get("sku")
+    if value is None and name not in mapped:
+        value = default
+    return str(value or "").strip()
+
+
+def _ean(value: str) -> str:
+    """An EAN/GTIN worth naming a unit by: 8-14 digits, not all zeros; else ''."""
+    return value if _EAN.match(value) and value.strip("0") else ""
+
+
+def _slug(text: str) -> str:
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", norm.lower()).strip("-")
+
+
+def _fallback(values: Mapping[str, str]) -> str:
+    """``ps{store}-{product_id}`` or ``ps{store}-{product_id}-{combination_id}``."""
+    base = f"ps{values['store']}-{values['product_id']}"
+    return f"{base}-{values['combination_id']}" if values.get("combination_id") else base
+
+
+def _candidate_value(
+    cand: SkuCandidate, values: Mapping[str, str], *, own: bool = True, own_ean: bool = True
+) -> str:
+    """The SKU this candidate gives the unit, or '' when it gives none (not set, not the
+    unit's own, a placeholder without a value, longer than a SKU may be)."""
+    if cand.kind == "reference":
+        value = values.get("reference", "") if own else ""
+    elif cand.kind == "ean13":
+        value = values.get("ean13", "") if own_ean else ""
+    elif cand.kind == "template":
+        if any(not values.get(name) for name in cand.placeholders):
+            return ""
+        try:
+            value = cand.text.format_map(values)
+        except (KeyError, ValueError, IndexError):
+            return ""
+    else:
+        return ""
+    value = value.strip()
+    return value if len(value) <= SKU_MAX else ""
+
+
+def _same_unit(entry: Mapping[str, Any], kind: str, ext: int) -> bool:
+    if kind == "combination":
+        return bool(entry.get("combination_id") == ext)
+    return bool(entry.get("product_id") == ext and entry.get("combination_id") is None)
 
 
 # --------------------------------------------------------------------------- reference data
@@ -173,6 +250,7 @@ class Reference:
         self.values: dict[int, int] = {}
         self.labels: dict[int, str] = {}
         self.groups: dict[int, int] = {}
+        self.value_names: dict[int, str] = {}
 
 
 def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncReport) -> Reference:
@@ -229,6 +307,7 @@ def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncRe
         report,
     )
     ref.labels = {v.id: f"{group_names.get(v.id_attribute_group, '')} : {v.name}" for v in values}
+    ref.value_names = {v.id: v.name for v in values}
     session.flush()
     return ref
 
@@ -268,21 +347,27 @@ class CatalogSync:
         mappings = bundle.channel.mappings
         self.product_in = mappings["product_in"]
         self.combination_in = mappings["combination_in"]
+        self.rules: SkuRuleSpec = getattr(bundle.channel, "skus", None) or SkuRuleSpec()
         self.store = store
         self.ref = ref
         self.state = state
         self.api_url = store.url.rstrip("/")
         self.claimed: set[str] = set()
+        # first-sight quantities to add per (product_id, combination_id) (bind_products)
+        self.extra_on_hand: dict[tuple[int, int], int] = {}
 
     # -- desired values ------------------------------------------------------------
 
-    def _store_ids(self, rid: int | None, ids: dict[str, Any]) -> dict[str, Any]:
+    def _store_ids(
+        self, rid: int | None, ids: dict[str, Any], *, fresh_stock: bool = False
+    ) -> dict[str, Any]:
         current = dict(self.state.rows[rid]["store_ids"] or {}) if rid is not None else {}
         before = current.get(self.state.key)
         old_stock = before.get("stock") if isinstance(before, dict) else None
         new_stock = ids.get("stock")
         if (
-            isinstance(old_stock, dict)
+            not fresh_stock
+            and isinstance(old_stock, dict)
             and isinstance(new_stock, dict)
             and {**old_stock, "quantity": None} == {**new_stock, "quantity": None}
         ):
@@ -301,22 +386,37 @@ class CatalogSync:
         self, item: CatalogItem, report: SyncReport
     ) -> list[tuple[str, int, int | None, dict[str, Any], int | None]]:
         """``(kind, external id, existing row id, values, store quantity)`` for the product
-        and each combination; values' ``parent_id`` is filled later for new parents."""
+        and each combination; values' ``parent_id`` is filled later for new parents.
+
+        Every unit is bound by the store's ids; a unit bound before keeps its SKU, a new
+        one is named by the channel's SKU rule (``_name``)."""
         p = item.product
         mapped = map_record(self.product_in, p.to_mapping())
-        sku = (mapped.get("sku") or "").strip() or f"ps{self.store.id}-{p.id}"
-        name = mapped.get("name") or p.name or sku
+        reference = _field(mapped, "reference", p.reference)
+        ean = _ean(_field(mapped, "ean13", p.ean13))
         price = _money(mapped.get("price")) or Decimal("0.00")
         active = bool(mapped.get("active"))
         brand = self.ref.brands.get(int(mapped.get("brand_id") or 0))
         cats = sorted({self.ref.categories[c] for c in p.category_ids if c in self.ref.categories})
         stock_rows = {s.id_product_attribute: s for s in item.stock}
         base_stock = stock_rows.get(0)
-        out: list[tuple[str, int, int | None, dict[str, Any], int | None]] = []
-        rid = self._match("product", p.id, sku, report)
-        if rid == -1:
-            return out
-        out.append(
+        combo_ids = sorted(c.id for c in item.combinations)
+        prid = self._bound("product", p.id)
+        before = self._owner(prid) if prid is not None else None
+        # the store added or removed combinations since the last sync: the cached stock
+        # bodies are replaced by the rows just read (never a stale body PUT later)
+        fresh = isinstance(before, dict) and before.get("combinations", combo_ids) != combo_ids
+        if fresh:
+            report.add("combination_sets_changed")
+        product_values = {
+            "store": str(self.store.id),
+            "product_id": str(p.id),
+            "reference": reference,
+            "ean13": ean,
+        }
+        rid, sku, source = self._name("product", p.id, prid, product_values, own=True)
+        name = mapped.get("name") or p.name or sku
+        out: list[tuple[str, int, int | None, dict[str, Any], int | None]] = [
             (
                 "product",
                 p.id,
@@ -339,18 +439,49 @@ class CatalogSync:
                             "combination_id": None,
                             "stock_available_id": base_stock.id if base_stock else None,
                             "stock": stock_body(base_stock) if base_stock else None,
+                            "sku_source": source,
+                            "reference": reference,
+                            "combinations": combo_ids,
                         },
+                        fresh_stock=fresh,
                     ),
                 },
                 None if item.combinations else (base_stock.quantity if base_stock else 0),
             )
-        )
-        for c in item.combinations:
-            cm = map_record(self.combination_in, c.to_mapping())
-            csku = (cm.get("sku") or "").strip() or f"ps{self.store.id}-{p.id}-{c.id}"
-            crid = self._match("combination", c.id, csku, report)
-            if crid == -1:
-                continue
+        ]
+        mapped_combos = [
+            (c, map_record(self.combination_in, c.to_mapping())) for c in item.combinations
+        ]
+        refs = [_field(cm, "reference", c.reference) for c, cm in mapped_combos]
+        eans = [_ean(_field(cm, "ean13", c.ean13)) for c, cm in mapped_combos]
+        for (c, cm), cref, cean in zip(mapped_combos, refs, eans, strict=True):
+            # a combination's reference (or EAN) is its own when neither its product nor a
+            # sibling carries it too (many stores repeat the product's reference on each)
+            own_ref = bool(cref) and cref != reference and refs.count(cref) == 1
+            own_ean = bool(cean) and cean != ean and eans.count(cean) == 1
+            values = {
+                "store": str(self.store.id),
+                "product_id": str(p.id),
+                "combination_id": str(c.id),
+                "reference": cref,
+                "ean13": cean,
+                "product_reference": reference,
+                "attributes": "-".join(
+                    part
+                    for part in (
+                        _slug(self.ref.value_names.get(v, "")) for v in c.option_value_ids
+                    )
+                    if part
+                ),
+            }
+            crid, csku, csource = self._name(
+                "combination",
+                c.id,
+                self._bound("combination", c.id),
+                values,
+                own=own_ref,
+                own_ean=own_ean,
+            )
             labels = [self.ref.labels[v] for v in c.option_value_ids if v in self.ref.labels]
             image = (
                 f"{self.api_url}/api/images/products/{p.id}/{c.image_ids[0]}"
@@ -387,7 +518,10 @@ class CatalogSync:
                                 "combination_id": c.id,
                                 "stock_available_id": srow.id if srow else None,
                                 "stock": stock_body(srow) if srow else None,
+                                "sku_source": csource,
+                                "reference": cref,
                             },
+                            fresh_stock=fresh,
                         ),
                     },
                     srow.quantity if srow else 0,
@@ -395,31 +529,72 @@ class CatalogSync:
             )
         return out
 
-    def _match(self, kind: str, ext: int, sku: str, report: SyncReport) -> int | None:
-        """The bound row, else an unbound row with the same SKU (adopted), else None (new);
-        -1 when the SKU already belongs to another item of this store (skipped)."""
-        bound = (self.state.products if kind == "product" else self.state.combinations).get(ext)
-        if bound is not None and bound in self.state.rows:
-            return bound
+    def _bound(self, kind: str, ext: int) -> int | None:
+        """The row bound to this store unit, if any (and still in the OMS)."""
+        rid = (self.state.products if kind == "product" else self.state.combinations).get(ext)
+        return rid if rid is not None and rid in self.state.rows else None
+
+    def _name(
+        self,
+        kind: str,
+        ext: int,
+        rid: int | None,
+        values: Mapping[str, str],
+        *,
+        own: bool,
+        own_ean: bool = True,
+    ) -> tuple[int | None, str, str]:
+        """``(row id or None for a new row, SKU, how it was made)``.
+
+        A bound unit keeps its SKU (inventory, order lines and pushes are keyed by it, so a
+        reference the store changes later is recorded, never followed). A new unit takes
+        the first usable candidate of the channel's SKU rule: a value that is set, at most
+        64 characters, and free (no other unit of this store holds it; a row no unit of
+        this store holds is adopted, e.g. one ``products create`` made or another store's).
+        """
+        if rid is not None:
+            sku = str(self.state.rows[rid]["sku"])
+            entry = self._owner(rid) or {}
+            source = entry.get("sku_source") or self._infer_source(kind, sku, values)
+            return rid, sku, str(source)
+        for cand in self.rules.candidates(kind):
+            if cand.kind == "fallback":
+                break
+            value = _candidate_value(cand, values, own=own, own_ean=own_ean)
+            if not value:
+                continue
+            usable, adopt = self._free(value, kind, ext)
+            if usable:
+                return adopt, value, cand.source
+        base = _fallback(values)
+        sku, n = base, 1
+        while True:
+            usable, adopt = self._free(sku, kind, ext)
+            if usable:
+                return adopt, sku, "fallback"
+            n += 1
+            sku = f"{base}-{n}"
+
+    def _free(self, sku: str, kind: str, ext: int) -> tuple[bool, int | None]:
+        """Whether ``sku`` can name this unit, and the row to adopt (None: a new row)."""
+        if sku in self.claimed:
+            return False, None
         rid = self.state.by_sku.get(sku)
-        if rid is None:
-            if sku in self.claimed:
-                report.add("skipped_duplicate_sku")
-                return -1
-            self.claimed.add(sku)
-            return None
-        owner = self._owner(rid)
-        if owner is None:
-            return rid
-        same = owner.get("product_id") == (ext if kind == "product" else owner.get("product_id"))
-        if kind == "combination":
-            same = owner.get("combination_id") == ext
-        else:
-            same = same and owner.get("combination_id") is None
-        if same:
-            return rid
-        report.add("skipped_duplicate_sku")
-        return -1
+        if rid is not None:
+            owner = self._owner(rid)
+            if owner is not None and not _same_unit(owner, kind, ext):
+                return False, None
+        self.claimed.add(sku)
+        return True, rid
+
+    def _infer_source(self, kind: str, sku: str, values: Mapping[str, str]) -> str:
+        """How an SKU bound before its source was recorded was most likely made."""
+        if sku == _fallback(values):
+            return "fallback"
+        for cand in self.rules.candidates(kind):
+            if cand.kind != "fallback" and sku == _candidate_value(cand, values):
+                return cand.source
+        return "oms"
 
     # -- one page --------------------------------------------------------------------
 
@@ -541,7 +716,67 @@ class CatalogSync:
         if kind == "product":
             bisect.insort(self.state.bound_product_ids, ext)
         if qty is not None:
-            first_sight[str(values["sku"])] = qty
+            entry = (values["store_ids"] or {}).get(self.state.key) or {}
+            unit = (int(entry.get("product_id") or 0), int(entry.get("combination_id") or 0))
+            first_sight[str(values["sku"])] = qty + self.extra_on_hand.get(unit, 0)
+
+    def record_conflicts(self, session: Session, report: SyncReport) -> int:
+        """Rewrite this store's ``duplicate_reference`` conflicts from what is bound: two
+        DIFFERENT store products carrying one reference (a product and its own
+        combinations sharing it is normal). A conflict no longer shown is removed."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in self.state.rows.values():
+            entry = (row["store_ids"] or {}).get(self.state.key)
+            if row["deleted"] or not isinstance(entry, dict) or not entry.get("reference"):
+                continue
+            groups.setdefault(str(entry["reference"]), []).append(
+                {
+                    "product_id": entry.get("product_id"),
+                    "combination_id": entry.get("combination_id"),
+                    "sku": row["sku"],
+                    "sku_source": entry.get("sku_source"),
+                }
+            )
+        found = {
+            ref: sorted(units, key=lambda u: (u["product_id"] or 0, u["combination_id"] or 0))
+            for ref, units in groups.items()
+            if len({u["product_id"] for u in units}) > 1
+        }
+        kind = "duplicate_reference"
+        existing = {
+            row.key: row
+            for row in session.scalars(
+                select(CatalogConflictRow).where(
+                    CatalogConflictRow.store_id == self.store.id, CatalogConflictRow.kind == kind
+                )
+            )
+        }
+        now = utcnow()
+        for ref, units in sorted(found.items()):
+            detail = _conflict_detail(ref, units)
+            known = existing.pop(ref, None)
+            if known is None:
+                session.add(
+                    CatalogConflictRow(
+                        store_id=self.store.id,
+                        kind=kind,
+                        key=ref,
+                        units=units,
+                        detail=detail,
+                        first_seen=now,
+                        last_seen=now,
+                    )
+                )
+                report.add("conflicts_new")
+            else:
+                known.units, known.detail, known.last_seen = units, detail, now
+        for gone in existing.values():
+            session.delete(gone)
+            report.add("conflicts_resolved")
+        if found:
+            report.add("conflicts", len(found))
+        session.flush()
+        return len(found)
 
     def mark_missing(
         self, session: Session, lo: int, hi: int | None, listed: set[int], report: SyncReport
@@ -564,6 +799,75 @@ class CatalogSync:
                     report.add("products_deleted" if target == rid else "combinations_deleted")
         if updates:
             session.execute(update(ProductRow), updates)
+
+
+def _conflict_detail(reference: str, units: Sequence[Mapping[str, Any]]) -> str:
+    """One line: what is wrong and what to do about it."""
+    products = sorted({int(u["product_id"]) for u in units})
+    holder = next((u for u in units if u["sku"] == reference), None)
+    others = [
+        u
+        for u in units
+        if u["combination_id"] is None
+        and (holder is None or u["product_id"] != holder["product_id"])
+    ]
+    kept = (
+        f"SKU {reference!r} names product {holder['product_id']}"
+        if holder is not None
+        else f"no unit holds SKU {reference!r}"
+    )
+    given = ", ".join(f"product {u['product_id']} -> {u['sku']}" for u in others)
+    return (
+        f"reference {reference!r} is on {len(products)} different store products "
+        f"({', '.join(map(str, products))}); {kept}"
+        + (f"; the others got rule-made SKUs ({given})" if given else "")
+        + "; fix: give each product its own reference in the store, then run "
+        "`omsflow sync catalog --full`"
+    )
+
+
+def bind_products(
+    sessions: sessionmaker[Session],
+    bundle: Any,
+    store: StoreTarget,
+    adapter: Any,
+    product_ids: Iterable[int],
+    report: SyncReport,
+    extra_on_hand: Mapping[tuple[int, int], int] | None = None,
+) -> set[int]:
+    """Bind store products now, outside a catalogue run (an order names a unit the
+    catalogue sync has not bound yet): each product read with its combinations and stock,
+    named by the SKU rule, first-sight stock taken (plus ``extra_on_hand`` per
+    ``(product_id, combination_id)``: units the store already took off for orders about to
+    reserve them). Returns the product ids the store still has (a product it no longer has
+    stays unbound)."""
+    items = []
+    for pid in sorted(set(product_ids)):
+        try:
+            items.append(adapter.get_product(pid))
+        except ChannelNotFound:
+            report.add("units_not_in_store")
+    if not items:
+        return set()
+    with sessions.begin() as session:
+        ref = sync_reference(session, adapter, store.id, report)
+        state = CatalogState(session, store.id)
+        sync = CatalogSync(bundle, store, ref, state)
+        sync.extra_on_hand = dict(extra_on_hand or {})
+        sync.apply_page(session, items, report)
+    report.add("products_bound_for_orders", len(items))
+    return {i.product.id for i in items}
+
+
+def _products_with_combinations_after(adapter: Any, combination_id: int) -> set[int]:
+    """Ids of the products that have a combination with an id above ``combination_id``."""
+    items = adapter.client.iter_all(
+        "combinations",
+        params={"filter[id]": f">[{int(combination_id)}]"},
+        page_size=adapter.page_size,
+        display="[id,id_product]",
+    )
+    return {int(d.get("id_product") or 0) for d in items} - {0}
 
 
 def _pages(items: Iterable[CatalogItem], size: int) -> Iterator[list[CatalogItem]]:
@@ -639,6 +943,7 @@ def sync_catalog(
                 progress.advance("products", len(page))
             with sessions.begin() as session:
                 sync.mark_missing(session, after, None, set(), report)
+                sync.record_conflicts(session, report)
                 write_cursor(session, store.id, FULL_CURSOR, None)
                 write_cursor(
                     session, store.id, DELTA_CURSOR, _delta_after(run_started, max_seen, None)
@@ -648,10 +953,32 @@ def sync_catalog(
             report.mode = "delta"
             since = delta_cursor
             max_seen = ""
+            newest_combination = max(state.combinations, default=0)
+            seen: set[int] = set()
             progress.start("products (changed)")
             for page in _pages(adapter.products(full=True, since=since), adapter.page_size):
                 limiter.take(sum(1 + len(i.combinations) for i in page))
                 max_seen = _max_date(max_seen, page) or ""
+                seen.update(i.product.id for i in page)
+                with sessions.begin() as session:
+                    sync.apply_page(session, page, report)
+                    report.add("products_seen", len(page))
+                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                    save_run_counts(session, report.run_id, report.counts)
+                progress.advance("products (changed)", len(page))
+            # a combination added to a product leaves the product's date_upd as it was
+            # (PrestaShop's Combination::add): products with combinations newer than every
+            # bound one are read again, so their units are bound and their cached stock
+            # rows replaced (the product-level row now being the store's sum)
+            grown = sorted(_products_with_combinations_after(adapter, newest_combination) - seen)
+            for chunk in (grown[i : i + 100] for i in range(0, len(grown), 100)):
+                page = []
+                for pid in chunk:
+                    try:
+                        page.append(adapter.get_product(pid))
+                    except ChannelNotFound:
+                        continue
+                limiter.take(sum(1 + len(i.combinations) for i in page))
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report)
                     report.add("products_seen", len(page))
@@ -659,6 +986,7 @@ def sync_catalog(
                     save_run_counts(session, report.run_id, report.counts)
                 progress.advance("products (changed)", len(page))
             with sessions.begin() as session:
+                sync.record_conflicts(session, report)
                 write_cursor(
                     session, store.id, DELTA_CURSOR, _delta_after(now_text, max_seen, since)
                 )

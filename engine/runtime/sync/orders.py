@@ -25,14 +25,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, cast, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from engine.core import map_record
 from engine.errors import ConfigError
 from engine.runtime import service
 from engine.runtime.channels.prestashop.records import Order
-from engine.runtime.db.tables import InboundEventRow, OrderRow
+from engine.runtime.channels.prestashop.records import OrderRow as OrderRowRecord
+from engine.runtime.db.tables import BindingRow, InboundEventRow, OrderRow, ProductRow
 
 from .common import (
     StoreTarget,
@@ -110,18 +112,20 @@ class OrderSync:
         # what the store shows, instead of counting those units twice.
         self.adopt_stock = adopt_stock
 
-    def _new_order(self, order: Order, name: str, mapped: Mapping[str, Any]) -> service.NewOrder:
+    def _new_order(
+        self,
+        order: Order,
+        name: str,
+        mapped: Mapping[str, Any],
+        units: Mapping[tuple[int, int], str] | None = None,
+    ) -> service.NewOrder:
         lines = []
         for i, line in enumerate(mapped.get("lines") or []):
             qty = int(line.get("quantity") or 0)
             if qty <= 0:
                 continue
-            sku = (line.get("sku") or "").strip()
-            if not sku:
-                pid = line.get("product_id") or 0
-                cid = line.get("combination_id")
-                sku = f"ps{self.store.id}-{pid}" + (f"-{cid}" if cid else "")
             raw = order.rows[i] if i < len(order.rows) else None
+            sku = unit_sku(self.store.id, line, raw, units or {})
             lines.append(
                 service.NewLine(
                     sku=sku,
@@ -147,6 +151,65 @@ class OrderSync:
             channel_updated_at=mapped.get("updated_at"),
         )
 
+    def bind_new_units(
+        self,
+        sessions: sessionmaker[Session],
+        adapter: Any,
+        orders: Sequence[Order],
+        report: SyncReport,
+    ) -> None:
+        """Before a page is applied: bind the store products its new orders name that no
+        catalogue sync has bound yet (created since the last one), so their lines get the
+        unit's own SKU and stock, not a fallback name. The store's quantity read now
+        already lacks the units of the page's orders that will reserve stock, so those
+        are counted back on hand (as the first backfill's adopted orders are)."""
+        from .catalog import bind_products
+
+        ids = [str(o.id) for o in orders]
+        with sessions() as session:
+            known = set(
+                session.scalars(
+                    select(OrderRow.external_id).where(
+                        OrderRow.store_id == self.store.id, OrderRow.external_id.in_(ids)
+                    )
+                )
+            )
+            fresh = [o for o in orders if str(o.id) not in known]
+            wanted = _unit_ids(fresh)
+            bound = bound_units(session, self.store.id, wanted)
+        missing = {pid for pid, cid in wanted if (pid, cid) not in bound}
+        if not missing:
+            return
+        extra: dict[tuple[int, int], int] = {}
+        if not self.adopt_stock:  # (the first backfill adopts its orders' units itself)
+            for order in fresh:
+                if self._reserves(order):
+                    for row in order.rows:
+                        unit = (row.product_id, row.product_attribute_id)
+                        if row.product_id in missing and row.product_quantity > 0:
+                            extra[unit] = extra.get(unit, 0) + row.product_quantity
+        try:
+            bind_products(sessions, self.bundle, self.store, adapter, missing, report, extra)
+        except IntegrityError:
+            report.add("units_bound_concurrently")  # a catalogue run bound them meanwhile
+
+    def _reserves(self, order: Order) -> bool:
+        """Whether importing this order (now) reserves stock: an imported status whose
+        import trigger's transitions reserve, inside the backfill window."""
+        name = self.names.get(order.current_state)
+        rule = self.channel.status_map.inbound.get(name) if name else None
+        if rule is None or not rule.import_trigger:
+            return False
+        if order.date_add is not None and order.date_add < self.floor:
+            return False
+        machine = self.bundle.machine
+        return any(
+            e.kind == "reserve_stock"
+            for t in machine.transitions
+            if t.trigger == rule.import_trigger and machine.initial in t.sources
+            for e in t.effects
+        )
+
     def apply_page(
         self, session: Session, orders: Sequence[Order], report: SyncReport, *, at: datetime
     ) -> None:
@@ -169,6 +232,9 @@ class OrderSync:
         )
         inbound = self.channel.status_map.inbound
         outbound = self.channel.status_map.outbound
+        units = bound_units(
+            session, self.store.id, _unit_ids(o for o in orders if str(o.id) not in known)
+        )
         pending: list[service.OrderImport] = []
         for order in orders:
             report.add("orders_seen")
@@ -187,7 +253,7 @@ class OrderSync:
                     report.add("duplicates")
                     continue
                 mapped = map_record(self.order_in, order.to_mapping())
-                new = self._new_order(order, name, mapped)
+                new = self._new_order(order, name, mapped, units)
                 if not new.lines:
                     report.add("skipped_no_lines")
                     continue
@@ -258,6 +324,73 @@ class OrderSync:
             report.add("orders_created" if result.applied else f"orders_{result.outcome}")
             if result.state:
                 report.add(f"created_{result.state}" if result.applied else "import_refused")
+
+
+# --------------------------------------------------------------------------- line -> unit
+
+
+def _unit_ids(orders: Iterable[Order]) -> set[tuple[int, int]]:
+    """``(product_id, combination_id)`` of every row of ``orders`` (0: no combination)."""
+    return {
+        (row.product_id, row.product_attribute_id)
+        for order in orders
+        for row in order.rows
+        if row.product_id > 0
+    }
+
+
+def bound_units(
+    session: Session, store_id: int, ids: Collection[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """The SKU of each store unit ``(product_id, combination_id)`` bound in this store
+    (bindings ``product`` / ``combination`` -> the OMS row). Unbound units are absent."""
+    if not ids:
+        return {}
+    wanted = {
+        "product": sorted({str(p) for p, c in ids if not c}),
+        "combination": sorted({str(c) for _p, c in ids if c}),
+    }
+    found: dict[tuple[int, int], str] = {}
+    for kind, external in wanted.items():
+        for chunk in (external[i : i + 500] for i in range(0, len(external), 500)):
+            rows = session.execute(
+                select(BindingRow.external_id, ProductRow.sku, ProductRow.store_ids)
+                .join(ProductRow, ProductRow.id == cast(BindingRow.internal_id, Integer))
+                .where(
+                    BindingRow.store_id == store_id,
+                    BindingRow.kind == kind,
+                    BindingRow.external_id.in_(chunk),
+                )
+            )
+            for ext, sku, store_ids in rows:
+                entry = (store_ids or {}).get(str(store_id))
+                pid = entry.get("product_id") if isinstance(entry, dict) else None
+                if kind == "product":
+                    found[(int(ext), 0)] = sku
+                elif pid is not None:
+                    found[(int(pid), int(ext))] = sku
+    return found
+
+
+def unit_sku(
+    store_id: int,
+    line: Mapping[str, Any],
+    raw: OrderRowRecord | None,
+    units: Mapping[tuple[int, int], str],
+) -> str:
+    """The SKU of an order line: the unit bound to the row's store ids (product_id,
+    product_attribute_id), never its reference (one reference may name a product and all
+    its combinations, or two different products). An unbound unit gets the fallback name
+    ``ps{store}-{product_id}[-{combination_id}]`` the catalogue's SKU rule ends with."""
+    if raw is not None:
+        pid, cid = raw.product_id, raw.product_attribute_id
+    else:
+        pid = int(line.get("product_id") or 0)
+        cid = int(line.get("combination_id") or 0)
+    sku = units.get((pid, cid))
+    if sku:
+        return sku
+    return f"ps{store_id}-{pid}" + (f"-{cid}" if cid else "")
 
 
 def _money(value: Any) -> Decimal | None:
@@ -344,6 +477,7 @@ def sync_orders(
                 _chunks(adapter.orders_since_id(start_id, states=states), adapter.page_size)
             ):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
+                sync.bind_new_units(sessions, adapter, page, report)
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report, at=now)
                     write_cursor(session, store.id, NEW_CURSOR, str(max(o.id for o in page)))
@@ -362,6 +496,7 @@ def sync_orders(
                 adapter.orders_changed_since(changed_cursor, states=states), adapter.page_size
             ):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
+                sync.bind_new_units(sessions, adapter, page, report)
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report, at=now)
                     save_run_counts(session, report.run_id, report.counts)

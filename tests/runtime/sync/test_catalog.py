@@ -65,7 +65,17 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
             combo = s.scalars(select(ProductRow).where(ProductRow.parent_id.is_not(None))).first()
             assert combo is not None
             ids = combo.store_ids[str(1)]
-            assert set(ids) == {"product_id", "combination_id", "stock_available_id", "stock"}
+            assert set(ids) == {
+                "product_id",
+                "combination_id",
+                "stock_available_id",
+                "stock",
+                "sku_source",
+                "reference",
+            }
+            # the sandbox's combinations carry their own references: that names them
+            assert ids["sku_source"] == "reference"
+            assert ids["reference"] == combo.sku
             assert ids["combination_id"]
             assert ids["stock_available_id"]
             # the stock row's full body, cached for push_stock's one-request PUT
