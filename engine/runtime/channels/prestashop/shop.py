@@ -29,7 +29,7 @@ from engine.runtime.channels.prestashop.records import as_int, as_str
 PS_DATE = "%Y-%m-%d %H:%M:%S"
 DEFAULT_ZONE = "UTC"
 _UTC_NAMES = frozenset({"", "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Universal", "Zulu"})
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 #: The shop's address, as ``shop`` facts (PS_SHOP_* keys, ``Shop parameters > Contact``).
 SHOP_KEYS: Mapping[str, str] = {
