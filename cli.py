@@ -265,6 +265,12 @@ def sandbox_group() -> None:
     type=click.Path(dir_okay=False),
     help="JSON file: loaded on start if present, saved after every write.",
 )
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="The shop's clock (PS_TIMEZONE, e.g. Europe/Paris): dates are written in it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the URL and key as one JSON line.")
 def sandbox_serve(
     host: str,
@@ -280,6 +286,7 @@ def sandbox_serve(
     lost_after_commit_rate: float,
     data: str | None,
     as_json: bool,
+    timezone: str = "UTC",
 ) -> None:
     """Serve a generated PrestaShop store on HTTP until Ctrl-C; prints its URL and key."""
     import time
@@ -300,6 +307,7 @@ def sandbox_serve(
         host=host,
         port=port,
         log_level="warning",
+        timezone=timezone,
     )
     # The sandbox's own key is not a user secret: printing it is how the user connects.
     if as_json:
@@ -374,7 +382,9 @@ def store_connect(
     synced: list[dict[str, Any]] = []
     try:
         with factory() as session, session.begin():
-            record = stores.save_store(session, store_name, url, secret, report.state_ids)
+            record = stores.save_store(
+                session, store_name, url, secret, report.state_ids, facts=report.facts.to_json()
+            )
             saved = record.public()
         if not no_sync:  # issue 4: catalogue, then the order backfill, by themselves
             from engine.runtime.sync import run_initial_sync
@@ -401,6 +411,8 @@ def store_connect(
         f"order states resolved: {len(report.state_ids)}"
         + (f", missing: {', '.join(report.missing_states)}" if report.missing_states else "")
     )
+    langs = ", ".join(f"{lang.iso_code} ({lang.id})" for lang in report.facts.languages)
+    click.echo(f"shop clock: {report.facts.timezone}; languages: {langs or '-'}")
 
 
 @store_group.command("list")
@@ -423,7 +435,11 @@ def store_list(as_json: bool) -> None:
     if not rows:
         click.echo("no store connected (omsflow store connect --url URL --key-env VAR)")
     for r in rows:
-        click.echo(f"{r['name']}\t{r['url']}\tkey {r['key']}\t{len(r['state_ids'])} states")
+        langs = ",".join(str(lang["iso_code"]) for lang in r["languages"]) or "-"
+        click.echo(
+            f"{r['name']}\t{r['url']}\tkey {r['key']}\t{len(r['state_ids'])} states\t"
+            f"{r['timezone']}\t{langs}"
+        )
 
 
 def _key_from(key: str | None, key_env: str | None) -> str:
@@ -1411,7 +1427,11 @@ def _listing_open(store_name: str | None, base_dir: Any = None) -> Any:
     except Exception:
         engine.dispose()
         raise
-    adapter = PrestaShopAdapter.from_channel(store.url, store.key, bundle.channel)
+    adapter = PrestaShopAdapter.from_channel(
+        store.url, store.key, bundle.channel, facts=store.facts or None
+    )
+    if not store.facts:  # connected before omsflow kept the store's facts: read them now
+        adapter.facts, _warnings = adapter.shop_facts()
     target = PrestaShopTarget(adapter, fetch_image=default_image_fetcher(base_dir))
     return engine, factory, store, bundle, target
 

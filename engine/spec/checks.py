@@ -8,7 +8,9 @@ effect / follow-up names, and declared invariants proven over the graph.
 Channel: the machine it names, every state and trigger it names, an outbound entry for
 every non-pseudo state, inbound rules for imported statuses, WMS events, transforms, and
 the SKU rules (known candidates, known placeholders per unit kind, nothing after
-``fallback``).
+``fallback``). A status may be named by its PrestaShop configuration key
+(``PS_OS_SHIPPING``) or by its name (``Shipped``): the two spellings of one state are the
+same status (``engine.spec.statuses``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from engine.spec.model import (
     TransitionSpec,
 )
 from engine.spec.source import Document, Path, did_you_mean
+from engine.spec.statuses import canonical_status
 from engine.spec.vocabulary import Vocabulary
 
 
@@ -297,8 +300,20 @@ def check_channel(
                         path,
                     )
                 )
+    inbound_seen: dict[str, str] = {}
+    for status in sm.inbound:
+        same = inbound_seen.setdefault(canonical_status(status), status)
+        if same != status:
+            problems.append(
+                doc.error(
+                    "spec.duplicate-status",
+                    f"inbound status '{status}' is the same order state as '{same}' "
+                    "(a PS_OS_* key and its state's name): keep one entry",
+                    ("status_map", "inbound", status),
+                )
+            )
     for j, status in enumerate(sm.imported):
-        if status not in sm.inbound:
+        if canonical_status(status) not in inbound_seen:
             problems.append(
                 doc.error(
                     "spec.missing-inbound",

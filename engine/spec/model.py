@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.spec.statuses import canonical_status
+
 # ----------------------------------------------------------------------------- machine
 
 
@@ -157,6 +159,17 @@ class StatusMapSpec:
     """Channel status name -> InboundRule."""
     imported: tuple[str, ...]
     """Only orders in these channel statuses are imported."""
+
+    def inbound_key(self, status: str) -> str | None:
+        """The ``inbound`` entry that stands for ``status``, written in either form (a
+        ``PS_OS_*`` key or the state's name, see ``engine.spec.statuses``); None if none."""
+        if status in self.inbound:
+            return status
+        wanted = canonical_status(status)
+        for name in self.inbound:
+            if canonical_status(name) == wanted:
+                return name
+        return None
 
 
 @dataclass(frozen=True)

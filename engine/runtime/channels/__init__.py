@@ -6,7 +6,7 @@ PrestaShop (``channels.prestashop``) is the first implementation; records are ty
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,7 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 class ChannelAdapter(Protocol):
     """What omsflow needs from a sales channel; raises only ``ChannelError`` subclasses."""
 
-    def resolve_states(self, names: Iterable[str]) -> tuple[dict[str, int], list[str]]: ...
+    def resolve_states(
+        self, names: Iterable[str], state_keys: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], list[str]]: ...
 
     def orders_since_id(
         self, cursor_id: int, *, states: Iterable[int] | None = None

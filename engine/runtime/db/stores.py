@@ -37,6 +37,13 @@ class StoreRecord:
     state_ids: Mapping[str, int] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """What the store told at connect (``shop.ShopFacts.to_json()``; {} before)."""
+
+    @property
+    def timezone(self) -> str:
+        """The shop's clock (``PS_TIMEZONE``); UTC until the store told otherwise."""
+        return str(self.facts.get("timezone") or "UTC")
 
     def public(self) -> dict[str, Any]:
         """A JSON-safe view without the key (the masked key only)."""
@@ -46,7 +53,15 @@ class StoreRecord:
             "channel": self.channel,
             "url": self.url,
             "key": self.key.masked(),
+            "timezone": self.timezone,
+            "languages": [
+                {"id": d.get("id"), "iso_code": d.get("iso_code")}
+                for d in self.facts.get("languages") or ()
+                if isinstance(d, Mapping)
+            ],
+            "version": self.facts.get("version") or None,
             "state_ids": dict(self.state_ids),
+            "facts": dict(self.facts),
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }
@@ -62,6 +77,7 @@ def _record(row: StoreRow, box: KeyBox) -> StoreRecord:
         state_ids={str(k): int(v) for k, v in (row.state_ids or {}).items()},
         created_at=row.created_at,
         updated_at=row.updated_at,
+        facts=dict(row.facts or {}),
     )
 
 
@@ -72,8 +88,10 @@ def save_store(
     key: str | Secret,
     state_ids: Mapping[str, int],
     channel: str = "prestashop",
+    facts: Mapping[str, Any] | None = None,
 ) -> StoreRecord:
-    """Insert or update the store called ``name`` (connect again = update url, key, ids)."""
+    """Insert or update the store called ``name`` (connect again = update url, key, ids;
+    ``facts``, when given, replace what the store told before)."""
     if not name.strip():
         raise ConfigError("store name is empty (fix: --name NAME)")
     box = _box(session)
@@ -94,8 +112,24 @@ def save_store(
         row.api_key = raw_key
         row.updated_at = utcnow()
     row.state_ids = {str(k): int(v) for k, v in state_ids.items()}
+    if facts is not None:
+        row.facts = dict(facts)
     session.flush()
     return _record(row, box)
+
+
+def update_facts(session: Session, store_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the store's facts (e.g. a new ``timezone`` a sync saw);
+    returns the facts as saved."""
+    row = session.get(StoreRow, store_id)
+    if row is None:
+        raise NotFound(f"store #{store_id} not found")
+    merged = {**(row.facts or {}), **changes}
+    if merged != (row.facts or {}):
+        row.facts = merged  # a new dict: the JSON column sees the change
+        row.updated_at = utcnow()
+        session.flush()
+    return merged
 
 
 def get_store_row(session: Session, name: str | None = None) -> StoreRow:

@@ -4,8 +4,11 @@
 ids through caches read once per run (four paged GETs) and creates what is missing; finds
 products by SKU in batches (``filter[reference]=[A|B|...]``, a few GETs per hundred SKUs)
 so a retry adopts what an interrupted run created instead of duplicating it; and writes a
-product's stock with ONE read of its stock rows and one PUT per changed row. The ``ensure_*``
-methods are safe to call from the adapter's worker threads (one lock around the caches).
+product's stock with ONE read of its stock rows and one PUT per changed row (never the
+product-level row of a product with combinations: PrestaShop keeps it as their sum). New
+products are real, visible ones (``adapter.create_product``: ``state=1`` and ``product_type``
+on 8.x, names in every store language from the store's facts). The ``ensure_*`` methods are
+safe to call from the adapter's worker threads (one lock around the caches).
 """
 
 from __future__ import annotations
@@ -277,6 +280,7 @@ class PrestaShopTarget:
             manufacturer_id=brand_id or 0,
             active=draft.active,
             description=draft.description,
+            with_combinations=bool(draft.variants),
         )
         return product.id
 
@@ -373,6 +377,14 @@ class PrestaShopTarget:
         for el in psxml.document_entity_elements(root, "stock_availables"):
             d = psxml.entity_to_dict(el)
             rows.setdefault(as_int(d.get("id_product_attribute")), (el, d))
+        if 0 in quantities and any(attr != 0 for attr in rows):
+            # PrestaShop keeps the product row of a product with combinations as the sum of
+            # their rows: only the combinations' rows are ever written
+            raise ChannelRejected(
+                f"prestashop: product {product_id} has combinations; its product-level stock "
+                "is the store's sum of theirs and is not written (set each variant's stock)",
+                resource="stock_availables",
+            )
         for attr, qty in quantities.items():
             if attr not in rows:
                 raise ChannelRejected(

@@ -153,6 +153,13 @@ _DEFS = [
         ),
     ),
     ResourceDef(
+        "configurations",
+        "configuration",
+        "Shop configuration",
+        # Configuration::$webserviceParameters puts `value` first; NULL shop ids render empty
+        _fields("value:s name:s! id_shop_group:i id_shop:i date_add:t date_upd:t"),
+    ),
+    ResourceDef(
         "currencies",
         "currency",
         "The currencies",

@@ -114,12 +114,15 @@ def start_sandbox(
     host: str = "127.0.0.1",
     port: int = 0,
     log_level: str = "critical",
+    timezone: str = "UTC",
 ) -> SandboxServer:
     """Start a sandbox store in a background thread; returns when it accepts connections.
 
     ``data``: a JSON file loaded when present (else generated and saved), saved after every
     write. ``store``: serve this store instead of generating one. ``keys``: extra keys with
-    their permissions. ``clock``: the store's clock for ``date_upd``/``date_add`` of writes.
+    their permissions. ``clock``: the store's clock for ``date_upd``/``date_add`` of writes
+    (UTC instants). ``timezone``: the shop's clock (PS_TIMEZONE) of a generated store, in
+    which it writes and filters its dates (a loaded ``data`` file keeps its own).
     """
     if key is None:
         key = generate_key()
@@ -138,6 +141,7 @@ def start_sandbox(
                 now=now,
                 languages=languages,
                 clock=clock,
+                timezone=timezone,
             )
             if data is not None:
                 store.data_path = Path(data)

@@ -18,9 +18,10 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.runtime.sandbox.schema import RESOURCES, FieldDef, ResourceDef, decimal_text
 
@@ -113,7 +114,9 @@ class SandboxStore:
     ``histories_of(order_id)``.
     """
 
-    def __init__(self, *, languages: int = 2, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, languages: int = 2, clock: Clock | None = None, timezone: str = "UTC"
+    ) -> None:
         self.lang_ids: list[int] = list(range(1, max(1, min(languages, len(_LANGS))) + 1))
         self.clock: Clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
         self.tables: dict[str, dict[int, Record]] = {name: {} for name in RESOURCES}
@@ -130,11 +133,86 @@ class SandboxStore:
         self.histories_by_order: dict[int, list[int]] = {}
         self.data_path: Path | None = None
         self.shop_name = "omsflow sandbox"
+        #: the shop's clock (PS_TIMEZONE): every date the store writes is local to it
+        self.timezone = "UTC"
+        self._zone: tzinfo = UTC
+        self.set_timezone(timezone)
 
     # ------------------------------------------------------------------ reads
 
     def now(self) -> str:
-        return _fmt(self.clock())
+        """The store's local time as PrestaShop writes it (``clock`` is UTC; naive = UTC)."""
+        return _fmt(self.local(self.clock()))
+
+    def local(self, moment: datetime) -> datetime:
+        """An instant (naive = UTC) as the shop's naive local wall-clock time."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(self._zone).replace(tzinfo=None)
+
+    def set_timezone(self, name: str) -> None:
+        """Change the shop's clock, as the back office's Localization page does: dates
+        already written stay as they are; new ones are written in ``name``."""
+        self._zone = UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
+        self.timezone = name
+        for rec in self.tables.get("configurations", {}).values():
+            if rec["name"] == "PS_TIMEZONE":
+                rec["value"] = name
+                self.touch("configurations", rec["id"])
+
+    def seed_configuration(self) -> None:
+        """The ``configurations`` rows omsflow reads (global scope, as a fresh 8.x install
+        holds them, ids included): language, time zone, shop address, order-state keys."""
+        rows: list[tuple[int, str, str]] = [
+            (1, "PS_LANG_DEFAULT", "1"),
+            (66, "PS_TIMEZONE", self.timezone),
+            (117, "PS_OS_CHEQUE", "1"),
+            (118, "PS_OS_PAYMENT", "2"),
+            (119, "PS_OS_PREPARATION", "3"),
+            (120, "PS_OS_SHIPPING", "4"),
+            (121, "PS_OS_DELIVERED", "5"),
+            (122, "PS_OS_CANCELED", "6"),
+            (123, "PS_OS_REFUND", "7"),
+            (124, "PS_OS_ERROR", "8"),
+            (125, "PS_OS_OUTOFSTOCK", "9"),
+            (126, "PS_OS_BANKWIRE", "10"),
+            (127, "PS_OS_WS_PAYMENT", "11"),
+            (128, "PS_OS_OUTOFSTOCK_PAID", "9"),
+            (129, "PS_OS_OUTOFSTOCK_UNPAID", "12"),
+            (130, "PS_OS_COD_VALIDATION", "13"),
+            (151, "PS_SHOP_DEFAULT", "1"),
+            (236, "PS_SHOP_NAME", self.shop_name),
+            (237, "PS_SHOP_EMAIL", "shop@sandbox.example"),
+            (238, "PS_SHOP_ADDR1", "12 rue du Bac"),
+            (239, "PS_SHOP_CODE", "75007"),
+            (240, "PS_SHOP_CITY", "Paris"),
+            (241, "PS_SHOP_COUNTRY_ID", "8"),
+            (242, "PS_SHOP_PHONE", "+33 1 23 45 67 89"),
+        ]
+        have = {rec["name"] for rec in self.tables["configurations"].values()}
+        stamp = self.now()
+        for rid, name, value in rows:
+            if name not in have:
+                self._insert(
+                    "configurations",
+                    {"name": name, "value": value, "id_shop_group": "", "id_shop": "",
+                     "date_add": stamp, "date_upd": stamp},
+                    rid,
+                )  # fmt: skip
+
+    def _dates_to_shop_clock(self) -> None:
+        """Rewrite every stored date (written as UTC) in the shop's clock."""
+        if self._zone is UTC:
+            return
+        for res, table in self.tables.items():
+            dates = [f.name for f in RESOURCES[res].fields if f.kind == "t"]
+            for rec in table.values():
+                for name in dates:
+                    text = rec.get(name) or ""
+                    if text and not text.startswith("0000-00-00"):
+                        utc = datetime.strptime(text[:19], _FMT).replace(tzinfo=UTC)
+                        rec[name] = _fmt(self.local(utc))
+        self.render_cache.clear()
 
     def get(self, resource: str, rid: int) -> Record | None:
         return self.tables[resource].get(rid)
@@ -638,6 +716,7 @@ class SandboxStore:
 
         return {
             "version": 1,
+            "timezone": self.timezone,
             "lang_ids": self.lang_ids,
             "next_id": self.next_id,
             "next_image_id": self.next_image_id,
@@ -646,7 +725,9 @@ class SandboxStore:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], *, clock: Clock | None = None) -> SandboxStore:
-        store = cls(languages=len(doc["lang_ids"]), clock=clock)
+        store = cls(
+            languages=len(doc["lang_ids"]), clock=clock, timezone=doc.get("timezone", "UTC")
+        )
         store.next_image_id = int(doc.get("next_image_id", 1))
         for res, rows in doc["tables"].items():
             if res not in RESOURCES:
@@ -660,6 +741,7 @@ class SandboxStore:
                 store.tables[res][rec["id"]] = rec
                 store._index(res, rec)
         store.next_id.update({k: int(v) for k, v in doc["next_id"].items() if k in RESOURCES})
+        store.seed_configuration()  # a file saved before the sandbox served configurations
         return store
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -703,11 +785,13 @@ class SandboxStore:
         combination_share: float = 0.4,
         clock: Clock | None = None,
         combinations_per_product: int | None = None,
+        timezone: str = "UTC",
     ) -> SandboxStore:
         """A deterministic shop: same arguments, same records (ids, values, dates).
 
         ``combination_share`` of the products get combinations: 2 to 4 each, or exactly
-        ``combinations_per_product`` (1 to 4, one per size) when given.
+        ``combinations_per_product`` (1 to 4, one per size) when given. ``timezone`` is the
+        shop's clock (PS_TIMEZONE): the same instants as under UTC, written in local time.
         """
         if combinations_per_product is not None and not 1 <= combinations_per_product <= 4:
             raise ValueError(
@@ -720,6 +804,9 @@ class SandboxStore:
         _Generator(store, random.Random(seed), now, combinations_per_product).run(
             products, orders, combination_share
         )
+        store.set_timezone(timezone)
+        store._dates_to_shop_clock()
+        store.seed_configuration()
         return store
 
 

@@ -31,8 +31,10 @@ push_stock can PUT the full row without reading it; a new quantity alone is not 
 but a product whose set of combinations changed (``store_ids[store]["combinations"]``) has
 its units' cached rows replaced by the rows just read.
 
-Shop dates are read as UTC; the delta cursor keeps a one-hour overlap (re-read items compare
-equal and write nothing) so clock skew or equal timestamps lose no edit.
+Shop dates are the shop's local time (``PS_TIMEZONE``, re-read at the start of every run):
+the delta cursor is a shop-local text from the store's own clock and dates (never the OMS's),
+kept an overlap (one hour, plus the hour the autumn change repeats) behind them (re-read
+items compare equal and write nothing) so equal timestamps or a repeated hour lose no edit.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from engine.core import map_record
 from engine.errors import ChannelNotFound
 from engine.runtime.channels.prestashop.adapter import stock_body
 from engine.runtime.channels.prestashop.records import CatalogItem
+from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import _dialect_insert
 from engine.runtime.db.tables import (
@@ -71,10 +74,9 @@ from .common import (
     StoreTarget,
     SyncReport,
     load_store,
-    parse_ps_date,
-    ps_date,
     read_cursor,
     recorded_run,
+    refresh_shop_clock,
     save_run_counts,
     write_cursor,
 )
@@ -342,8 +344,14 @@ class CatalogSync:
     """Applies pages of ``CatalogItem`` to the OMS tables (one transaction per page)."""
 
     def __init__(
-        self, bundle: Any, store: StoreTarget, ref: Reference, state: CatalogState
+        self,
+        bundle: Any,
+        store: StoreTarget,
+        ref: Reference,
+        state: CatalogState,
+        clock: ShopClock | None = None,
     ) -> None:
+        self.clock = clock or ShopClock()
         mappings = bundle.channel.mappings
         self.product_in = mappings["product_in"]
         self.combination_in = mappings["combination_in"]
@@ -391,7 +399,7 @@ class CatalogSync:
         Every unit is bound by the store's ids; a unit bound before keeps its SKU, a new
         one is named by the channel's SKU rule (``_name``)."""
         p = item.product
-        mapped = map_record(self.product_in, p.to_mapping())
+        mapped = map_record(self.product_in, self.clock.utc_fields(p.to_mapping()))
         reference = _field(mapped, "reference", p.reference)
         ean = _ean(_field(mapped, "ean13", p.ean13))
         price = _money(mapped.get("price")) or Decimal("0.00")
@@ -914,13 +922,15 @@ def sync_catalog(
         report,
         adapter,
     ):
+        shop = refresh_shop_clock(sessions, store, adapter, report)
         with sessions.begin() as session:
             ref = sync_reference(session, adapter, store.id, report)
             full_cursor = read_cursor(session, store.id, FULL_CURSOR)
             delta_cursor = read_cursor(session, store.id, DELTA_CURSOR)
             state = CatalogState(session, store.id)
-        sync = CatalogSync(bundle, store, ref, state)
-        now_text = ps_date(datetime.now(UTC))
+        sync = CatalogSync(bundle, store, ref, state, shop.clock)
+        # the store's own clock when the run started (a shop-local text)
+        now_text = shop.started_or(datetime.now(UTC))
         if full or full_cursor or not delta_cursor:
             report.mode = "full"
             after, run_started, max_seen = 0, now_text, ""
@@ -946,7 +956,10 @@ def sync_catalog(
                 sync.record_conflicts(session, report)
                 write_cursor(session, store.id, FULL_CURSOR, None)
                 write_cursor(
-                    session, store.id, DELTA_CURSOR, _delta_after(run_started, max_seen, None)
+                    session,
+                    store.id,
+                    DELTA_CURSOR,
+                    _delta_after(shop.clock, run_started, max_seen, None),
                 )
             progress.finish("products")
         else:
@@ -988,18 +1001,20 @@ def sync_catalog(
             with sessions.begin() as session:
                 sync.record_conflicts(session, report)
                 write_cursor(
-                    session, store.id, DELTA_CURSOR, _delta_after(now_text, max_seen, since)
+                    session,
+                    store.id,
+                    DELTA_CURSOR,
+                    _delta_after(shop.clock, now_text, max_seen, since),
                 )
             progress.finish("products (changed)")
     return report
 
 
-def _delta_after(started: str, max_seen: str, previous: str | None) -> str:
-    """The next delta cursor: the earlier of the run's start and the newest ``date_upd``
-    seen, minus the overlap; never before the previous cursor."""
-    candidates = [d for d in (started, max_seen) if d]
-    moment = parse_ps_date(min(candidates)) if candidates else None
-    value = ps_date(moment - OVERLAP) if moment else (previous or ps_date(datetime.now(UTC)))
-    if previous and value < previous:
-        return previous
-    return value
+def _delta_after(clock: ShopClock, started: str, max_seen: str, previous: str | None) -> str:
+    """The next delta cursor (shop-local text): the earlier of the store's clock at the
+    run's start and the newest ``date_upd`` seen, minus the overlap; never before the
+    previous cursor (``shop.next_cursor``)."""
+    value = next_cursor(
+        clock, started=started, max_seen=max_seen, previous=previous, overlap=OVERLAP
+    )
+    return value or clock.to_local(datetime.now(UTC))

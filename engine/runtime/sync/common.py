@@ -1,32 +1,44 @@
 """What every sync run shares: cursors, the run history row, the item-rate bucket, the
-store + adapter it talks to, and shop-time helpers.
+store + adapter it talks to, and the shop's clock.
 
 Cursors (``SyncCursorRow``) are written inside the same transaction as the page they
-describe, so a run killed at any point resumes where its last committed page ended.
+describe, so a run killed at any point resumes where its last committed page ended. A date
+cursor is a store-local text (the shop's ``PS_TIMEZONE``), compared with store-local texts;
+it comes from the store's own dates and clock, never from the OMS's. Every run first
+re-reads ``PS_TIMEZONE`` (one request, ``refresh_shop_clock``), which also gives the store's
+clock (its ``Date`` header) at the start of the run.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.errors import (
+    ChannelAuthFailed,
+    ChannelNotFound,
+    ChannelPermissionMissing,
+    ChannelRejected,
+)
 from engine.runtime.channels.prestashop.ratelimit import TokenBucket
+from engine.runtime.channels.prestashop.shop import ShopClock, ShopFacts, clock_for
 from engine.runtime.db import stores
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import _dialect_insert
 from engine.runtime.db.tables import SyncCursorRow, SyncRunRow
 
-PS_DATE = "%Y-%m-%d %H:%M:%S"
 T = TypeVar("T")
+log = logging.getLogger("omsflow.sync")
 
 
 @dataclass
@@ -56,17 +68,15 @@ class SyncReport:
         }
 
 
-def ps_date(value: datetime) -> str:
-    """A datetime as PrestaShop's shop-time text (naive; the shop is assumed on UTC)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime(PS_DATE)
+def ps_date(value: datetime, clock: ShopClock | None = None) -> str:
+    """An instant (naive = UTC) as the store's local date text (``clock``: the shop's;
+    default UTC), e.g. for a date filter."""
+    return (clock or ShopClock()).to_local(value)
 
 
-def parse_ps_date(text: str | None) -> datetime | None:
-    if not text or text.startswith("0000-00-00"):
-        return None
-    return datetime.strptime(text[:19], PS_DATE).replace(tzinfo=UTC)
+def parse_ps_date(text: str | None, clock: ShopClock | None = None) -> datetime | None:
+    """A store date text (shop time) -> aware UTC datetime; the zero date -> None."""
+    return (clock or ShopClock()).to_utc(text)
 
 
 # --------------------------------------------------------------------------- cursors
@@ -141,18 +151,72 @@ class StoreTarget:
     url: str
     key: Any
     state_ids: Mapping[str, int]
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_store(sessions: sessionmaker[Session], name: str | None) -> StoreTarget:
     with sessions() as session:
         rec = stores.get_store(session, name)
-    return StoreTarget(rec.id, rec.name, rec.url, rec.key, dict(rec.state_ids))
+    return StoreTarget(rec.id, rec.name, rec.url, rec.key, dict(rec.state_ids), dict(rec.facts))
 
 
 def make_adapter(store: StoreTarget, channel: Any) -> Any:
     from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 
-    return PrestaShopAdapter.from_channel(store.url, store.key, channel)
+    return PrestaShopAdapter.from_channel(store.url, store.key, channel, facts=store.facts or None)
+
+
+@dataclass(frozen=True)
+class ShopNow:
+    """The shop's clock for one run, and the store's own time when the run started (a
+    local text from its ``Date`` header; None when the store sent none)."""
+
+    clock: ShopClock
+    started: str | None
+
+    def started_or(self, fallback: datetime) -> str:
+        """``started``, or (a store that sends no ``Date``) ``fallback`` in shop time."""
+        return self.started or self.clock.to_local(fallback)
+
+
+_UNREADABLE = (ChannelAuthFailed, ChannelPermissionMissing, ChannelNotFound, ChannelRejected)
+
+
+def refresh_shop_clock(
+    sessions: sessionmaker[Session], store: StoreTarget, adapter: Any, report: SyncReport
+) -> ShopNow:
+    """Re-read ``PS_TIMEZONE`` (one request; a store connected before facts were kept gets
+    all of them once), save it when it changed (``report`` counts ``timezone_changed``) and
+    give the adapter the store's facts. A key that may not read ``configurations`` keeps the
+    saved zone (counted as ``timezone_unread``)."""
+    saved = ShopFacts.from_json(store.facts) if store.facts else None
+    try:
+        conf = adapter.read_configuration(["PS_TIMEZONE"])
+        if saved is None or not saved.languages:
+            saved, warnings = adapter.shop_facts()
+            for warning in warnings:
+                log.warning("%s", warning)
+            with sessions.begin() as session:
+                stores.update_facts(session, store.id, saved.to_json())
+            report.add("facts_read")
+    except _UNREADABLE as exc:
+        kept = saved.timezone if saved else "UTC"
+        log.warning("store %s: PS_TIMEZONE not read (%s); keeping %s", store.name, exc, kept)
+        report.add("timezone_unread")
+        if saved is not None:
+            adapter.facts = saved
+        return ShopNow(saved.clock if saved else ShopClock(), None)
+    clock, warning = clock_for(conf.values.get("PS_TIMEZONE"))
+    if warning:
+        log.warning("%s", warning)
+    if clock.name != saved.timezone:
+        with sessions.begin() as session:
+            stores.update_facts(session, store.id, {"timezone": clock.name})
+        report.add("timezone_changed")
+        saved = ShopFacts.from_json({**saved.to_json(), "timezone": clock.name})
+    adapter.facts = saved
+    started = clock.to_local(conf.server_time) if conf.server_time else None
+    return ShopNow(clock, started)
 
 
 class ItemRate:

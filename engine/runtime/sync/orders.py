@@ -16,6 +16,11 @@ says the order's state shows as that status) fires nothing.
 
 Each page (orders, events, cursor) is one transaction, so a killed run resumes cleanly and
 a re-run creates no duplicate and applies no transition twice.
+
+Dates: the store writes them in the shop's clock (``PS_TIMEZONE``). An order's dates are
+converted to UTC before mapping (``ordered_at`` is its ``date_add`` read in the shop's zone),
+the backfill window is sent in shop time, and the ``date_upd`` cursor is a shop-local text
+taken from the store's own dates and clock (``shop.next_cursor``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from engine.errors import ConfigError
 from engine.runtime import service
 from engine.runtime.channels.prestashop.records import Order
 from engine.runtime.channels.prestashop.records import OrderRow as OrderRowRecord
+from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
 from engine.runtime.db.tables import BindingRow, InboundEventRow, OrderRow, ProductRow
 
 from .common import (
@@ -45,6 +51,7 @@ from .common import (
     read_ahead,
     read_cursor,
     recorded_run,
+    refresh_shop_clock,
     save_run_counts,
     write_cursor,
 )
@@ -99,8 +106,10 @@ class OrderSync:
         floor: str,
         *,
         adopt_stock: bool = False,
+        clock: ShopClock | None = None,
     ) -> None:
         self.bundle = bundle
+        self.clock = clock or ShopClock()
         self.channel = bundle.channel
         self.store = store
         self.names = dict(state_names)
@@ -231,7 +240,6 @@ class OrderSync:
             )
         )
         inbound = self.channel.status_map.inbound
-        outbound = self.channel.status_map.outbound
         units = bound_units(
             session, self.store.id, _unit_ids(o for o in orders if str(o.id) not in known)
         )
@@ -252,7 +260,7 @@ class OrderSync:
                 if key in seen:
                     report.add("duplicates")
                     continue
-                mapped = map_record(self.order_in, order.to_mapping())
+                mapped = map_record(self.order_in, self.clock.utc_fields(order.to_mapping()))
                 new = self._new_order(order, name, mapped, units)
                 if not new.lines:
                     report.add("skipped_no_lines")
@@ -266,7 +274,7 @@ class OrderSync:
                 )
                 seen.add(key)
                 continue
-            upd = parse_ps_date(order.date_upd)
+            upd = parse_ps_date(order.date_upd, self.clock)
             if row.channel_state_id == order.current_state:
                 if upd is not None and row.channel_updated_at != upd:
                     row.channel_updated_at = upd
@@ -280,7 +288,7 @@ class OrderSync:
             trigger = rule.change_trigger if rule is not None else None
             if key in seen:
                 report.add("duplicates")
-            elif trigger and outbound.get(row.state) != name:
+            elif trigger and not self._echoes(row.state, name, order.current_state):
                 self._create(session, pending, report, at=at)
                 result = service.apply_in_session(
                     session,
@@ -305,6 +313,14 @@ class OrderSync:
             row.channel_updated_at = upd
             session.flush()
         self._create(session, pending, report, at=at)
+
+    def _echoes(self, oms_state: str, name: str, store_state_id: int) -> bool:
+        """True when the store's state is what the OMS state shows as (the outbound map; by
+        store id too, as the map may name a state by its key and the inbound rule by name)."""
+        shown = self.channel.status_map.outbound.get(oms_state)
+        if not shown:
+            return False
+        return shown == name or self.store.state_ids.get(shown) == store_state_id
 
     def _create(
         self,
@@ -400,14 +416,20 @@ def _money(value: Any) -> Decimal | None:
 
 
 def _state_names(store: StoreTarget, channel: Any, adapter: Any) -> dict[int, str]:
-    """Store state id -> status name for the imported statuses."""
-    wanted = list(channel.status_map.imported)
+    """Store state id -> the status map's ``inbound`` name for the imported statuses (the
+    spec may write an imported status as its ``PS_OS_*`` key and its inbound rule by name,
+    or the other way round)."""
+    status_map = channel.status_map
+    wanted = list(status_map.imported)
     ids = {n: store.state_ids[n] for n in wanted if n in store.state_ids}
     missing = [n for n in wanted if n not in ids]
     if missing:
         found, _gone = adapter.resolve_states(missing)
         ids.update(found)
-    return {int(v): k for k, v in ids.items()}
+    out: dict[int, str] = {}
+    for name, state_id in ids.items():
+        out.setdefault(int(state_id), status_map.inbound_key(name) or name)
+    return out
 
 
 STREAMS = ("new", "changes")
@@ -442,6 +464,8 @@ def sync_orders(
         report,
         adapter,
     ):
+        shop = refresh_shop_clock(sessions, store, adapter, report)
+        clock = shop.clock
         names = _state_names(store, bundle.channel, adapter)
         if not names:
             raise ConfigError(
@@ -450,7 +474,7 @@ def sync_orders(
             )
         states = sorted(names)
         days = since_days or bundle.channel.schedules.backfill_days
-        window = ps_date(now - timedelta(days=days))
+        window = ps_date(now - timedelta(days=days), clock)
         with sessions() as session:
             new_cursor = read_cursor(session, store.id, NEW_CURSOR)
             changed_cursor = read_cursor(session, store.id, CHANGED_CURSOR)
@@ -459,7 +483,9 @@ def sync_orders(
             floor = window
         # The first backfill is over once a run completed (it sets the status-changes cursor):
         # a run killed half-way still adopts the rest of the open orders when re-run.
-        sync = OrderSync(bundle, store, names, floor, adopt_stock=changed_cursor is None)
+        sync = OrderSync(
+            bundle, store, names, floor, adopt_stock=changed_cursor is None, clock=clock
+        )
         max_seen = ""
 
         # -- new orders (keyset on id; the cursor advances with each page)
@@ -502,11 +528,15 @@ def sync_orders(
                     save_run_counts(session, report.run_id, report.counts)
                 progress.advance("orders (status changes)", len(page))
             progress.finish("orders (status changes)")
-        candidates = [d for d in (ps_date(now), max_seen) if d]
-        moment = parse_ps_date(min(candidates))
-        nxt = ps_date(moment - OVERLAP) if moment else ps_date(now - OVERLAP)
-        if changed_cursor and nxt < changed_cursor:
-            nxt = changed_cursor
+        # the store's clock at the start of the run (its Date header; ``now`` only for a
+        # store that sends none) and the newest date_upd seen, less the overlap
+        nxt = next_cursor(
+            clock,
+            started=shop.started_or(now),
+            max_seen=max_seen,
+            previous=changed_cursor,
+            overlap=OVERLAP,
+        )
         with sessions.begin() as session:
             write_cursor(session, store.id, CHANGED_CURSOR, nxt)
             write_cursor(session, store.id, FLOOR_CURSOR, floor)

@@ -15,6 +15,7 @@ from engine.errors import ChannelRejected, ChannelUnavailable
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import PrestaShopClient
 from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
+from engine.runtime.channels.prestashop.shop import ShopFacts
 
 from .helpers import KEY, sample, xml_response
 
@@ -117,6 +118,9 @@ def test_order_history_body_and_product_bodies_follow_docs_schemas() -> None:
 
     def handler(request):
         resource = request.url.path.rsplit("/", 1)[-1]
+        if request.method == "GET" and request.url.params.get("schema") == "blank":
+            # the store's products resource, as the adapter reads it once before a create
+            return xml_response(sample("docs_products_schema_blank.ps8.x.xml").read_text())
         if request.method == "GET":
             return httpx.Response(200, json={"orders": [{"id": 5, "current_state": 2}]})
         posted[resource] = request.content
@@ -167,6 +171,8 @@ def test_order_history_body_and_product_bodies_follow_docs_schemas() -> None:
     assert prod.findtext("name/language") == "Tee"
     assert prod.findtext("price") == "9.500000"
     assert [e.text for e in prod.findall("associations/categories/category/id")] == ["3"]
+    assert prod.findtext("state") == "1"  # not a draft (the schema has the field)
+    assert prod.find("product_type") is None  # the docs' 8.x schema has no product_type
 
 
 def test_set_price_strips_read_only_fields_and_keeps_the_rest() -> None:
@@ -270,3 +276,62 @@ def test_stock_write_refuses_product_row_of_product_with_combinations() -> None:
         pytest.raises(ChannelRejected, match="combinations"),
     ):
         a.set_stock(1, 0, 5)
+
+
+_SCHEMA_821 = (
+    "<prestashop><product><id/><id_manufacturer/><reference/><state/><product_type/>"
+    "<price/><active/><name><language id='1'/><language id='2'/></name></product></prestashop>"
+)
+
+
+def _creating(facts: ShopFacts | None, schema: str = _SCHEMA_821):
+    """(adapter, posted bodies, requests seen) over a store answering with ``schema``."""
+    posted: list[bytes] = []
+    seen: list[str] = []
+
+    def handler(request):
+        seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+        if request.method == "GET":
+            return xml_response(schema)
+        posted.append(request.content)
+        return xml_response("<prestashop><product><id>9</id></product></prestashop>", 201)
+
+    a = adapter_for(handler)
+    a.facts = facts
+    return a, posted, seen
+
+
+def test_an_8x_product_is_created_real_with_its_type_in_every_language() -> None:
+    facts = ShopFacts.from_json(
+        {"version": "8.2.1", "languages": [{"id": 1}, {"id": 2}], "default_language_id": 1}
+    )
+    a, posted, seen = _creating(facts)
+    with a:
+        a.create_product(name="Tee", reference="T-1", price="9.5", description="Soft")
+        a.create_product(name="Tee", reference="T-2", price="9.5", with_combinations=True)
+    single, variable = (ET.fromstring(b)[0] for b in posted)
+    assert single.findtext("state") == "1"
+    assert single.findtext("product_type") == "standard"
+    assert variable.findtext("product_type") == "combinations"
+    for field in ("name", "link_rewrite", "description"):
+        assert [e.get("id") for e in single.findall(f"{field}/language")] == ["1", "2"]
+    assert single.findtext("link_rewrite/language") == "tee"
+    assert sum("schema=blank" in r for r in seen) == 1  # the schema is read once
+
+
+def test_older_stores_get_neither_state_nor_product_type() -> None:
+    a, posted, seen = _creating(ShopFacts.from_json({"version": "1.7.8.11"}))
+    with a:
+        a.create_product(name="Tee", reference="T-1", price="9.5")
+    body = ET.fromstring(posted[0])[0]
+    assert body.find("state") is None
+    assert body.find("product_type") is None
+    assert not seen[:-1]  # no schema read: the version says enough
+    # an 8.x store whose products resource lacks the field: not sent either
+    bare = "<prestashop><product><id/><reference/><price/></product></prestashop>"
+    a, posted, _seen = _creating(ShopFacts.from_json({"version": "8.0.0"}), bare)
+    with a:
+        a.create_product(name="Tee", reference="T-1", price="9.5")
+    body = ET.fromstring(posted[0])[0]
+    assert body.find("state") is None
+    assert body.find("product_type") is None

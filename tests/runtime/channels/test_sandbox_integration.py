@@ -23,6 +23,8 @@ from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 
 PERMISSIONS = {
+    "configurations": ["GET"],
+    "languages": ["GET"],
     "order_states": ["GET"],
     "orders": ["GET"],
     "order_histories": ["GET", "POST"],

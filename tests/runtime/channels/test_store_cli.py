@@ -82,6 +82,8 @@ def test_key_lacking_put_on_stock_fails_with_the_fix(sandbox, run, capsys) -> No
     perms = {
         r: ["GET", "PUT", "POST", "DELETE", "HEAD"]
         for r in (
+            "configurations",
+            "languages",
             "order_states",
             "orders",
             "order_histories",

@@ -9,12 +9,15 @@ stock rows by product-id range: a few requests per page, not per product).
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import re
+import threading
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -40,9 +43,21 @@ from engine.runtime.channels.prestashop.records import (
     ProductOption,
     ProductOptionValue,
     StockAvailable,
+    as_bool,
     as_int,
+    as_str,
+)
+from engine.runtime.channels.prestashop.shop import (
+    BASE_KEYS,
+    SHOP_KEYS,
+    Language,
+    ShopClock,
+    ShopFacts,
+    clock_for,
+    pick_configuration,
 )
 from engine.runtime.channels.prestashop.xml import Association, Languages
+from engine.spec.statuses import DEFAULT_STATE_KEYS, is_state_key, state_key_for
 
 # Fields a PUT must not send back (code 93), beyond those the store marks notFilterable.
 READ_ONLY: Mapping[str, frozenset[str]] = {
@@ -123,6 +138,16 @@ def _price(value: Decimal | float | int | str) -> str:
 
 
 @dataclass(frozen=True)
+class ConfigRead:
+    """One ``configurations`` read: the values PrestaShop uses for the default shop, the
+    store's clock when it answered (its ``Date`` header, UTC) and its ``PSWS-Version``."""
+
+    values: Mapping[str, str]
+    server_time: datetime | None
+    version: str
+
+
+@dataclass(frozen=True)
 class StateChange:
     """What ``set_order_state`` did: ``changed`` False means the store already showed it."""
 
@@ -144,16 +169,46 @@ class PrestaShopAdapter:
         language_id: int | None = None,
         write_language_ids: Sequence[int] = (1,),
         send_email: bool = False,
+        facts: ShopFacts | None = None,
     ) -> None:
         self.client = client
         self.page_size = page_size
         self.language_id = language_id
         self.write_language_ids = tuple(write_language_ids)
         self.send_email = send_email
+        self._language_given = language_id is not None
+        self._facts: ShopFacts | None = None
+        self.facts = facts
+        self._product_fields: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def facts(self) -> ShopFacts | None:
+        """What the store told about itself (None: not read)."""
+        return self._facts
+
+    @facts.setter
+    def facts(self, facts: ShopFacts | None) -> None:
+        self._facts = facts
+        if facts is not None and facts.language_ids:
+            # write names in every language the store has; read them in its default one
+            self.write_language_ids = facts.language_ids
+            if not self._language_given:
+                self.language_id = facts.language_ids[0]
 
     @classmethod
-    def from_channel(cls, url: str, key: Any, channel: Any, **client_kw: Any) -> PrestaShopAdapter:
-        """Build client + adapter from a ``ChannelSpec``'s ``connection`` block."""
+    def from_channel(
+        cls,
+        url: str,
+        key: Any,
+        channel: Any,
+        *,
+        facts: ShopFacts | Mapping[str, Any] | None = None,
+        **client_kw: Any,
+    ) -> PrestaShopAdapter:
+        """Build client + adapter from a ``ChannelSpec``'s ``connection`` block; ``facts``
+        (a ``ShopFacts`` or the JSON saved in ``StoreRow.facts``) give the store's
+        languages (names are written in all of them), its clock and its version."""
         from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
 
         conn = getattr(channel, "connection", None)
@@ -178,7 +233,14 @@ class PrestaShopAdapter:
             if rate is not None:
                 kw["rate_limit"] = (rate.requests, rate.per_seconds)
         kw.update(client_kw)
-        return cls(PrestaShopClient(url, key, **kw), page_size=page_size, send_email=send_email)
+        if facts is not None and not isinstance(facts, ShopFacts):
+            facts = ShopFacts.from_json(facts)
+        return cls(
+            PrestaShopClient(url, key, **kw),
+            page_size=page_size,
+            send_email=send_email,
+            facts=facts,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -189,6 +251,105 @@ class PrestaShopAdapter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ================================================================== the shop itself
+
+    @property
+    def clock(self) -> ShopClock:
+        """The shop's clock (UTC until facts are known)."""
+        return self.facts.clock if self.facts is not None else ShopClock()
+
+    def read_configuration(self, names: Iterable[str]) -> ConfigRead:
+        """``GET configurations?filter[name]=[A|B|...]`` in one request: the values
+        PrestaShop uses for the default shop (``shop.pick_configuration``), the store's
+        ``Date`` header and its ``PSWS-Version``. Absent keys are absent from ``values``."""
+        wanted = sorted({n.strip() for n in names if n and n.strip()})
+        if "PS_SHOP_DEFAULT" not in wanted:
+            wanted.append("PS_SHOP_DEFAULT")
+        params = {
+            "filter[name]": "[" + "|".join(wanted) + "]",
+            "display": "[id,name,value,id_shop,id_shop_group]",
+        }
+        response = self.client.request("GET", "configurations", params=params)
+        rows = psxml.document_items(
+            self.client.xml(response, "GET configurations"), "configurations"
+        )
+        server_time: datetime | None = None
+        date = response.headers.get("date")
+        if date:
+            try:
+                server_time = email.utils.parsedate_to_datetime(date).astimezone(UTC)
+            except (TypeError, ValueError):
+                server_time = None
+        return ConfigRead(
+            values=pick_configuration(rows),
+            server_time=server_time,
+            version=response.headers.get("psws-version", ""),
+        )
+
+    def languages(self) -> list[Language]:
+        """The store's languages (active or not), by id."""
+        items = self.client.iter_all(
+            "languages", display="[id,iso_code,active]", page_size=self.page_size
+        )
+        langs = [
+            Language(as_int(d.get("id")), as_str(d.get("iso_code")), as_bool(d.get("active")))
+            for d in items
+        ]
+        return sorted(langs, key=lambda lang: lang.id)
+
+    def shop_facts(
+        self, state_keys: Iterable[str] = (), *, version: str = ""
+    ) -> tuple[ShopFacts, list[str]]:
+        """Read what the store tells about itself (two requests: ``configurations``,
+        ``languages``) and the warnings worth showing (an unknown ``PS_TIMEZONE``). The
+        state keys read are PrestaShop's defaults plus ``state_keys``."""
+        keys = {*DEFAULT_STATE_KEYS, *(k for k in state_keys if is_state_key(k))}
+        conf = self.read_configuration([*BASE_KEYS, *sorted(keys)])
+        values = conf.values
+        warnings: list[str] = []
+        clock, warning = clock_for(values.get("PS_TIMEZONE"))
+        if warning:
+            warnings.append(warning)
+        langs = self.languages()
+        default_lang = as_int(values.get("PS_LANG_DEFAULT")) or None
+        if default_lang is not None and default_lang not in {lang.id for lang in langs}:
+            default_lang = langs[0].id if langs else None
+        facts = ShopFacts(
+            timezone=clock.name,
+            languages=tuple(langs),
+            default_language_id=default_lang or (langs[0].id if langs else None),
+            version=conf.version or version,
+            shop={field: values[k] for k, field in SHOP_KEYS.items() if values.get(k)},
+            state_keys={
+                k: as_int(v)
+                for k, v in sorted(values.items())
+                if is_state_key(k) and as_int(v, 0) > 0
+            },
+            read_at=(conf.server_time or datetime.now(UTC)).isoformat(),
+        )
+        return facts, warnings
+
+    def product_fields(self) -> frozenset[str]:
+        """The fields the store's ``products`` resource has (``?schema=blank``, read once
+        per adapter): 8.x has ``state`` and ``product_type``, older stores lack them."""
+        with self._lock:
+            if self._product_fields is None:
+                root = self.client.get_xml("products", params={"schema": "blank"})
+                node = root.find("product")
+                self._product_fields = frozenset(
+                    child.tag for child in (node if node is not None else [])
+                )
+            return self._product_fields
+
+    def _writes_8x_fields(self) -> tuple[bool, bool]:
+        """(send ``state``, send ``product_type``): only to 8.x stores whose products
+        resource has the field."""
+        major = self.facts.major_version if self.facts is not None else None
+        if major is not None and major < 8:
+            return False, False
+        fields = self.product_fields()
+        return "state" in fields, "product_type" in fields
+
     # ================================================================== order states
 
     def order_states(self) -> list[OrderState]:
@@ -197,19 +358,45 @@ class PrestaShopAdapter:
             for d in self.client.iter_all("order_states", page_size=self.page_size)
         ]
 
-    def resolve_states(self, names: Iterable[str]) -> tuple[dict[str, int], list[str]]:
-        """Map state *names* (any language, case-insensitive) to this store's ids; also
-        return the names the store lacks. Deleted states never match."""
+    def resolve_states(
+        self, names: Iterable[str], state_keys: Mapping[str, int] | None = None
+    ) -> tuple[dict[str, int], list[str]]:
+        """Map status map entries to this store's order-state ids; also return those the
+        store lacks. An entry is a ``PS_OS_*`` configuration key or a state name: a key, or
+        a name that is the default name of a key's state (``Shipped`` -> ``PS_OS_SHIPPING``),
+        resolves through the store's configuration (``state_keys``, read when not given);
+        a name falls back to the store's state names in ANY of its languages
+        (case-insensitive). Deleted states never match."""
+        wanted = list(dict.fromkeys(names))
+        if state_keys is None:
+            keys = {k for k in (state_key_for(n) for n in wanted) if k}
+            state_keys = (
+                {
+                    k: as_int(v)
+                    for k, v in self.read_configuration(sorted(keys)).values.items()
+                    if is_state_key(k)
+                }
+                if keys
+                else {}
+            )
         index: dict[str, int] = {}
+        alive: set[int] = set()
         for state in self.order_states():
             if state.deleted:
                 continue
+            alive.add(state.id)
             for text in [state.name, *state.names.values()]:
-                index.setdefault(text.strip().casefold(), state.id)
+                if text.strip():
+                    index.setdefault(text.strip().casefold(), state.id)
         found: dict[str, int] = {}
         missing: list[str] = []
-        for name in dict.fromkeys(names):
-            state_id = index.get(name.strip().casefold())
+        for name in wanted:
+            key = state_key_for(name)
+            state_id = state_keys.get(key) if key else None
+            if state_id not in alive:
+                state_id = None
+            if state_id is None and not is_state_key(name):
+                state_id = index.get(name.strip().casefold())
             if state_id is None:
                 missing.append(name)
             else:
@@ -738,8 +925,17 @@ class PrestaShopAdapter:
         ean13: str = "",
         description: str = "",
         weight: Decimal | float | str = 0,
+        with_combinations: bool = False,
     ) -> Product:
+        """POST a product that the back office shows: on 8.x ``state=1`` (without it the
+        webservice leaves a draft, ``state=0``, that PrestaShop cleans up) and
+        ``product_type`` ``standard``, or ``combinations`` when ``with_combinations``
+        (PrestaShop sets that itself once a combination exists: sending it up front keeps
+        the product right between the two POSTs); name, link_rewrite and description in
+        every language of the store. Stores without those fields (older than 8, or a
+        products resource without them) get neither."""
         cats = list(dict.fromkeys([category_id, *category_ids]))
+        send_state, send_type = self._writes_8x_fields()
         fields: list[tuple[str, Any]] = [
             ("id_manufacturer", manufacturer_id),
             ("id_category_default", category_id),
@@ -748,6 +944,12 @@ class PrestaShopAdapter:
             ("weight", _price(weight)),
             ("price", _price(price)),
             ("active", active),
+        ]
+        if send_state:
+            fields.append(("state", 1))
+        if send_type:
+            fields.append(("product_type", "combinations" if with_combinations else "standard"))
+        fields += [
             ("available_for_order", True),
             ("show_price", True),
             ("minimal_quantity", 1),

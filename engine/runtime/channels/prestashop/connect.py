@@ -1,6 +1,8 @@
 """``store connect``'s probe: prove a URL is a PrestaShop webservice, the key authenticates and
-holds every permission the channel spec lists, and resolve the status map's state names to
-this store's ids, all without writing anything.
+holds every permission the channel spec lists, read what the store tells about itself (its
+time zone, languages, version, address and ``PS_OS_*`` order-state keys: ``shop.ShopFacts``)
+and resolve the status map's states to this store's ids (by PrestaShop's configuration keys,
+by name in any store language as the fallback), all without writing anything.
 
 Permissions come from the API root (``GET /api/``): it lists the resources the key may use,
 each with ``get``/``put``/``post``/``delete``/``head`` (8.x: ``patch``) attributes.
@@ -22,9 +24,16 @@ from engine.errors import (
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import FIX_WEBSERVICE, PrestaShopClient
 from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
+from engine.runtime.channels.prestashop.shop import ShopFacts
 from engine.runtime.settings import Secret
 
 METHODS = ("get", "put", "post", "patch", "delete", "head")
+#: What reading the store's facts needs, whatever the channel spec lists.
+FACT_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
+    "configurations": ("GET",),
+    "languages": ("GET",),
+    "order_states": ("GET",),
+}
 FIX_URL = (
     "fix: give the shop's base URL (the webservice answers at <shop>/api) and enable the "
     "webservice in Advanced Parameters > Webservice"
@@ -60,16 +69,24 @@ class ConnectReport:
     state_ids: Mapping[str, int]
     missing_states: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    facts: ShopFacts = field(default_factory=ShopFacts)
+
+    @property
+    def timezone(self) -> str:
+        return self.facts.timezone
 
     def to_json(self) -> dict[str, Any]:
         return {
             "api_url": self.api_url,
             "shop_name": self.shop_name,
             "version": self.version,
+            "timezone": self.facts.timezone,
+            "languages": [lang.to_json() for lang in self.facts.languages],
             "granted": {k: list(v) for k, v in self.granted.items()},
             "state_ids": dict(self.state_ids),
             "missing_states": list(self.missing_states),
             "warnings": list(self.warnings),
+            "facts": self.facts.to_json(),
         }
 
 
@@ -161,23 +178,34 @@ def probe(
             ) from exc
         shop_name, granted = parse_api_root(root, api)
         version = response.headers.get("psws-version", "")
-        missing = missing_permissions(channel.permissions, granted)
+        required = {k: list(v) for k, v in channel.permissions.items()}
+        for resource, methods in FACT_PERMISSIONS.items():
+            have = required.setdefault(resource, [])
+            have += [m for m in methods if m not in have]
+        missing = missing_permissions(required, granted)
         if missing:
             raise ChannelPermissionMissing(_permission_lines(missing), resource="api")
         adapter = PrestaShopAdapter(client)
-        state_ids, missing_states = adapter.resolve_states(state_names(channel))
-        warnings = tuple(
-            f"prestashop: the store has no order state named {name!r} "
-            "(fix: rename the state in Orders > Statuses or change channels/prestashop.yaml "
-            "status_map)"
-            for name in missing_states
+        names = state_names(channel)
+        facts, fact_warnings = adapter.shop_facts(names, version=version)
+        state_ids, missing_states = adapter.resolve_states(names, facts.state_keys)
+        warnings = (
+            *fact_warnings,
+            *(
+                f"prestashop: the store has no order state {name!r} (neither its "
+                "configuration key nor a state of that name in any store language) (fix: "
+                "rename the state in Orders > Statuses or change channels/prestashop.yaml "
+                "status_map)"
+                for name in missing_states
+            ),
         )
         return ConnectReport(
             api_url=api,
-            shop_name=shop_name,
-            version=version,
+            shop_name=shop_name or facts.shop.get("name", ""),
+            version=version or facts.version,
             granted=granted,
             state_ids=state_ids,
             missing_states=tuple(missing_states),
-            warnings=warnings,
+            warnings=tuple(warnings),
+            facts=facts,
         )
