@@ -114,7 +114,8 @@ def test_a_paid_order_from_new_to_complete(cli, rps) -> None:
     shown = order(cli, ref)
     assert shown["state"] == "Ready_to_Ship"
     assert order_state(rps, 2) == SHIPPED
-    tracking = shown["shipment"]["tracking_id"]
+    (shipment,) = shown["shipments"]
+    tracking = shipment["tracking_id"]
     assert tracking
     assert tracking_number(rps, 2) == tracking
 
