@@ -54,13 +54,13 @@ class Cli:
         self.folder = folder
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, ok: bool = True):  # noqa: ANN204 - click Result
+    def __call__(self, *args: str, ok: bool = True):  # click Result
         res = self.runner.invoke(omsflow, list(args), catch_exceptions=True)
         if ok:
             assert res.exit_code == 0, f"omsflow {' '.join(args)} -> {res.exit_code}\n{res.output}"
         return res
 
-    def json(self, *args: str):  # noqa: ANN201
+    def json(self, *args: str):
         return json.loads(self(*args, "--json").stdout)
 
 

@@ -12,11 +12,20 @@ def test_real_store_answers_and_reset_restores(rps) -> None:
         r = c.get("/")
         assert r.status_code == 200
         assert r.headers["psws-version"].startswith("8.2")
-    before = rps.scalar("SELECT quantity FROM ps_stock_available WHERE id_product=6 AND id_product_attribute=0")
-    rps.sql("UPDATE ps_stock_available SET quantity=7 WHERE id_product=6 AND id_product_attribute=0")
+    before = rps.scalar(
+        "SELECT quantity FROM ps_stock_available WHERE id_product=6 AND id_product_attribute=0"
+    )
+    rps.sql(
+        "UPDATE ps_stock_available SET quantity=7 WHERE id_product=6 AND id_product_attribute=0"
+    )
     rps.sql("CREATE TABLE zz_test_made (a INT)")
     restored = rps.reset()
     assert "ps_stock_available" in restored
     assert "zz_test_made" in restored
-    assert rps.scalar("SELECT quantity FROM ps_stock_available WHERE id_product=6 AND id_product_attribute=0") == before
+    assert (
+        rps.scalar(
+            "SELECT quantity FROM ps_stock_available WHERE id_product=6 AND id_product_attribute=0"
+        )
+        == before
+    )
     assert "zz_test_made" not in rps.tables()
