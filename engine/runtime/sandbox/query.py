@@ -5,10 +5,10 @@ Follows ``WebserviceRequest::manageFilters`` / ``setFieldsToDisplay`` and
 an inclusive BETWEEN, ``%[x]%`` LIKE, ``>[x]`` / ``<[x]`` strict, ``![x]`` NOT, an unknown
 prefix such as ``>=[x]`` silently disables the filter; ``date_add`` / ``date_upd`` need
 ``date=1`` to be filtered or sorted (codes 32 / 38 otherwise). No ``sort`` means no ORDER BY:
-MySQL then reads the primary key, and a real 8.2.1 answers in ascending id order (every list
-of ``tests/realstore/test_conformance.py``), so the sandbox does too. (An older recording,
-``order_states_list_unsorted``, came back out of order through a join: clients should still
-page with ``sort=[id_ASC]``.)
+MySQL walks whichever index it picked, which a real 8.2.1 shows as ascending ids for most
+resources (products, combinations, stock rows, orders...) but ``NATURAL_ORDER`` for a few (the
+order states come back 2..9,11,12,13,1,10: by ``module_name``). The sandbox answers the same,
+so a client that pages without ``sort=[id_ASC]`` meets the same surprise as on a real store.
 """
 
 from __future__ import annotations
@@ -287,6 +287,29 @@ def _record_id(rec: Record) -> int:
     return int(rec["id"])
 
 
+#: the resources a real 8.2.1 lists, without ``sort``, in the order of a secondary index (the
+#: one MySQL picks for the webservice's query): the field it starts with, then the id
+NATURAL_ORDER: dict[str, str] = {
+    "order_states": "module_name",  # 2..9, 11, 12, 13, 1, 10 on a fresh install
+    "order_histories": "id_order",
+    "categories": "id_parent",
+    "addresses": "id_customer",
+}
+
+
+def _natural_key(rdef: ResourceDef) -> Callable[[Record], Any]:
+    name = NATURAL_ORDER.get(rdef.name)
+    if name is None or name not in rdef.by_name:
+        return _record_id
+    numeric = rdef.by_name[name].kind in ("i", "b")
+
+    def key(rec: Record) -> Any:
+        value = rec.get(name) or ""
+        return (_php_int(str(value)) if numeric else str(value), int(rec["id"]))
+
+    return key
+
+
 def _php_int(text: str) -> int:
     m = re.match(r"\s*(-?\d+)", text)
     return int(m.group(1)) if m else 0
@@ -324,7 +347,7 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
         recs = [r for r in recs if pred(r)]
     langs = q.langs or store.lang_ids
     if not q.sort:
-        recs.sort(key=_record_id)
+        recs.sort(key=_natural_key(rdef))
     for f, desc in reversed(q.sort):
         if f.name == "id":
             recs.sort(key=_record_id, reverse=desc)
