@@ -114,6 +114,8 @@ class Side:
     key: str
     ids: dict[str, int]
     created: dict[str, list[int]] = field(default_factory=dict)
+    #: a second key, allowed only to read orders and order states (``LIMITED_PERMISSIONS``)
+    limited_key: str = ""
 
     def send(
         self,
@@ -133,6 +135,8 @@ class Side:
             kw["auth"] = (self.key, "")
         elif auth == "bad":
             kw["auth"] = ("WRONGKEYWRONGKEYWRONGKEYWRONGKEY", "")
+        elif auth == "limited":
+            kw["auth"] = (self.limited_key, "")
         r = httpx.request(
             method,
             f"{self.api}/{path}",
@@ -521,6 +525,15 @@ CASES: tuple[Case, ...] = (
     Case("product DELETE", "DELETE", lambda s: f"products/{s.take('products')}"),
     # ---- the errors omsflow handles
     Case("bad key", "GET", "products", auth="bad"),
+    Case("api root, limited key (connect reads permissions)", "GET", "", auth="limited"),
+    Case("resource not allowed for the key", "GET", "products", auth="limited"),
+    Case(
+        "method not allowed for the key",
+        "POST",
+        "orders",
+        body=_static("<prestashop><order><id_cart>1</id_cart></order></prestashop>"),
+        auth="limited",
+    ),
     Case("no key", "GET", "products", auth="none"),
     Case("unknown product id", "GET", "products/999999"),
     Case("unknown order id", "GET", "orders/999999"),
@@ -965,17 +978,41 @@ def sandbox_ids(server: SandboxServer) -> dict[str, int]:
     }
 
 
+LIMITED_KEY = "LIMITEDKEYREADSORDERSONLY0000001"
+LIMITED_PERMISSIONS = {"orders": ["GET", "HEAD"], "order_states": ["GET", "HEAD"]}
+
+
+def add_limited_key(rps: Any) -> None:
+    """The same key on the real store, as the back office would save it."""
+    rows = ", ".join(
+        f"('{res}', '{method}', @id)"
+        for res, methods in LIMITED_PERMISSIONS.items()
+        for method in methods
+    )
+    rps.sql(
+        "INSERT INTO ps_webservice_account (`key`, description, class_name, is_module, active) "
+        f"VALUES ('{LIMITED_KEY}', 'omsflow conformance: reads orders', 'WebserviceRequest', 0, 1);"
+        "SET @id = LAST_INSERT_ID();"
+        "INSERT INTO ps_webservice_account_shop (id_webservice_account, id_shop) VALUES (@id, 1);"
+        f"INSERT INTO ps_webservice_permission (resource, method, id_webservice_account) VALUES {rows};"
+    )
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     with start_sandbox(products=30, orders=12, seed=5, languages=2) as server:
+        server.add_key(LIMITED_KEY, LIMITED_PERMISSIONS)
         yield server
 
 
 def test_the_sandbox_answers_like_the_real_store(
     rps: Any, sandbox: SandboxServer, request: pytest.FixtureRequest
 ) -> None:
-    real = Side("real", rps.api_url, rps.key, real_ids(rps))
-    fake = Side("sandbox", sandbox.api_url, sandbox.key, sandbox_ids(sandbox))
+    add_limited_key(rps)
+    real = Side("real", rps.api_url, rps.key, real_ids(rps), limited_key=LIMITED_KEY)
+    fake = Side(
+        "sandbox", sandbox.api_url, sandbox.key, sandbox_ids(sandbox), limited_key=LIMITED_KEY
+    )
     count, d = run_cases(real, fake)
     problems = d.lines + d.uncovered()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")

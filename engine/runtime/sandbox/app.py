@@ -245,7 +245,7 @@ class _Api:
         # returnOutput writes PSWS-Version only once authenticated in 8.x (the header map
         # starts at 0); 1.7 always wrote it
         store = self.s.store
-        version = store.version if authenticated or not store.json_filter else "0"
+        version = store.version if authenticated or not store.version_after_auth else "0"
         headers = {
             "Access-Time": str(int(time.time())),
             "X-Powered-By": "PrestaShop Webservice",
@@ -309,7 +309,7 @@ class _Api:
             if method not in ("GET", "HEAD"):
                 raise WebserviceFault(405, (23, f"Method {method} is not valid"))
             if is_json:
-                if self.s.store.json_filter:
+                if self.s.store.php8:
                     # 8.x: overrideContent() runs array_filter on the names (strings): a
                     # TypeError under PHP 8 (seen on a real 8.2.1)
                     raise _PhpFatal
@@ -701,7 +701,7 @@ def _list_query_failed(store: SandboxStore, fault: WebserviceFault) -> Webservic
     ``getFilteredObjectList()`` then reads as an array. Under PHP 8 that is four warnings
     (lines 1333-1336), each an error code 3 with status 500 (the last status wins): what a
     real 8.2.1 answers to a bad filter, sort, display or limit."""
-    if not store.json_filter:
+    if not store.php8:
         return fault
     where = f"{SHOP_ROOT}/classes/webservice/WebserviceRequest.php"
     warnings = [

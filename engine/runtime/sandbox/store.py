@@ -159,9 +159,13 @@ class SandboxStore:
         numbers = version_tuple(version)
         #: >= 1.7.8.0: empty values are rendered as empty CDATA, not <x></x>
         self.cdata_always = numbers >= (1, 7, 8, 0)
-        #: >= 8.0.0: JSON details drop falsy fields (array_filter); PSWS-Version is only
-        #: sent once authenticated; the JSON API root is a PHP TypeError (500)
+        #: >= 8.0.0: JSON details drop falsy fields (array_filter)
         self.json_filter = numbers >= (8,)
+        #: >= 8.0.0: PSWS-Version only once authenticated (1.7 always sent it)
+        self.version_after_auth = numbers >= (8,)
+        #: 8.x runs on PHP 8 (1.7 on PHP 7): its TypeErrors and warnings become answers (the
+        #: JSON API root a fatal 500, a refused list query a 500 with four warnings)
+        self.php8 = numbers >= (8,)
         self.tables: dict[str, dict[int, Record]] = {name: {} for name in RESOURCES}
         self.next_id: dict[str, int] = dict.fromkeys(RESOURCES, 1)
         #: the multilingual fields each entity of the last ``write`` did not receive: PHP
