@@ -271,6 +271,20 @@ def sandbox_group() -> None:
     show_default=True,
     help="The shop's clock (PS_TIMEZONE, e.g. Europe/Paris): dates are written in it.",
 )
+@click.option(
+    "--languages",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 6),
+    help="Languages of the generated shop (en, fr, de, es, it, nl).",
+)
+@click.option(
+    "--version",
+    "ps_version",
+    default="8.2.1",
+    show_default=True,
+    help="PrestaShop version to play (8.x, or 1.7.x: no product_type...).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the URL and key as one JSON line.")
 def sandbox_serve(
     host: str,
@@ -285,6 +299,8 @@ def sandbox_serve(
     malformed_rate: float,
     lost_after_commit_rate: float,
     data: str | None,
+    languages: int,
+    ps_version: str,
     as_json: bool,
     timezone: str = "UTC",
 ) -> None:
@@ -304,6 +320,8 @@ def sandbox_serve(
         malformed_rate=malformed_rate,
         lost_after_commit_rate=lost_after_commit_rate,
         data=data,
+        languages=languages,
+        version=ps_version,
         host=host,
         port=port,
         log_level="warning",

@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import json
 import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,7 +34,13 @@ from starlette.types import Receive, Scope, Send
 from engine.errors import ConfigError
 from engine.runtime.sandbox.faults import Faults
 from engine.runtime.sandbox.images import SIZES, png_bytes
-from engine.runtime.sandbox.query import parse_display, parse_language, parse_list_query, select
+from engine.runtime.sandbox.query import (
+    closest,
+    parse_display,
+    parse_language,
+    parse_list_query,
+    select,
+)
 from engine.runtime.sandbox.render import (
     HEAD,
     TAIL,
@@ -43,16 +50,22 @@ from engine.runtime.sandbox.render import (
     errors_xml,
     parse_body,
 )
-from engine.runtime.sandbox.schema import ALL_RESOURCE_NAMES, METHODS, RESOURCES
+from engine.runtime.sandbox.schema import ALL_RESOURCE_NAMES, METHODS
 from engine.runtime.sandbox.store import SandboxStore, WebserviceFault
 
-PS_VERSION = "8.1.7"
 REALM = (
     'Basic realm="Welcome to PrestaShop Webservice, please enter the authentication key '
     'as the login. No password required."'
 )
 XML_TYPE = "text/xml;charset=utf-8"
 JSON_TYPE = "application/json"
+#: what PHP itself sends as the type of a bare answer (the no-key 401, a fatal error)
+PHP_TYPE = "text/html; charset=utf-8"
+#: PrestaShop's cookie: lifetime (PS_COOKIE_LIFETIME_FO, 480 h) and the body size from which
+#: a real store (php -S) has already sent its headers when the cookie is written at the end
+#: of the request: measured on 8.2.1, a cookie up to 4052 bytes of body, none from 4137
+COOKIE_MAX_AGE = 1728000
+COOKIE_BODY_LIMIT = 4096
 Permissions = dict[str, frozenset[str]]
 KEY_RE = re.compile(r"[A-Z0-9]{32}")
 
@@ -75,6 +88,14 @@ class SandboxState:
     injected: Counter[str] = field(default_factory=Counter)
     #: keys that exist but are disabled in the back office (``WebserviceKey::isKeyActive``)
     inactive: set[str] = field(default_factory=set)
+
+    @property
+    def cookie_name(self) -> str:
+        """``PrestaShop-<md5>``, as ``Context`` names the front cookie."""
+        digest = hashlib.md5(
+            f"{self.store.shop_name}{self.main_key}".encode(), usedforsecurity=False
+        ).hexdigest()
+        return f"PrestaShop-{digest}"
 
 
 class _Drop(Response):
@@ -140,7 +161,7 @@ class _Api:
             authenticated = True
             try:
                 result = self._route(request, method, segs, params, key, body, is_json)
-            except (WebserviceFault, _PlainUnauthorized):
+            except (WebserviceFault, _PlainUnauthorized, _PhpFatal):
                 raise
             except Exception as exc:
                 raise WebserviceFault(
@@ -156,16 +177,22 @@ class _Api:
                 headers["WWW-Authenticate"] = REALM
             headers["Content-Type"] = JSON_TYPE if is_json else XML_TYPE
             st.statuses[status] += 1
+            self._cookie(request, headers, len(text.encode()))
             return self._finish(
                 Response(text.encode(), status_code=status, headers=headers), False
             )
         except _PlainUnauthorized:
+            # dispatcher.php's own answer before any PrestaShop header: PHP's text/html
             st.statuses[401] += 1
-            return Response(
-                b"401 Unauthorized",
-                status_code=401,
-                headers={"WWW-Authenticate": REALM, "Content-Type": "text/html; charset=UTF-8"},
-            )
+            headers = {"WWW-Authenticate": REALM, "Content-Type": PHP_TYPE}
+            self._cookie(request, headers, 0)
+            return Response(b"401 Unauthorized", status_code=401, headers=headers)
+        except _PhpFatal:
+            # an uncaught PHP error: an empty 500 from PHP, without PrestaShop's headers
+            st.statuses[500] += 1
+            headers = {"Content-Type": PHP_TYPE}
+            self._cookie(request, headers, 0)
+            return Response(b"", status_code=500, headers=headers)
         status, payload, ctype, wrote = result
         st.statuses[status] += 1
         if wrote and faults.draw(faults.lost_after_commit_rate):
@@ -174,8 +201,9 @@ class _Api:
                 return _Drop(0.0, st)
             return Response(b"", status_code=faults.error_status)
         headers = self._headers(started, payload, authenticated=True)
-        if ctype:
-            headers["Content-Type"] = ctype
+        # returnOutput: without content the builder sends an EMPTY Content-Type header
+        headers["Content-Type"] = ctype
+        self._cookie(request, headers, len(payload))
         sha = headers.get("Content-Sha1")
         if sha and request.headers.get("local-content-sha1") == sha:
             headers.pop("Content-Type", None)
@@ -195,13 +223,33 @@ class _Api:
             return Response(garbled, status_code=response.status_code, headers=headers)
         return response
 
+    def _cookie(self, request: Request, headers: dict[str, str], body_size: int) -> None:
+        """PrestaShop's context cookie, written by ``Cookie::__destruct`` at the end of the
+        request: only for a client that did not send it back, and only while PHP has not
+        sent the headers yet (a body under ``COOKIE_BODY_LIMIT`` bytes)."""
+        name = self.s.cookie_name
+        if name in request.cookies or body_size >= COOKIE_BODY_LIMIT:
+            return
+        expires = time.strftime(
+            "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + COOKIE_MAX_AGE)
+        )
+        value = "def50200" + secrets.token_hex(96)
+        headers["Set-Cookie"] = (
+            f"{name}={value}; expires={expires}; Max-Age={COOKIE_MAX_AGE}; path=/; "
+            "HttpOnly; SameSite=Lax"
+        )
+
     def _headers(
         self, started: float, payload: bytes | None, *, authenticated: bool
     ) -> dict[str, str]:
+        # returnOutput writes PSWS-Version only once authenticated in 8.x (the header map
+        # starts at 0); 1.7 always wrote it
+        store = self.s.store
+        version = store.version if authenticated or not store.version_after_auth else "0"
         headers = {
             "Access-Time": str(int(time.time())),
             "X-Powered-By": "PrestaShop Webservice",
-            "PSWS-Version": PS_VERSION if authenticated else "0",
+            "PSWS-Version": version,
             "Execution-Time": _php_round(time.perf_counter() - started),
         }
         if payload:
@@ -261,13 +309,17 @@ class _Api:
             if method not in ("GET", "HEAD"):
                 raise WebserviceFault(405, (23, f"Method {method} is not valid"))
             if is_json:
+                if self.s.store.php8:
+                    # 8.x: overrideContent() runs array_filter on the names (strings): a
+                    # TypeError under PHP 8 (seen on a real 8.2.1)
+                    raise _PhpFatal
                 names = sorted(n for n, m in perms.items() if m)
                 return 200, json.dumps(names).encode(), JSON_TYPE, False
             xml = XmlRenderer(self.s.store, base).api_root(perms, self.s.store.shop_name)
             return 200, xml.encode(), XML_TYPE, False
         res = segs[0]
         if res not in ALL_RESOURCE_NAMES:
-            guess = min(ALL_RESOURCE_NAMES, key=lambda n: _near(n, res))
+            guess = closest(res, ALL_RESOURCE_NAMES)
             raise WebserviceFault(
                 400,
                 (
@@ -283,7 +335,8 @@ class _Api:
             )
         if method not in METHODS:
             raise WebserviceFault(405, (23, f"Method {method} is not valid"))
-        rdef = RESOURCES.get(res)
+        store = self.s.store
+        rdef = store.resources.get(res)
         if rdef is not None and method in rdef.forbidden_methods:
             raise WebserviceFault(
                 405, (101, f"Method {method} is not allowed for the resource {res}")
@@ -305,9 +358,8 @@ class _Api:
                     405, (101, f"Method {method} is not allowed for the resource {res}")
                 )
             return self._images(base, segs[1:])
-        if rdef is None:  # pragma: no cover - every non-image name has a ResourceDef
-            raise WebserviceFault(500, (46, "Unable to save resource"))
-        store = self.s.store
+        if rdef is None:
+            return self._unmodelled(res, method, segs, is_json)
         with store.lock:
             if method in ("GET", "HEAD"):
                 return self._read(base, rdef, segs, params, is_json)
@@ -321,6 +373,7 @@ class _Api:
             # OrderHistory::addWs: (bool) Tools::getValue('sendemail') - PHP truthiness
             send_email = params.get("sendemail", "") not in ("", "0")
             recs = store.write(method, res, entities, send_email=send_email)
+            bare = store.written_unset
             if res == "order_histories" and method == "POST" and send_email:
                 for rec in recs:
                     self.s.emails.append(
@@ -331,11 +384,28 @@ class _Api:
                     )
             status = 201 if method == "POST" else 200
             if is_json:
-                payload = JsonRenderer(store).detail(rdef, recs)
+                payload = JsonRenderer(store).detail(rdef, recs, bare, written=method)
                 if "display" in params:
                     payload = JsonRenderer(store).listing(rdef, recs, None, False)
                 return status, payload.encode(), JSON_TYPE, True
-            return status, XmlRenderer(store, base).detail(rdef, recs).encode(), XML_TYPE, True
+            xml = XmlRenderer(store, base).detail(rdef, recs, bare)
+            return status, xml.encode(), XML_TYPE, True
+
+    def _unmodelled(
+        self, res: str, method: str, segs: list[str], is_json: bool
+    ) -> tuple[int, bytes, str, bool]:
+        """A resource of the real root the sandbox does not model (suppliers, carts...):
+        it answers as a shop without any: an empty list, a 404 for an id, and writes
+        refused for the resource (405, code 101)."""
+        if method not in ("GET", "HEAD"):
+            raise WebserviceFault(
+                405, (101, f"Method {method} is not allowed for the resource {res}")
+            )
+        if len(segs) > 1:
+            return 404, b"", "", False
+        if is_json:
+            return 200, b"[]", JSON_TYPE, False
+        return 200, f"{HEAD}<{res}>\n</{res}>\n{TAIL}".encode(), XML_TYPE, False
 
     def _read(
         self, base: str, rdef: Any, segs: list[str], params: dict[str, str], is_json: bool
@@ -344,16 +414,17 @@ class _Api:
         if "schema" in params:
             kind = params["schema"]
             if kind not in ("blank", "synopsis"):
-                raise WebserviceFault(
+                fault = WebserviceFault(
                     400,
                     (
                         28,
                         "Please select a schema of type 'synopsis' to get the whole "
-                        "schema information (which fields are required, which kind of "
+                        "schema informations (which fields are required, which kind of "
                         "content...) or 'blank' to get an empty schema to fill before "
                         "using POST request",
                     ),
                 )
+                raise _list_query_failed(store, fault) if len(segs) == 1 else fault
             return 200, XmlRenderer(store, base).schema(rdef, kind).encode(), XML_TYPE, False
         langs = parse_language(store, params["language"]) if "language" in params else None
         if len(segs) > 1:
@@ -376,7 +447,10 @@ class _Api:
                 else xr.entity_display(rdef, rec, display)
             )
             return 200, (HEAD + ent + TAIL).encode(), XML_TYPE, False
-        q = parse_list_query(store, rdef, params)
+        try:
+            q = parse_list_query(store, rdef, params)
+        except WebserviceFault as fault:
+            raise _list_query_failed(store, fault) from None
         recs = select(store, rdef, q)
         minimal = q.display is None and not q.display_full
         if is_json:
@@ -557,6 +631,10 @@ class _PlainUnauthorized(Exception):
     """No key at all: the dispatcher's plain-text 401 before any XML is built."""
 
 
+class _PhpFatal(Exception):
+    """An uncaught PHP error in the real store (an empty 500 from PHP itself)."""
+
+
 def basic_user(header: str | None) -> str | None:
     """The user part of a Basic ``Authorization`` header (the webservice key), or None."""
     if not header or not header.lower().startswith("basic "):
@@ -614,6 +692,29 @@ def _delete_ids(segs: list[str], params: Mapping[str, str]) -> list[int]:
     return [int(x) for x in re.split(r"[,|]", m.group(1)) if x.strip()]
 
 
+#: where the sandbox says its PHP files are (a real store's own install folder)
+SHOP_ROOT = "/var/www/html"
+
+
+def _list_query_failed(store: SandboxStore, fault: WebserviceFault) -> WebserviceFault:
+    """A list query PrestaShop refuses (32-39): ``manageFilters()`` returns false, which
+    ``getFilteredObjectList()`` then reads as an array. Under PHP 8 that is four warnings
+    (lines 1333-1336), each an error code 3 with status 500 (the last status wins): what a
+    real 8.2.1 answers to a bad filter, sort, display or limit."""
+    if not store.php8:
+        return fault
+    where = f"{SHOP_ROOT}/classes/webservice/WebserviceRequest.php"
+    warnings = [
+        (
+            3,
+            "[PHP Warning #2] Trying to access array offset on value of type bool "
+            f"({where}, line {n})",
+        )
+        for n in (1333, 1334, 1335, 1336)
+    ]
+    return WebserviceFault(500, *fault.errors, *warnings)
+
+
 def _php_int(text: str) -> int:
     """PHP's ``(int)`` cast of a string: leading digits, else 0 (``"5abc"`` is 5)."""
     m = re.match(r"\s*([+-]?\d+)", text)
@@ -623,10 +724,6 @@ def _php_int(text: str) -> int:
 def _php_round(seconds: float) -> str:
     value = round(seconds, 3)
     return "0" if value == 0 else f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def _near(a: str, b: str) -> int:
-    return sum(1 for x, y in zip(a, b, strict=False) if x != y) + abs(len(a) - len(b))
 
 
 def create_app(

@@ -5,9 +5,10 @@ Follows ``WebserviceRequest::manageFilters`` / ``setFieldsToDisplay`` and
 an inclusive BETWEEN, ``%[x]%`` LIKE, ``>[x]`` / ``<[x]`` strict, ``![x]`` NOT, an unknown
 prefix such as ``>=[x]`` silently disables the filter; ``date_add`` / ``date_upd`` need
 ``date=1`` to be filtered or sorted (codes 32 / 38 otherwise). No ``sort`` means no ORDER BY:
-the rows come in a stable order that is deliberately *not* id order (the recorded
-``order_states_list_unsorted`` came back ``2,3,…,9,11,12,13,10,14,1``), so a client that pages
-without ``sort=[id_ASC]`` is caught here rather than in production.
+MySQL walks whichever index it picked, which a real 8.2.1 shows as ascending ids for most
+resources (products, combinations, stock rows, orders...) but ``NATURAL_ORDER`` for a few (the
+order states come back 2..9,11,12,13,1,10: by ``module_name``). The sandbox answers the same,
+so a client that pages without ``sort=[id_ASC]`` meets the same surprise as on a real store.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class ListQuery:
 
 def _available(rdef: ResourceDef, with_dates: bool) -> list[str]:
     return [f.name for f in rdef.fields if with_dates or f.name not in _DATE_FIELDS]
+
+
+def _plain_filters(rdef: ResourceDef, with_dates: bool) -> list[str]:
+    """``manageFilters``' ``$available_filters``: the fields that are not multilingual."""
+    return [n for n in _available(rdef, with_dates) if not rdef.by_name[n].is_lang]
 
 
 def parse_display(rdef: ResourceDef, raw: str) -> tuple[Display | None, bool]:
@@ -206,8 +212,8 @@ def parse_list_query(
         name = m.group(1)
         f = rdef.by_name.get(name)
         if f is None or (name in _DATE_FIELDS and not with_dates):
-            avail = _available(rdef, with_dates)
-            guess = min(avail, key=lambda a: _distance(a, name))
+            avail = _plain_filters(rdef, with_dates)
+            guess = closest(name, avail)
             raise WebserviceFault(
                 400,
                 (
@@ -281,9 +287,27 @@ def _record_id(rec: Record) -> int:
     return int(rec["id"])
 
 
-def _unordered(rec: Record) -> int:
-    """The row order without ORDER BY: stable across requests, not the id order."""
-    return (int(rec["id"]) * 2654435761) % 4294967296
+#: the resources a real 8.2.1 lists, without ``sort``, in the order of a secondary index (the
+#: one MySQL picks for the webservice's query): the field it starts with, then the id
+NATURAL_ORDER: dict[str, str] = {
+    "order_states": "module_name",  # 2..9, 11, 12, 13, 1, 10 on a fresh install
+    "order_histories": "id_order",
+    "categories": "id_parent",
+    "addresses": "id_customer",
+}
+
+
+def _natural_key(rdef: ResourceDef) -> Callable[[Record], Any]:
+    name = NATURAL_ORDER.get(rdef.name)
+    if name is None or name not in rdef.by_name:
+        return _record_id
+    numeric = rdef.by_name[name].kind in ("i", "b")
+
+    def key(rec: Record) -> Any:
+        value = rec.get(name) or ""
+        return (_php_int(str(value)) if numeric else str(value), int(rec["id"]))
+
+    return key
 
 
 def _php_int(text: str) -> int:
@@ -323,7 +347,7 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
         recs = [r for r in recs if pred(r)]
     langs = q.langs or store.lang_ids
     if not q.sort:
-        recs.sort(key=_unordered)
+        recs.sort(key=_natural_key(rdef))
     for f, desc in reversed(q.sort):
         if f.name == "id":
             recs.sort(key=_record_id, reverse=desc)
@@ -342,6 +366,19 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
     elif q.offset:
         recs = recs[q.offset :]
     return recs
+
+
+def closest(word: str, candidates: Sequence[str]) -> str:
+    """``WebserviceRequest::getClosest``: the smallest Levenshtein distance, the LAST one
+    on a tie (``$lev <= $shortest``)."""
+    best, shortest = "", -1
+    for cand in candidates:
+        lev = _distance(word, cand)
+        if lev == 0:
+            return cand
+        if lev <= shortest or shortest < 0:
+            best, shortest = cand, lev
+    return best
 
 
 def _distance(a: str, b: str) -> int:

@@ -8,8 +8,15 @@ resources the field sets of the real recorded responses in the same folder.
 
 A field spec is ``name:KIND[flags]`` where KIND is ``i`` int, ``d`` decimal (6 places),
 ``d3`` decimal (3 places), ``b`` bool, ``t`` datetime, ``D`` date, ``s`` string, ``L``
-multilingual string; flags: ``!`` required, ``~`` read-only (PUT rejects it, code 93), ``^``
-getter (rendered with ``notFilterable="true"``), ``>res`` xlink to ``/api/res/<value>``.
+multilingual string, ``N`` a property without a column (always null: products' ``new``);
+flags: ``!`` required, ``~`` read-only (PUT rejects it, code 93), ``^`` getter (rendered with
+``notFilterable="true"``), ``#`` a getter whose PHP value is an int (a JSON number; every
+other value but the top-level ``id`` is a JSON string), ``>res`` xlink to
+``/api/res/<value>``.
+
+The field sets are PrestaShop 8.2.1's, checked field by field against a real 8.2.1
+(``../shared/realps``; ``tests/realstore/test_conformance.py``). ``resources_for(version)``
+derives an older store's catalogue from them (``_INTRODUCED``, ``_DROPPED_IN_8``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class FieldDef:
     read_only: bool = False
     getter: bool = False
     xlink: str | None = None
+    json_int: bool = False
 
     @property
     def is_lang(self) -> bool:
@@ -74,7 +82,7 @@ def _fields(spec: str) -> tuple[FieldDef, ...]:
         xlink = None
         if ">" in rest:
             rest, xlink = rest.split(">", 1)
-        kind = rest.rstrip("!~^")
+        kind = rest.rstrip("!~^#")
         flags = rest[len(kind) :]
         out.append(
             FieldDef(
@@ -84,6 +92,7 @@ def _fields(spec: str) -> tuple[FieldDef, ...]:
                 read_only="~" in flags,
                 getter="^" in flags,
                 xlink=xlink,
+                json_int="#" in flags,
             )
         )
     return tuple(out)
@@ -112,9 +121,9 @@ _DEFS = [
         "carrier",
         "The Carriers",
         _fields(
-            "deleted:b is_module:b id_tax_rules_group:i^>tax_rule_groups id_reference:i "
+            "deleted:b is_module:b id_tax_rules_group:i^#>tax_rule_groups id_reference:i "
             "name:s! active:b! is_free:b url:s shipping_handling:b shipping_external:b "
-            "range_behavior:b shipping_method:i max_width:i max_height:i max_depth:i "
+            "range_behavior:b shipping_method:i# max_width:i max_height:i max_depth:i "
             "max_weight:d grade:i external_module_name:s need_range:b position:i delay:L!"
         ),
     ),
@@ -125,7 +134,8 @@ _DEFS = [
         _fields(
             "id_parent:i>categories level_depth:i~ nb_products_recursive:i^~ active:b! "
             "id_shop_default:i is_root_category:b position:i date_add:t date_upd:t name:L! "
-            "link_rewrite:L! description:L meta_title:L meta_description:L meta_keywords:L"
+            "link_rewrite:L! description:L additional_description:L meta_title:L "
+            "meta_description:L meta_keywords:L"
         ),
         (
             _assoc("categories", "category", "categories", "", writable=False),
@@ -137,10 +147,10 @@ _DEFS = [
         "combination",
         "The product combinations",
         _fields(
-            "id_product:i!>products location:s ean13:s isbn:s upc:s mpn:s quantity:i "
+            "id_product:i!>products ean13:s isbn:s upc:s mpn:s "
             "reference:s supplier_reference:s wholesale_price:d price:d ecotax:d weight:d "
             "unit_price_impact:d minimal_quantity:i! low_stock_threshold:i low_stock_alert:b "
-            "default_on:b available_date:D"
+            "default_on:b available_date:D available_now:L available_later:L"
         ),
         (
             _assoc(
@@ -164,8 +174,8 @@ _DEFS = [
         "currency",
         "The currencies",
         _fields(
-            "name:s! iso_code:s! iso_code_num:s blank:i sign:s! format:i! decimals:b! "
-            "conversion_rate:d! deleted:b active:b"
+            "names:L name:s!^ symbol:L iso_code:s! numeric_iso_code:s precision:i "
+            "conversion_rate:d! deleted:b active:b unofficial:b modified:b pattern:L"
         ),
     ),
     ResourceDef(
@@ -178,7 +188,8 @@ _DEFS = [
             "lastname:s! firstname:s! email:s! id_gender:i birthday:D newsletter:b optin:b "
             "website:s company:s siret:s ape:s outstanding_allow_amount:d "
             "show_public_prices:b id_risk:i max_payment_days:i active:b note:s is_guest:b "
-            "id_shop:i id_shop_group:i date_add:t date_upd:t"
+            "id_shop:i id_shop_group:i date_add:t date_upd:t reset_password_token:s "
+            "reset_password_validity:t"
         ),
         (_assoc("groups", "group", "groups", writable=True),),
     ),
@@ -187,7 +198,7 @@ _DEFS = [
         "language",
         "Shop languages",
         _fields(
-            "name:s! iso_code:s! language_code:s active:b is_rtl:b date_format_lite:s! "
+            "name:s! iso_code:s! locale:s language_code:s active:b is_rtl:b date_format_lite:s! "
             "date_format_full:s!"
         ),
     ),
@@ -251,9 +262,10 @@ _DEFS = [
                 "order_rows",
                 "order_row",
                 None,
-                "product_id:i product_attribute_id:i product_quantity:i product_name:s "
-                "product_reference:s product_ean13:s product_isbn:s product_upc:s "
-                "product_price:d id_customization:i unit_price_tax_incl:d unit_price_tax_excl:d",
+                "product_id:i>products product_attribute_id:i product_quantity:i "
+                "product_name:s~ product_reference:s~ product_ean13:s~ product_isbn:s~ "
+                "product_upc:s~ product_price:d~ id_customization:i>customizations "
+                "unit_price_tax_incl:d~ unit_price_tax_excl:d~",
             ),
         ),
     ),
@@ -276,14 +288,15 @@ _DEFS = [
         "The products",
         _fields(
             "id_manufacturer:i>manufacturers id_supplier:i>suppliers "
-            "id_category_default:i>categories new:b cache_default_attribute:i "
-            "id_default_image:i^>images id_default_combination:i^>combinations "
+            "id_category_default:i>categories new:N cache_default_attribute:i "
+            "id_default_image:i^>images id_default_combination:i^#>combinations "
             "id_tax_rules_group:i>tax_rule_groups position_in_category:i^ "
             "manufacturer_name:s^~ quantity:i^~ type:s^ id_shop_default:i reference:s "
             "supplier_reference:s location:s width:d height:d depth:d weight:d "
             "quantity_discount:b ean13:s isbn:s upc:s mpn:s cache_is_pack:b "
             "cache_has_attachments:b is_virtual:b state:i additional_delivery_times:i "
-            "delivery_in_stock:L delivery_out_stock:L on_sale:b online_only:b ecotax:d "
+            "delivery_in_stock:L delivery_out_stock:L product_type:s on_sale:b online_only:b "
+            "ecotax:d "
             "minimal_quantity:i low_stock_threshold:i low_stock_alert:b price:d! "
             "wholesale_price:d unity:s unit_price:d unit_price_ratio:d "
             "additional_shipping_cost:d customizable:i text_fields:i uploadable_files:i "
@@ -330,7 +343,151 @@ _DEFS = [
 RESOURCES: dict[str, ResourceDef] = {d.name: d for d in _DEFS}
 #: ``images`` is served by its own handler (binary originals), like PrestaShop's.
 SPECIAL_RESOURCES = ("images",)
-ALL_RESOURCE_NAMES: tuple[str, ...] = tuple(sorted([*RESOURCES, *SPECIAL_RESOURCES]))
+
+
+# ------------------------------------------------------------------ the API root (8.2.1)
+
+#: Every resource a real 8.2.1 lists in ``GET /api/`` for a key with every permission, with
+#: its description, and whether it offers ``?schema=`` (``specific_management`` ones do not).
+#: The sandbox models the resources of ``RESOURCES`` (and ``images``); the others answer as
+#: an empty shop would (see ``app.py``).
+ROOT_RESOURCES: tuple[tuple[str, str, bool], ...] = (
+    ("addresses", "The Customer, Brand and Customer addresses", True),
+    ("attachments", "The product Attachments", False),
+    ("carriers", "The Carriers", True),
+    ("cart_rules", "Cart rules management", True),
+    ("carts", "Customer's carts", True),
+    ("categories", "The product categories", True),
+    ("combinations", "The product combinations", True),
+    ("configurations", "Shop configuration", True),
+    ("contacts", "Shop contacts", True),
+    ("content_management_system", "Content management system", True),
+    ("countries", "The countries", True),
+    ("currencies", "The currencies", True),
+    ("customer_messages", "Customer services messages", True),
+    ("customer_threads", "Customer services threads", True),
+    ("customers", "The e-shop's customers", True),
+    ("customizations", "Customization values", True),
+    ("deliveries", "Product delivery", True),
+    ("employees", "The Employees", True),
+    ("groups", "The customer's groups", True),
+    ("guests", "The guests", True),
+    ("image_types", "The image types", True),
+    ("images", "The images", False),
+    ("languages", "Shop languages", True),
+    ("manufacturers", "The product brands", True),
+    ("messages", "The Messages", True),
+    ("order_carriers", "The Order carriers", True),
+    ("order_cart_rules", "The Order cart rules", True),
+    ("order_details", "Details of an order", True),
+    ("order_histories", "The Order histories", True),
+    ("order_invoices", "The Order invoices", True),
+    ("order_payments", "The Order payments", True),
+    ("order_slip", "The Order slips", True),
+    ("order_states", "The Order statuses", True),
+    ("orders", "The Customers orders", True),
+    ("price_ranges", "Price ranges", True),
+    ("product_customization_fields", "Customization Field", True),
+    ("product_feature_values", "The product feature values", True),
+    ("product_features", "The product features", True),
+    ("product_option_values", "The product options value", True),
+    ("product_options", "The product options", True),
+    ("product_suppliers", "Product Suppliers", True),
+    ("products", "The products", True),
+    ("search", "Search", False),
+    ("shop_groups", "Shop groups from multi-shop feature", True),
+    ("shop_urls", "Shop URLs from multi-shop feature", True),
+    ("shops", "Shops from multi-shop feature", True),
+    ("specific_price_rules", "Specific price management", True),
+    ("specific_prices", "Specific price management", True),
+    ("states", "The available states of countries", True),
+    ("stock_availables", "Available quantities", True),
+    ("stock_movement_reasons", "Stock movement reason", True),
+    ("stock_movements", "Stock movements", True),
+    ("stocks", "Stocks", True),
+    ("stores", "The stores", True),
+    ("suppliers", "The product suppliers", True),
+    ("supply_order_details", "Supply Order Details", True),
+    ("supply_order_histories", "Supply Order Histories", True),
+    ("supply_order_receipt_histories", "Supply Order Receipt Histories", True),
+    ("supply_order_states", "Supply Order Statuses", True),
+    ("supply_orders", "Supply Orders", True),
+    ("tags", "The Products tags", True),
+    ("tax_rule_groups", "Tax rule groups", True),
+    ("tax_rules", "Tax rules entity", True),
+    ("taxes", "The tax rate", True),
+    ("translated_configurations", "Shop configuration", True),
+    ("warehouse_product_locations", "Location of products in warehouses", True),
+    ("warehouses", "Warehouses", True),
+    ("weight_ranges", "Weight ranges", True),
+    ("zones", "The Countries zones", True),
+)
+ALL_RESOURCE_NAMES: tuple[str, ...] = tuple(
+    sorted({n for n, _, _ in ROOT_RESOURCES} | set(RESOURCES) | set(SPECIAL_RESOURCES))
+)
+ROOT_DESCRIPTIONS: dict[str, tuple[str, bool]] = {n: (d, sc) for n, d, sc in ROOT_RESOURCES}
+
+
+# ------------------------------------------------------------------ older versions
+
+DEFAULT_VERSION = "8.2.1"
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"1.7.8.11"`` -> ``(1, 7, 8, 11)``; the sandbox plays 1.7.x and 8.x stores."""
+    parts = text.strip().split(".")
+    if not all(p.isdigit() for p in parts) or len(parts) < 3:
+        raise ValueError(f"not a PrestaShop version: {text!r} (e.g. 8.2.1 or 1.7.8.11)")
+    numbers = tuple(int(p) for p in parts)
+    if not (numbers[:2] == (1, 7) or numbers[0] in (8, 9)):
+        raise ValueError(f"the sandbox plays PrestaShop 1.7.x and 8.x stores, not {text}")
+    return numbers
+
+
+#: Fields 8.2.1 has that an older store lacks: (first version with it, resource, field).
+_INTRODUCED: tuple[tuple[str, str, str], ...] = (
+    ("1.7.7.0", "products", "mpn"),
+    ("1.7.7.0", "combinations", "mpn"),
+    ("1.7.8.0", "products", "product_type"),  # the column and its WS field (issue #28826)
+    ("1.7.8.0", "orders", "note"),  # install-dev/upgrade/sql/1.7.8.0.sql
+    ("8.0.0", "combinations", "available_now"),
+    ("8.0.0", "combinations", "available_later"),
+    ("8.0.0", "categories", "additional_description"),
+)
+#: Fields an older store has that 8.x dropped: (resource, field spec, the field it follows).
+_DROPPED_IN_8: tuple[tuple[str, str, str], ...] = (
+    ("combinations", "location:s", "id_product"),
+    ("combinations", "quantity:i", "mpn"),
+)
+
+
+def resources_for(version: str) -> dict[str, ResourceDef]:
+    """The resource catalogue of a store of ``version`` (8.2.1's, minus what an older store
+    lacks, plus what it still had). Raises ValueError for a version the sandbox cannot play."""
+    numbers = version_tuple(version)
+    if numbers >= version_tuple(DEFAULT_VERSION):
+        return dict(RESOURCES)
+    out: dict[str, ResourceDef] = {}
+    for name, rdef in RESOURCES.items():
+        gone = {f for v, r, f in _INTRODUCED if r == name and numbers < version_tuple(v)}
+        fields = [f for f in rdef.fields if f.name not in gone]
+        if numbers < (8,):
+            for res, spec, after in _DROPPED_IN_8:
+                if res != name:
+                    continue
+                extra = _fields(spec)[1]
+                names = [f.name for f in fields]
+                anchor = after if after in names else names[-1]
+                fields.insert(names.index(anchor) + 1, extra)
+        out[name] = ResourceDef(
+            rdef.name,
+            rdef.node,
+            rdef.description,
+            tuple(fields),
+            rdef.associations,
+            rdef.forbidden_methods,
+        )
+    return out
 
 
 def decimal_text(kind: str, value: float) -> str:

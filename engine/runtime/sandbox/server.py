@@ -30,6 +30,7 @@ from engine.runtime.sandbox.app import (
     full_permissions,
 )
 from engine.runtime.sandbox.faults import Faults
+from engine.runtime.sandbox.schema import DEFAULT_VERSION
 from engine.runtime.sandbox.store import Clock, SandboxStore
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -99,6 +100,9 @@ def start_sandbox(
     seed: int = 1,
     now: datetime | None = None,
     languages: int = 2,
+    version: str = DEFAULT_VERSION,
+    repeat_reference_share: float = 0.0,
+    no_reference_share: float = 0.0,
     key: str | None = None,
     keys: Mapping[str, Permissions] | None = None,
     latency_ms: float = 0.0,
@@ -123,6 +127,10 @@ def start_sandbox(
     their permissions. ``clock``: the store's clock for ``date_upd``/``date_add`` of writes
     (UTC instants). ``timezone``: the shop's clock (PS_TIMEZONE) of a generated store, in
     which it writes and filters its dates (a loaded ``data`` file keeps its own).
+    ``languages``: how many languages the shop has (1..6). ``version``: the PrestaShop version
+    played (``"1.7.7.8"``: no ``product_type``...; see ``schema.resources_for``).
+    ``repeat_reference_share`` / ``no_reference_share``: the catalogue shapes of
+    ``SandboxStore.generate``. A bad value is a ConfigError (one line).
     """
     if key is None:
         key = generate_key()
@@ -134,15 +142,21 @@ def start_sandbox(
         if data is not None and Path(data).exists():
             store = SandboxStore.load(data, clock=clock)
         else:
-            store = SandboxStore.generate(
-                products=products,
-                orders=orders,
-                seed=seed,
-                now=now,
-                languages=languages,
-                clock=clock,
-                timezone=timezone,
-            )
+            try:
+                store = SandboxStore.generate(
+                    products=products,
+                    orders=orders,
+                    seed=seed,
+                    now=now,
+                    languages=languages,
+                    clock=clock,
+                    timezone=timezone,
+                    version=version,
+                    repeat_reference_share=repeat_reference_share,
+                    no_reference_share=no_reference_share,
+                )
+            except ValueError as exc:
+                raise ConfigError(f"sandbox: {exc}") from None
             if data is not None:
                 store.data_path = Path(data)
                 store.save(data)

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.runtime.sandbox.schema import RESOURCES, FieldDef, ResourceDef, decimal_text
+from engine.runtime.sandbox.schema import (
+    DEFAULT_VERSION,
+    RESOURCES,
+    FieldDef,
+    ResourceDef,
+    decimal_text,
+    resources_for,
+    version_tuple,
+)
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -70,7 +78,12 @@ _LANGS = (
     ("en", "English (English)", "en-us"),
     ("fr", "Français (French)", "fr-fr"),
     ("de", "Deutsch (German)", "de-de"),
+    ("es", "Español (Spanish)", "es-es"),
+    ("it", "Italiano (Italian)", "it-it"),
+    ("nl", "Nederlands (Dutch)", "nl-nl"),
 )
+#: the most languages a generated shop can have (``languages=``, ``--languages``)
+MAX_LANGUAGES = len(_LANGS)
 
 
 class WebserviceFault(Exception):
@@ -84,9 +97,18 @@ class WebserviceFault(Exception):
 
 def _class(rdef: ResourceDef) -> str:
     """The PHP class name of a resource, as validation messages spell it."""
-    return {"order_histories": "OrderHistory", "stock_availables": "StockAvailable"}.get(
-        rdef.name, "".join(p.capitalize() for p in rdef.node.split("_"))
-    )
+    return {
+        "order_histories": "OrderHistory",
+        "stock_availables": "StockAvailable",
+        "product_options": "AttributeGroup",
+        "product_option_values": "ProductAttribute",
+    }.get(rdef.name, "".join(p.capitalize() for p in rdef.node.split("_")))
+
+
+def _property(rdef: ResourceDef, name: str) -> str:
+    """``Class->field`` as ObjectModel's messages print it: through the translator, which
+    escapes HTML, so a real 8.2.1 says ``Product-&gt;price``."""
+    return f"{_class(rdef)}-&gt;{name}"
 
 
 def _fmt(dt: datetime) -> str:
@@ -97,13 +119,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _default(f: FieldDef) -> str:
+def _default(f: FieldDef) -> str | None:
     """What a NULL set by PUT becomes once ObjectModel casts it (ints 0, strings '')."""
+    if f.kind == "N":
+        return None
     if f.kind in ("i", "b"):
         return "0"
     if f.kind in ("d", "d3"):
         return decimal_text(f.kind, 0.0)
     return ""
+
+
+def ean13(first12: str) -> str:
+    """A valid EAN-13: the 12 digits and their check digit."""
+    digits = [int(d) for d in first12]
+    total = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits))
+    return first12 + str((10 - total % 10) % 10)
 
 
 class SandboxStore:
@@ -115,12 +146,33 @@ class SandboxStore:
     """
 
     def __init__(
-        self, *, languages: int = 2, clock: Clock | None = None, timezone: str = "UTC"
+        self,
+        *,
+        languages: int = 2,
+        clock: Clock | None = None,
+        timezone: str = "UTC",
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.lang_ids: list[int] = list(range(1, max(1, min(languages, len(_LANGS))) + 1))
         self.clock: Clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
+        #: the PrestaShop version played (``PSWS-Version``; older ones lack 8.x fields)
+        self.version = version
+        self.resources: dict[str, ResourceDef] = resources_for(version)
+        numbers = version_tuple(version)
+        #: >= 1.7.8.0: empty values are rendered as empty CDATA, not <x></x>
+        self.cdata_always = numbers >= (1, 7, 8, 0)
+        #: >= 8.0.0: JSON details drop falsy fields (array_filter)
+        self.json_filter = numbers >= (8,)
+        #: >= 8.0.0: PSWS-Version only once authenticated (1.7 always sent it)
+        self.version_after_auth = numbers >= (8,)
+        #: 8.x runs on PHP 8 (1.7 on PHP 7): its TypeErrors and warnings become answers (the
+        #: JSON API root a fatal 500, a refused list query a 500 with four warnings)
+        self.php8 = numbers >= (8,)
         self.tables: dict[str, dict[int, Record]] = {name: {} for name in RESOURCES}
         self.next_id: dict[str, int] = dict.fromkeys(RESOURCES, 1)
+        #: the multilingual fields each entity of the last ``write`` did not receive: PHP
+        #: holds them as plain strings until reloaded, so the answer renders them bare
+        self.written_unset: list[frozenset[str]] = []
         self.next_image_id = 1
         self.lock = threading.RLock()
         #: rendered full views per record: {(resource, id): {base_url | json slot: rendering}}
@@ -246,17 +298,15 @@ class SandboxStore:
                 return int(rec["id"])
         raise KeyError(name)
 
-    def getter_value(self, res: str, rec: Record, name: str) -> str:
-        """Value of a getter (computed) field: what the real ``getWs*`` method returns."""
+    def getter_value(self, res: str, rec: Record, name: str) -> str | None:
+        """Value of a getter (computed) field: what the real ``getWs*`` method returns
+        (None where PHP returns null: JSON ``null``, an empty XML node)."""
         if res == "products":
             if name == "id_default_image":
                 imgs = rec["associations"].get("images") or []
-                return imgs[0]["id"] if imgs else ""
+                return imgs[0]["id"] if imgs else None  # getCoverWs: null without images
             if name == "id_default_combination":
-                for cid in self.combos_by_product.get(rec["id"], ()):
-                    if self.tables["combinations"][cid]["default_on"] == "1":
-                        return str(cid)
-                return "0"
+                return str(self.default_combination(rec["id"]))
             if name == "manufacturer_name":
                 m = self.tables["manufacturers"].get(int(rec["id_manufacturer"] or 0))
                 return m["name"] if m else ""
@@ -281,6 +331,13 @@ class SandboxStore:
         if res == "manufacturers" and name == "link_rewrite":
             return _slug(rec["name"])
         return str(rec.get(name, ""))
+
+    def default_combination(self, product_id: int) -> int:
+        """``Product::getDefaultAttribute``: the combination marked default, else 0."""
+        for cid in self.combos_by_product.get(product_id, ()):
+            if self.tables["combinations"][cid]["default_on"] == "1":
+                return int(cid)
+        return 0
 
     def assoc_items(self, res: str, rec: Record, name: str) -> list[dict[str, str]]:
         """Items of one association (each has ``id``), stored or derived."""
@@ -346,7 +403,7 @@ class SandboxStore:
         return rec
 
     def _insert(self, resource: str, values: Mapping[str, Any], rid: int | None = None) -> Record:
-        rdef = RESOURCES[resource]
+        rdef = self.resources[resource]
         rec = self._blank(rdef)
         rec.update(values)
         if rid is None:
@@ -407,7 +464,7 @@ class SandboxStore:
 
         Raises WebserviceFault with the real status and codes; applies nothing on error.
         """
-        rdef = RESOURCES[resource]
+        rdef = self.resources[resource]
         with self.lock:
             if method == "POST":
                 for values, _ in entities:
@@ -431,6 +488,14 @@ class SandboxStore:
                         raise WebserviceFault(404, (92, "Invalid ID"))
             for values, _ in entities:
                 self._validate(rdef, method, values)
+            self.written_unset = [
+                frozenset(
+                    f.name
+                    for f in rdef.fields
+                    if f.is_lang and method in ("POST", "PUT") and f.name not in v
+                )
+                for v, _ in entities
+            ]
             out: list[Record] = []
             try:
                 for v, a in entities:
@@ -467,7 +532,7 @@ class SandboxStore:
             if not str(text).strip():
                 raise WebserviceFault(
                     400,
-                    (84, f'Validation error: "Property {_class(rdef)}->{lf.name} is empty."'),
+                    (84, f'Validation error: "Property {_property(rdef, lf.name)} is empty."'),
                 )
         for name, value in values.items():
             f = rdef.by_name.get(name)
@@ -479,31 +544,39 @@ class SandboxStore:
                 and not re.fullmatch(r"-?\d+", str(value).strip())
             ):
                 raise WebserviceFault(
-                    400, (85, f'Validation error: "Property {rdef.node}->{name} is not valid"')
+                    400, (85, f'Validation error: "Property {_property(rdef, name)} is not valid"')
                 )
             if f.kind in ("d", "d3") and value != "":
                 try:
                     float(value)
                 except ValueError:
                     raise WebserviceFault(
-                        400, (85, f'Validation error: "Property {rdef.node}->{name} is not valid"')
+                        400,
+                        (85, f'Validation error: "Property {_property(rdef, name)} is not valid"'),
                     ) from None
         if rdef.name == "order_histories" and method == "POST":
             oid = values.get("id_order", "0")
             if not str(oid).isdigit() or int(oid) not in self.tables["orders"]:
                 raise WebserviceFault(
-                    400, (85, 'Validation error: "Property OrderHistory->id_order is not valid"')
+                    400,
+                    (85, 'Validation error: "Property OrderHistory-&gt;id_order is not valid"'),
                 )
             sid = values.get("id_order_state", "0")
             if not str(sid).isdigit() or int(sid) not in self.tables["order_states"]:
                 raise WebserviceFault(
                     400,
-                    (85, 'Validation error: "Property OrderHistory->id_order_state is not valid"'),
+                    (
+                        85,
+                        'Validation error: "Property OrderHistory-&gt;id_order_state '
+                        'is not valid"',
+                    ),
                 )
 
     def _normalise(self, f: FieldDef, value: Any) -> Any:
         if f.is_lang:
             return value
+        if f.kind == "N":
+            return None  # a property without a column: null again once reloaded
         text = "" if value is None else str(value)
         if f.kind in ("i", "b"):
             return str(int(text.strip())) if text.strip() else "0"
@@ -561,6 +634,17 @@ class SandboxStore:
                 break
             if a.writable:
                 rec["associations"][name] = [dict(i) for i in items]
+        # AttributeGroup::add / ProductAttribute::add: no position -> after the last one (of
+        # the same group for a value)
+        options = res in ("product_options", "product_option_values")
+        if options and method == "POST" and int(rec.get("position") or 0) <= 0:
+            group = rec.get("id_attribute_group")
+            taken = [
+                int(o["position"] or 0)
+                for o in self.tables[res].values()
+                if res == "product_options" or o["id_attribute_group"] == group
+            ]
+            rec["position"] = str(max(taken, default=-1) + 1)
         if res == "products" and method == "POST":
             for lang, text in list(rec["link_rewrite"].items()):
                 if not text:
@@ -618,6 +702,15 @@ class SandboxStore:
         elif res == "combinations":
             pid = int(rec["id_product"])
             if old is None:
+                product = self.tables["products"].get(pid)
+                if product is not None:
+                    # Product::addCombinationEntity: the first combination becomes the
+                    # default one, and the product's type becomes "combinations"
+                    if not self.default_combination(pid):
+                        rec["default_on"] = "1"
+                        product["cache_default_attribute"] = str(rec["id"])
+                    if "product_type" in product:
+                        product["product_type"] = "combinations"
                 self._insert(
                     "stock_availables",
                     {
@@ -697,6 +790,14 @@ class SandboxStore:
             if sid:
                 self._delete_one("stock_availables", sid)
             self._recompute_product_stock(pid)
+            product = self.tables["products"].get(pid)
+            if product is not None and rec["default_on"] == "1":
+                # Product::updateDefaultAttribute: the first combination left, else none
+                rest = sorted(self.combos_by_product.get(pid, ()))
+                if rest:
+                    self.tables["combinations"][rest[0]]["default_on"] = "1"
+                    self.touch("combinations", rest[0])
+                product["cache_default_attribute"] = str(rest[0]) if rest else "0"
             self.touch("products", pid)
         elif resource == "order_carriers":
             self.touch("orders", int(rec["id_order"]))
@@ -717,6 +818,7 @@ class SandboxStore:
         return {
             "version": 1,
             "timezone": self.timezone,
+            "ps_version": self.version,
             "lang_ids": self.lang_ids,
             "next_id": self.next_id,
             "next_image_id": self.next_image_id,
@@ -726,13 +828,16 @@ class SandboxStore:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], *, clock: Clock | None = None) -> SandboxStore:
         store = cls(
-            languages=len(doc["lang_ids"]), clock=clock, timezone=doc.get("timezone", "UTC")
+            languages=len(doc["lang_ids"]),
+            clock=clock,
+            timezone=doc.get("timezone", "UTC"),
+            version=str(doc.get("ps_version", DEFAULT_VERSION)),
         )
         store.next_image_id = int(doc.get("next_image_id", 1))
         for res, rows in doc["tables"].items():
-            if res not in RESOURCES:
+            if res not in store.resources:
                 continue
-            rdef = RESOURCES[res]
+            rdef = store.resources[res]
             for row in rows:
                 rec = dict(row)
                 for f in rdef.fields:
@@ -786,24 +891,50 @@ class SandboxStore:
         clock: Clock | None = None,
         combinations_per_product: int | None = None,
         timezone: str = "UTC",
+        version: str = DEFAULT_VERSION,
+        repeat_reference_share: float = 0.0,
+        no_reference_share: float = 0.0,
+        no_reference_ean_share: float = 0.5,
     ) -> SandboxStore:
         """A deterministic shop: same arguments, same records (ids, values, dates).
 
         ``combination_share`` of the products get combinations: 2 to 4 each, or exactly
         ``combinations_per_product`` (1 to 4, one per size) when given. ``timezone`` is the
         shop's clock (PS_TIMEZONE): the same instants as under UTC, written in local time.
+
+        The shapes real stores have, per product with combinations: ``repeat_reference_share``
+        of them have combinations that all repeat the product's reference (PrestaShop's demo
+        shop: every one), ``no_reference_share`` combinations without a reference, of which
+        ``no_reference_ean_share`` carry an EAN-13 (the others nothing at all). Both 0 by
+        default: every combination then has its own ``<reference>-<size>``. These draws
+        use their own random sequence, so the rest of the shop is the same whatever they are.
         """
         if combinations_per_product is not None and not 1 <= combinations_per_product <= 4:
             raise ValueError(
                 f"combinations_per_product must be 1..4, not {combinations_per_product}"
             )
+        for label, share in (
+            ("combination_share", combination_share),
+            ("repeat_reference_share", repeat_reference_share),
+            ("no_reference_share", no_reference_share),
+            ("no_reference_ean_share", no_reference_ean_share),
+        ):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{label} must be between 0 and 1, not {share}")
+        if repeat_reference_share + no_reference_share > 1.0:
+            raise ValueError("repeat_reference_share + no_reference_share must not exceed 1")
+        if not 1 <= languages <= MAX_LANGUAGES:
+            raise ValueError(f"languages must be 1..{MAX_LANGUAGES}, not {languages}")
         if now is None:
             now = (clock or (lambda: datetime.now(UTC)))()
         now = now.replace(tzinfo=None, microsecond=0)
-        store = cls(languages=languages, clock=clock)
-        _Generator(store, random.Random(seed), now, combinations_per_product).run(
-            products, orders, combination_share
-        )
+        store = cls(languages=languages, clock=clock, version=version)
+        gen = _Generator(store, random.Random(seed), now, combinations_per_product)
+        gen.shapes = random.Random(f"shapes-{seed}")
+        gen.repeat_share = repeat_reference_share
+        gen.no_ref_share = no_reference_share
+        gen.no_ref_ean_share = no_reference_ean_share
+        gen.run(products, orders, combination_share)
         store.set_timezone(timezone)
         store._dates_to_shop_clock()
         store.seed_configuration()
@@ -881,6 +1012,12 @@ class _Generator:
         self.r = rng
         self.now = now
         self.per_product = combinations_per_product
+        #: the draws added for the real-store shapes (features, suppliers, references):
+        #: their own sequence, so ``r`` gives the same shop as before they existed
+        self.shapes = random.Random("shapes")
+        self.repeat_share = 0.0
+        self.no_ref_share = 0.0
+        self.no_ref_ean_share = 0.5
 
     def run(self, n_products: int, n_orders: int, share: float) -> None:
         s = self.s
@@ -891,6 +1028,7 @@ class _Generator:
                 {
                     "name": name,
                     "iso_code": iso,
+                    "locale": code[:3] + code[3:].upper(),
                     "language_code": code,
                     "active": "1",
                     "is_rtl": "0",
@@ -902,16 +1040,18 @@ class _Generator:
         s._insert(
             "currencies",
             {
+                "names": s._lang("Euro", "euro"),
                 "name": "Euro",
+                "symbol": s._lang("€"),
                 "iso_code": "EUR",
-                "iso_code_num": "978",
-                "blank": "1",
-                "sign": "€",
-                "format": "2",
-                "decimals": "1",
+                "numeric_iso_code": "978",
+                "precision": "2",
                 "conversion_rate": "1.000000",
                 "deleted": "0",
                 "active": "1",
+                "unofficial": "0",
+                "modified": "0",
+                "pattern": s._lang(""),
             },
         )
         for sid, (name, tpl, color, module, flags) in ORDER_STATES.items():
@@ -1087,11 +1227,11 @@ class _Generator:
 
     def _products(self, n: int, share: float) -> None:
         s, r = self.s, self.r
-        rdef = RESOURCES["products"]
+        rdef = s.resources["products"]
         template = s._blank(rdef)
         template.update(
             id_supplier="0",
-            new="0",
+            new=None,
             id_tax_rules_group="1",
             id_shop_default="1",
             state="1",
@@ -1114,8 +1254,10 @@ class _Generator:
             type="simple",
             position_in_category="0",
         )
-        ctemplate = s._blank(RESOURCES["combinations"])
+        ctemplate = s._blank(s.resources["combinations"])
         ctemplate.update(minimal_quantity="1", available_date="0000-00-00")
+        if "available_now" in ctemplate:
+            ctemplate.update(available_now=s._lang(""), available_later=s._lang(""))
         stemplate = {
             "id_shop": "1",
             "id_shop_group": "0",
@@ -1134,6 +1276,7 @@ class _Generator:
         cid = 1
         img = 1
         self.catalogue: list[tuple[int, int, str, str, float]] = []  # pid, cid, name, ref, price
+        positions: dict[int, int] = {}  # a product's place in its default category
         for pid in range(1, n + 1):
             rec = dict(template)
             name = f"{r.choice(_ADJ)} {r.choice(_NOUNS)} {pid}"
@@ -1141,11 +1284,13 @@ class _Generator:
             added = start + timedelta(seconds=r.randrange(0, 300 * 86400))
             upd = added + timedelta(seconds=r.randrange(0, 60 * 86400))
             cat = r.choice(self.leaf_categories)
+            positions[cat] = positions.get(cat, 0) + 1
             ref = f"SKU-{pid:06d}"
             images = [{"id": str(img + k)} for k in range(r.randint(1, 3))]
             img += len(images)
             rec.update(
                 id=pid,
+                position_in_category=str(positions[cat]),
                 id_manufacturer=str(r.randint(1, n_man)),
                 id_category_default=str(cat),
                 reference=ref,
@@ -1169,7 +1314,24 @@ class _Generator:
                 associations={"categories": [{"id": "2"}, {"id": str(cat)}], "images": images},
             )
             products[pid] = rec
+            shapes = self.shapes
+            # like PrestaShop's demo shop: most products have a supplier and features
+            rec["id_supplier"] = str(shapes.choice((1, 1, 2))) if shapes.random() < 0.85 else "0"
+            if shapes.random() < 0.8:
+                feats = [{"id": "1", "id_feature_value": str(shapes.randint(1, 5))}]
+                if shapes.random() < 0.5:
+                    feats.append({"id": "2", "id_feature_value": str(shapes.randint(6, 9))})
+                rec["associations"]["product_features"] = feats
             has_combos = r.random() < share
+            rec["product_type"] = "combinations" if has_combos else "standard"
+            draw = shapes.random()
+            ref_shape = (
+                "repeat"
+                if draw < self.repeat_share
+                else "none"
+                if draw < self.repeat_share + self.no_ref_share
+                else "own"
+            )
             qty_total = 0
             combo_ids: list[int] = []
             if has_combos:
@@ -1181,11 +1343,24 @@ class _Generator:
                 for j, size in enumerate(sizes):
                     values = [{"id": str(size)}] + ([{"id": str(color)}] if color else [])
                     c = dict(ctemplate)
+                    c_ref, c_ean = (
+                        f"{ref}-{self.value_names[size]}",
+                        f"{3000000000000 + cid * 7:013d}",
+                    )
+                    if ref_shape == "repeat":
+                        c_ref = ref
+                    elif ref_shape == "none":
+                        c_ref = ""
+                        c_ean = (
+                            ean13(f"{400638133:09d}{cid % 1000:03d}")
+                            if shapes.random() < self.no_ref_ean_share
+                            else ""
+                        )
                     c.update(
                         id=cid,
                         id_product=str(pid),
-                        reference=f"{ref}-{self.value_names[size]}",
-                        ean13=f"{3000000000000 + cid * 7:013d}"[:13],
+                        reference=c_ref,
+                        ean13=c_ean,
                         price=f"{(j * 1.5):.6f}",
                         default_on="1" if j == 0 else "0",
                         associations={"product_option_values": values, "images": images[:1]},
@@ -1250,6 +1425,8 @@ class _Generator:
                     "lastname": last,
                     "firstname": first,
                     "email": f"{first.lower()}.{last.lower()}.{k}@example.com",
+                    "newsletter": str(k % 2),  # every other customer subscribed
+                    "optin": str(k % 2),
                     "id_gender": "1",
                     "birthday": "0000-00-00",
                     "outstanding_allow_amount": "0.000000",
@@ -1258,6 +1435,7 @@ class _Generator:
                     "id_shop_group": "1",
                     "date_add": added,
                     "date_upd": added,
+                    "reset_password_validity": "0000-00-00 00:00:00",
                     "associations": {"groups": [{"id": "3"}]},
                 },
             )
@@ -1274,6 +1452,7 @@ class _Generator:
                     "postcode": f"{r.randint(10000, 95999)}",
                     "city": r.choice(("Paris", "Lyon", "Milan", "Berlin")),
                     "phone": f"01{r.randint(10000000, 99999999)}",
+                    **({"company": "My Company", "address2": "2nd floor"} if k % 2 else {}),
                     "deleted": "0",
                     "date_add": added,
                     "date_upd": added,
@@ -1288,7 +1467,7 @@ class _Generator:
         starts = sorted(r.randrange(0, span) for _ in range(n))
         states = [st for st, w in _STATE_MIX for _ in range(w)]
         n_cust = len(s.tables["customers"])
-        rdef = RESOURCES["orders"]
+        rdef = s.resources["orders"]
         template = s._blank(rdef)
         template.update(
             id_cart="0",
@@ -1372,6 +1551,7 @@ class _Generator:
                 total_shipping_tax_incl=f"{shipping:.6f}",
                 total_shipping_tax_excl=f"{shipping / 1.2:.6f}",
                 reference="".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(9)),
+                note="Leave the parcel at the door" if oid % 3 == 1 else "",
                 associations={"order_rows": rows},
             )
             s.tables["orders"][oid] = rec
