@@ -892,8 +892,8 @@ class SandboxStore:
         combinations_per_product: int | None = None,
         timezone: str = "UTC",
         version: str = DEFAULT_VERSION,
-        repeat_reference_share: float = 0.0,
-        no_reference_share: float = 0.0,
+        repeat_reference_share: float = 0.25,
+        no_reference_share: float = 0.25,
         no_reference_ean_share: float = 0.5,
     ) -> SandboxStore:
         """A deterministic shop: same arguments, same records (ids, values, dates).
@@ -905,9 +905,10 @@ class SandboxStore:
         The shapes real stores have, per product with combinations: ``repeat_reference_share``
         of them have combinations that all repeat the product's reference (PrestaShop's demo
         shop: every one), ``no_reference_share`` combinations without a reference, of which
-        ``no_reference_ean_share`` carry an EAN-13 (the others nothing at all). Both 0 by
-        default: every combination then has its own ``<reference>-<size>``. These draws
-        use their own random sequence, so the rest of the shop is the same whatever they are.
+        ``no_reference_ean_share`` carry an EAN-13 (the others nothing at all). A quarter each
+        by default, so the demo and every test meet the shapes real stores have; with both 0
+        every combination has its own ``<reference>-<size>``. These draws use their own
+        random sequence, so the rest of the shop is the same whatever they are.
         """
         if combinations_per_product is not None and not 1 <= combinations_per_product <= 4:
             raise ValueError(

@@ -35,12 +35,15 @@ def seed_catalogue(
 ) -> dict[str, tuple[int, int]]:
     """Every sandbox product/combination as a ProductRow bound to the store, with its
     stock as on hand (not pushed). Returns SKU -> (product id, combination id)."""
+    from tests.runtime.sync.support import expected_skus
+
     store = server.store
+    named = expected_skus(server, store_id)  # as the channel's SKU rule names the units
     skus: dict[str, tuple[int, int]] = {}
     with sessions.begin() as s:
         for p in list(store.records("products")):
             pid = int(p["id"])
-            ref = str(p["reference"])
+            ref = named[(pid, 0)]
             name = (
                 next(iter(p["name"].values())) if isinstance(p["name"], dict) else str(p["name"])
             )
@@ -59,7 +62,7 @@ def seed_catalogue(
             for cid in combos:
                 c = store.get("combinations", cid)
                 assert c is not None
-                cref = str(c["reference"])
+                cref = named[(pid, cid)]
                 s.add(
                     ProductRow(
                         sku=cref,
@@ -84,6 +87,13 @@ def import_orders(
 ) -> list[tuple[int, int]]:
     """Import ``count`` sandbox orders in ``state`` (stock topped up so they are New).
     Returns (OMS order id, store order id) pairs."""
+    from tests.runtime.sync.support import expected_skus
+
+    named = expected_skus(server, store_id)  # lines name units by the store's ids
+
+    def sku(row: dict[str, Any]) -> str:
+        return named[(int(row["product_id"]), int(row["product_attribute_id"]))]
+
     wanted = server.store.state_id(state)
     picked = [o for o in server.store.records("orders") if int(o["current_state"]) == wanted]
     out = []
@@ -91,7 +101,7 @@ def import_orders(
         rows = o["associations"]["order_rows"]
         with sessions.begin() as s:
             for r in rows:
-                set_on_hand(s, r["product_reference"], 1000, at=T0, push=False)
+                set_on_hand(s, sku(r), 1000, at=T0, push=False)
         res = service.create_order(
             sessions,
             bundle,
@@ -100,7 +110,7 @@ def import_orders(
                 ordered_at=T0,
                 store_id=store_id,
                 external_id=str(o["id"]),
-                lines=[NewLine(r["product_reference"], int(r["product_quantity"])) for r in rows],
+                lines=[NewLine(sku(r), int(r["product_quantity"])) for r in rows],
                 customer_name="Ada Lovelace",
                 shipping_address={"address1": "1 Loop St", "city": "Localhost"},
             ),

@@ -135,10 +135,16 @@ def test_generation_is_deterministic_and_realistic() -> None:
     with_combos = [p for p in products if a.combinations_of(p)]
     assert 0.3 <= len(with_combos) / len(products) <= 0.5
     assert all(2 <= len(a.combinations_of(p)) <= 4 for p in with_combos)
-    refs = [r["reference"] for r in products.values()] + [
-        c["reference"] for c in a.tables["combinations"].values()
-    ]
-    assert len(refs) == len(set(refs))
+    refs = [r["reference"] for r in products.values()]
+    assert len(refs) == len(set(refs))  # products have their own references
+    combos = list(a.tables["combinations"].values())
+    repeated = [c for c in combos if c["reference"] == products[int(c["id_product"])]["reference"]]
+    missing = [c for c in combos if not c["reference"]]
+    own = [c for c in combos if c not in repeated and c not in missing]
+    # the shapes real stores have, by default: repeated references and none at all
+    assert repeated
+    assert missing
+    assert len({c["reference"] for c in own}) == len(own)
     for p in with_combos:
         assert a.stock_of(p) == sum(a.stock_of(p, c) for c in a.combinations_of(p))
     assert set(ORDER_STATES) == set(a.tables["order_states"])

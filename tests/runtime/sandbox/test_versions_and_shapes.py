@@ -24,8 +24,10 @@ def _ean_ok(code: str) -> bool:
 # ------------------------------------------------------------------------------ shapes
 
 
-def test_by_default_every_combination_has_its_own_reference() -> None:
-    store = SandboxStore.generate(products=60, orders=0, seed=4, now=NOW)
+def test_without_shapes_every_combination_has_its_own_reference() -> None:
+    store = SandboxStore.generate(
+        products=60, orders=0, seed=4, now=NOW, repeat_reference_share=0, no_reference_share=0
+    )
     combos = store.tables["combinations"].values()
     refs = [c["reference"] for c in combos]
     assert refs

@@ -55,17 +55,77 @@ def small_adapter(sandbox: SandboxServer, bundle: Any, page_size: int = 20) -> P
     return adapter
 
 
-def expected_catalog(sandbox: SandboxServer) -> dict[str, tuple[str | None, str, int]]:
-    """SKU -> (parent SKU, price, store quantity) straight from the sandbox's records."""
+def _slug(text: str) -> str:
+    import re
+    import unicodedata
+
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", norm.lower()).strip("-")
+
+
+def expected_skus(sandbox: SandboxServer, store_id: int = 1) -> dict[tuple[int, int], str]:
+    """(product id, combination id or 0) -> the SKU the shipped channel spec's ``skus`` rule
+    gives it, worked out here from the sandbox's records (not with the engine's code): a unit's
+    own reference, else its own EAN-13, else ``{product_reference}-{attributes}`` (a
+    combination) / ``{reference}-{product_id}`` (a product), else ``ps{store}-{pid}[-{cid}]``.
+    "Own" means its product and its siblings do not carry it too."""
     st = sandbox.store
+    values = {
+        int(vid): _slug(str(v["name"][1] if isinstance(v["name"], dict) else v["name"]))
+        for vid, v in st.tables["product_option_values"].items()
+    }
+    taken: set[str] = set()
+    out: dict[tuple[int, int], str] = {}
+
+    def first(*candidates: str) -> str:
+        for c in candidates:
+            if c and len(c) <= 64 and c not in taken:
+                taken.add(c)
+                return c
+        raise AssertionError("no candidate")
+
+    for pid in sorted(st.tables["products"]):
+        p = st.tables["products"][pid]
+        pref = str(p.get("reference") or "").strip()
+        pean = str(p.get("ean13") or "").strip()
+        out[(pid, 0)] = first(pref, pean, f"{pref}-{pid}" if pref else "", f"ps{store_id}-{pid}")
+        combos = sorted(
+            (c for c in st.tables["combinations"].values() if int(c["id_product"]) == pid),
+            key=lambda c: int(c["id"]),
+        )
+        refs = [str(c.get("reference") or "").strip() for c in combos]
+        eans = [str(c.get("ean13") or "").strip() for c in combos]
+        for c, ref, ean in zip(combos, refs, eans, strict=True):
+            cid = int(c["id"])
+            own_ref = ref if ref and ref != pref and refs.count(ref) == 1 else ""
+            own_ean = ean if ean and ean != pean and eans.count(ean) == 1 else ""
+            attrs = "-".join(
+                values[int(v["id"])]
+                for v in (c.get("associations") or {}).get("product_option_values", [])
+                if values.get(int(v["id"]))
+            )
+            out[(pid, cid)] = first(
+                own_ref,
+                own_ean,
+                f"{pref}-{attrs}" if pref and attrs else "",
+                f"ps{store_id}-{pid}-{cid}",
+            )
+    return out
+
+
+def expected_catalog(sandbox: SandboxServer) -> dict[str, tuple[str | None, str, int]]:
+    """SKU -> (parent SKU, price, store quantity) straight from the sandbox's records (SKUs
+    as the channel spec's rule names the units: ``expected_skus``)."""
+    st = sandbox.store
+    skus = expected_skus(sandbox)
     out: dict[str, tuple[str | None, str, int]] = {}
     for pid, p in st.tables["products"].items():
         price = float(p["price"])
         combos = [c for c in st.tables["combinations"].values() if int(c["id_product"]) == pid]
-        out[p["reference"]] = (None, f"{price:.2f}", 0 if combos else st.stock_of(pid))
+        out[skus[(pid, 0)]] = (None, f"{price:.2f}", 0 if combos else st.stock_of(pid))
         for c in combos:
-            out[c["reference"]] = (
-                p["reference"],
+            out[skus[(pid, int(c["id"]))]] = (
+                skus[(pid, 0)],
                 f"{price + float(c['price']):.2f}",
                 st.stock_of(pid, int(c["id"])),
             )

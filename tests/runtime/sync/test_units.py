@@ -41,7 +41,9 @@ def bundle() -> Bundle:
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with start_sandbox(products=30, orders=40, seed=11) as server:
+    with start_sandbox(
+        products=30, orders=40, seed=11, repeat_reference_share=0, no_reference_share=0
+    ) as server:
         yield server
 
 
