@@ -618,11 +618,13 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
         )
     click.echo("history:")
     for h in doc["history"]:
-        verdict = (
-            "applied"
-            if h["applied"]
-            else "REFUSED: " + "; ".join(b.get("message", "") for b in h["blockers"])
-        )
+        reasons = "; ".join(b.get("message", "") for b in h["blockers"])
+        if "by" in h:  # orders ack
+            verdict = f"attention cleared by {h['by']}" + (f": {h['note']}" if h["note"] else "")
+        elif h["outcome"] == "acknowledged":
+            verdict = f"acknowledged: {reasons}"
+        else:
+            verdict = "applied" if h["applied"] else f"REFUSED: {reasons}"
         click.echo(
             f"  {h['at']}\t{h['source']}\t{h['trigger']}\t{h['from_state']} -> "
             f"{h['to_state']}\t{verdict}"
@@ -647,7 +649,11 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
 @click.option("--store", "store_name", default=None, help="Store, when references clash.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: bool) -> None:
-    """Fire a manual transition (release, pack, ready_to_ship, seller_cancel, ...)."""
+    """Fire a manual transition (release, pack, ready_to_ship, seller_cancel, ...).
+
+    An unknown trigger is refused before anything is written (with a did-you-mean and the
+    triggers allowed from the order's state); a trigger the lifecycle declares late from
+    the order's state (pack on a Ready_to_Ship order) is acknowledged as a no-op."""
     import uuid
     from datetime import UTC, datetime
 
@@ -693,7 +699,9 @@ def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: b
         )
     elif result.applied:
         click.echo(f"order {result.reference}: {trigger}: {result.from_state} -> {result.state}")
-    if not result.applied:
+    elif result.acknowledged:
+        click.echo(f"order {result.reference}: {trigger}: {reason}")
+    if not (result.applied or result.acknowledged):
         if not as_json:
             click.echo(
                 f"error: order {result.reference}: {trigger} refused in "
@@ -701,6 +709,70 @@ def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: b
                 err=True,
             )
         sys.exit(1)
+
+
+@orders_group.command("ack")
+@click.argument("reference")
+@click.option("--note", default=None, help="Why it is fine now (kept in the order's history).")
+@click.option("--by", "by", default=None, help="Who acknowledges (default: your login name).")
+@click.option("--store", "store_name", default=None, help="Store, when references clash.")
+@click.option("--json", "as_json", is_flag=True, help="Print the acknowledgement as JSON.")
+def orders_ack(
+    reference: str, note: str | None, by: str | None, store_name: str | None, as_json: bool
+) -> None:
+    """Clear an order's attention flag; the history keeps who, when, the note and the reason.
+
+    Flags also clear by themselves: one raised by a refused event when the order moves to
+    another state; one raised by a dead effect only here (moving on delivers nothing)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from engine.errors import NotFound
+    from engine.runtime import service
+    from engine.runtime.db.tables import StoreRow
+
+    if by is None:
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):
+            by = "unknown"
+    engine, factory, _bundle = _open_runtime()
+    try:
+        store_id = None
+        if store_name is not None:
+            with factory() as session:
+                store_id = session.scalar(select(StoreRow.id).where(StoreRow.name == store_name))
+            if store_id is None:
+                raise NotFound(f"store {store_name!r} not found")
+        ack = service.acknowledge_attention(
+            factory,
+            reference=reference,
+            store_id=store_id,
+            by=by,
+            note=note,
+            at=datetime.now(UTC),
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "reference": ack.reference,
+                "id": ack.order_id,
+                "state": ack.state,
+                "cleared": ack.reason,
+                "by": ack.by,
+                "note": ack.note,
+                "at": ack.at.isoformat(),
+            }
+        )
+    else:
+        click.echo(
+            f"order {ack.reference} ({ack.state}): attention cleared by {ack.by} "
+            f"(was: {ack.reason or '-'})"
+        )
 
 
 @omsflow.group("stock")
