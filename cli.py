@@ -873,11 +873,13 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
         )
     click.echo("history:")
     for h in doc["history"]:
-        verdict = (
-            "applied"
-            if h["applied"]
-            else "REFUSED: " + "; ".join(b.get("message", "") for b in h["blockers"])
-        )
+        reasons = "; ".join(b.get("message", "") for b in h["blockers"])
+        if "by" in h:  # orders ack
+            verdict = f"attention cleared by {h['by']}" + (f": {h['note']}" if h["note"] else "")
+        elif h["outcome"] == "acknowledged":
+            verdict = f"acknowledged: {reasons}"
+        else:
+            verdict = "applied" if h["applied"] else f"REFUSED: {reasons}"
         click.echo(
             f"  {h['at']}\t{h['source']}\t{h['trigger']}\t{h['from_state']} -> "
             f"{h['to_state']}\t{verdict}"
@@ -902,7 +904,11 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
 @click.option("--store", "store_name", default=None, help="Store, when references clash.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: bool) -> None:
-    """Fire a manual transition (release, pack, ready_to_ship, seller_cancel, ...)."""
+    """Fire a manual transition (release, pack, ready_to_ship, seller_cancel, ...).
+
+    An unknown trigger is refused before anything is written (with a did-you-mean and the
+    triggers allowed from the order's state); a trigger the lifecycle declares late from
+    the order's state (pack on a Ready_to_Ship order) is acknowledged as a no-op."""
     import uuid
     from datetime import UTC, datetime
 
@@ -948,7 +954,9 @@ def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: b
         )
     elif result.applied:
         click.echo(f"order {result.reference}: {trigger}: {result.from_state} -> {result.state}")
-    if not result.applied:
+    elif result.acknowledged:
+        click.echo(f"order {result.reference}: {trigger}: {reason}")
+    if not (result.applied or result.acknowledged):
         if not as_json:
             click.echo(
                 f"error: order {result.reference}: {trigger} refused in "
@@ -956,6 +964,70 @@ def orders_fire(reference: str, trigger: str, store_name: str | None, as_json: b
                 err=True,
             )
         sys.exit(1)
+
+
+@orders_group.command("ack")
+@click.argument("reference")
+@click.option("--note", default=None, help="Why it is fine now (kept in the order's history).")
+@click.option("--by", "by", default=None, help="Who acknowledges (default: your login name).")
+@click.option("--store", "store_name", default=None, help="Store, when references clash.")
+@click.option("--json", "as_json", is_flag=True, help="Print the acknowledgement as JSON.")
+def orders_ack(
+    reference: str, note: str | None, by: str | None, store_name: str | None, as_json: bool
+) -> None:
+    """Clear an order's attention flag; the history keeps who, when, the note and the reason.
+
+    Flags also clear by themselves: one raised by a refused event when the order moves to
+    another state; one raised by a dead effect only here (moving on delivers nothing)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from engine.errors import NotFound
+    from engine.runtime import service
+    from engine.runtime.db.tables import StoreRow
+
+    if by is None:
+        try:
+            by = getpass.getuser()
+        except (KeyError, OSError):
+            by = "unknown"
+    engine, factory, _bundle = _open_runtime()
+    try:
+        store_id = None
+        if store_name is not None:
+            with factory() as session:
+                store_id = session.scalar(select(StoreRow.id).where(StoreRow.name == store_name))
+            if store_id is None:
+                raise NotFound(f"store {store_name!r} not found")
+        ack = service.acknowledge_attention(
+            factory,
+            reference=reference,
+            store_id=store_id,
+            by=by,
+            note=note,
+            at=datetime.now(UTC),
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "reference": ack.reference,
+                "id": ack.order_id,
+                "state": ack.state,
+                "cleared": ack.reason,
+                "by": ack.by,
+                "note": ack.note,
+                "at": ack.at.isoformat(),
+            }
+        )
+    else:
+        click.echo(
+            f"order {ack.reference} ({ack.state}): attention cleared by {ack.by} "
+            f"(was: {ack.reason or '-'})"
+        )
 
 
 @omsflow.group("stock")
@@ -1337,18 +1409,37 @@ def serve(host: str, port: int, log_json: bool) -> None:
     help="The receiver's base URL (or its full /wms/events URL).",
 )
 @click.option(
-    "--event-id", default=None, help="Event id (default: a fresh UUID; reuse to replay)."
+    "--event-id",
+    default=None,
+    help="Event id (default: a fresh UUID; reuse it with the same --occurred-at to resend).",
+)
+@click.option(
+    "--occurred-at",
+    default=None,
+    help="ISO-8601 time with offset (default: now); part of the body a resend repeats.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the receiver's answer as JSON.")
 def wms_send(
-    event_type: str, order_ref: str, url: str, event_id: str | None, as_json: bool
+    event_type: str,
+    order_ref: str,
+    url: str,
+    event_id: str | None,
+    occurred_at: str | None,
+    as_json: bool,
 ) -> None:
     """Send one signed WMS event (picked, packed, handed_over, delivered) to a running
-    receiver and print its answer; exits non-zero unless it was accepted (202)."""
+    receiver and print its answer; exits non-zero unless it was accepted (2xx)."""
     from engine.runtime.wms.client import send_event
 
     try:
-        status, answer = send_event(url, _wms_secret(), event_type, order_ref, event_id=event_id)
+        status, answer = send_event(
+            url,
+            _wms_secret(),
+            event_type,
+            order_ref,
+            event_id=event_id,
+            occurred_at=occurred_at,
+        )
     except ValueError as exc:
         fail(f"--url: {exc}")
         return
@@ -1364,64 +1455,90 @@ def wms_send(
 @click.argument("event_type", metavar="TYPE")
 @click.argument("order_ref")
 @click.option(
-    "--event-id", default=None, help="Event id (default: a fresh UUID; reuse to replay)."
+    "--event-id",
+    default=None,
+    help="Event id (default: a fresh UUID; reuse it with the same --occurred-at to resend).",
+)
+@click.option(
+    "--occurred-at",
+    default=None,
+    help="ISO-8601 time with offset (default: now); part of the body a resend repeats.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def wms_apply(event_type: str, order_ref: str, event_id: str | None, as_json: bool) -> None:
+def wms_apply(
+    event_type: str, order_ref: str, event_id: str | None, occurred_at: str | None, as_json: bool
+) -> None:
     """Apply one WMS event directly to the database (no HTTP, no signature), exactly as the
-    receiver would: source wms, idempotent by event id. Exits non-zero when refused."""
+    receiver would: source wms, one answer per event id (a resend gets the first answer
+    again, another body under the same id is refused). Exits non-zero unless 2xx."""
     import uuid
     from datetime import UTC, datetime
 
     from engine.runtime.db import session as dbsession
     from engine.runtime.settings import Settings
     from engine.runtime.specs import load_bundle
-    from engine.runtime.wms.receiver import WmsReceiver
+    from engine.runtime.wms.receiver import WmsReceiver, result_for
     from engine.runtime.wms.webhook import InvalidEvent, build_event
 
     bundle = load_bundle()
+    try:
+        when = datetime.fromisoformat(occurred_at) if occurred_at else datetime.now(UTC)
+    except ValueError:
+        fail(f"--occurred-at: {occurred_at!r} is not an ISO-8601 time (e.g. 2025-03-01T10:00Z)")
+        return
     try:
         event = build_event(
             event_type,
             order_ref,
             bundle.channel.fulfilment.wms_events,
             event_id=event_id or str(uuid.uuid4()),
-            occurred_at=datetime.now(UTC),
+            occurred_at=when,
         )
     except InvalidEvent as exc:
         fail(str(exc))
         return
     engine, factory = dbsession.open_database(Settings.from_env())
     try:
-        result = WmsReceiver(factory, bundle).apply(event)
+        receiver = WmsReceiver(factory, bundle)
+        result = receiver.apply(event)
+        answer = receiver.replay(event) if result.duplicate else result_for(result)
     finally:
         engine.dispose()
     blockers = [b.message for b in result.blockers]
     doc = {
-        "outcome": result.outcome,
+        "status": answer.status_code,
+        "outcome": answer.outcome.value,
+        "replay": answer.replay,
         "event_id": event.event_id,
         "type": event.type,
         "trigger": event.trigger,
         "order_reference": event.order_reference,
         "from_state": result.from_state,
-        "state": result.state,
+        "state": answer.state,
         "effects": list(result.effects),
         "blockers": blockers,
+        "detail": answer.detail,
     }
+    ok = 200 <= answer.status_code < 300
     if as_json:
         emit_json(doc)
+    elif answer.replay:
+        line = f"replay: event {event.event_id} was answered before: {answer.outcome.value}"
+        click.echo(line + (f" ({answer.detail})" if answer.detail else ""), err=not ok)
     elif result.outcome == "applied":
         click.echo(
             f"applied: order {order_ref} {result.from_state} -> {result.state} "
             f"(trigger {event.trigger}; effects: {', '.join(result.effects) or 'none'})"
         )
-    elif result.outcome == "duplicate":
-        click.echo(f"duplicate: event {event.event_id} was already applied; nothing changed")
+    elif result.outcome == "acknowledged":
+        click.echo(f"acknowledged: order {order_ref} stays {result.state}: {answer.detail}")
+    elif answer.outcome.value == "reused":
+        click.echo(f"refused: {answer.detail}", err=True)
     else:
         click.echo(
             f"refused: order {order_ref} stays {result.state}: " + "; ".join(blockers), err=True
         )
-    if result.outcome == "refused":
+    if not ok:
         sys.exit(1)
 
 

@@ -55,7 +55,9 @@ def apply_event(
 
     Returns:
         ``Applied`` (new state, effects, audit record) or ``Refused`` (blockers with code
-        ``unknown_trigger``, ``not_allowed`` or ``guard_failed``; the state is kept).
+        ``unknown_trigger``, ``not_allowed`` or ``guard_failed``; the state is kept). A
+        trigger the spec declares late from the order's state (``late_events``) is a
+        ``Refused`` whose one blocker is ``late_event`` (``Refused.late``): a no-op.
     """
     state = snapshot.state
     if trigger not in compiled.triggers:
@@ -69,6 +71,12 @@ def apply_event(
         )
         return _refused(trigger, state, [blocker], at)
     if not compiled.candidates(trigger, state):
+        late = compiled.late.get((trigger, state))
+        if late is not None:
+            # Declared in the spec: the order is already past this trigger (a warehouse
+            # reporting picked, then packed). A no-op to acknowledge, not a problem.
+            blocker = Blocker.late_event(trigger, state, late.after, late.description)
+            return _refused(trigger, state, [blocker], at)
         blocker = Blocker.not_allowed(trigger, state)
         rule = compiled.forbidden.get((trigger, state))
         if rule is not None:

@@ -18,7 +18,7 @@ from transitions import EventData, Machine
 from engine.core.guards import GUARDS, evaluate, explain
 from engine.core.outcome import Blocker, OrderSnapshot
 from engine.spec.graph import reachable
-from engine.spec.model import InvariantSpec, MachineSpec, TransitionSpec
+from engine.spec.model import InvariantSpec, LateEventSpec, MachineSpec, TransitionSpec
 
 
 @dataclass
@@ -44,6 +44,8 @@ class CompiledMachine:
     """trigger -> source state -> candidate transitions, in spec order."""
     forbidden: Mapping[tuple[str, str], InvariantSpec] = field(default_factory=dict)
     """(trigger, state) -> the declared invariant that rules the trigger out there."""
+    late: Mapping[tuple[str, str], LateEventSpec] = field(default_factory=dict)
+    """(trigger, state) -> the ``late_events`` entry that makes the trigger a no-op there."""
 
     def allowed(self, state: str) -> tuple[str, ...]:
         """Triggers with a transition from ``state`` (guards aside), in spec order."""
@@ -117,6 +119,11 @@ def compile_machine(spec: MachineSpec) -> CompiledMachine:
         for state in sorted(reachable(spec, [inv.from_states_after])):
             for trig in inv.triggers:
                 forbidden.setdefault((trig, state), inv)
+    late: dict[tuple[str, str], LateEventSpec] = {}
+    for entry in spec.late_events:
+        for state in sorted(reachable(spec, entry.after)):
+            if not by_trigger.get(entry.trigger, {}).get(state):
+                late.setdefault((entry.trigger, state), entry)
     return CompiledMachine(
         spec=spec,
         machine=machine,
@@ -126,6 +133,7 @@ def compile_machine(spec: MachineSpec) -> CompiledMachine:
             trig: {src: tuple(ts) for src, ts in srcs.items()} for trig, srcs in by_trigger.items()
         },
         forbidden=forbidden,
+        late=late,
     )
 
 

@@ -52,7 +52,8 @@ class Blocker:
     """Why a trigger was not applied. ``code`` is stable: tests and scripts match on it."""
 
     code: str
-    """``unknown_trigger`` | ``not_allowed`` | ``guard_failed``."""
+    """``unknown_trigger`` | ``not_allowed`` | ``guard_failed`` | ``late_event`` (the order is
+    already past the trigger and the spec declares it a no-op there: acknowledged)."""
     message: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -71,6 +72,15 @@ class Blocker:
             f"'{trigger}' is not allowed from state {state}",
             {"trigger": trigger, "state": state},
         )
+
+    @classmethod
+    def late_event(
+        cls, trigger: str, state: str, after: tuple[str, ...], why: str = ""
+    ) -> Blocker:
+        msg = f"'{trigger}' came after the order was already {state}: nothing to do"
+        if why:
+            msg += f" ({why})"
+        return cls("late_event", msg, {"trigger": trigger, "state": state, "after": list(after)})
 
     @classmethod
     def guard_failed(cls, trigger: str, guard: str, detail: str = "") -> Blocker:
@@ -112,6 +122,12 @@ class Refused:
     state: str
     blockers: tuple[Blocker, ...]
     audit: AuditRecord
+
+    @property
+    def late(self) -> bool:
+        """The trigger came after the order was already past it, where the spec declares it
+        a no-op (``late_events``): to be acknowledged, not treated as a refusal."""
+        return bool(self.blockers) and all(b.code == "late_event" for b in self.blockers)
 
 
 Outcome = Applied | Refused

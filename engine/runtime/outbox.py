@@ -559,6 +559,12 @@ class Dispatcher:
         elif repo.mark_dead(d.id, message, at=now, owner=self.owner):
             stats.dead += 1
             log.warning("outbox: #%s %s is dead: %s", d.id, d.kind, message)
+            if d.order_id is not None:  # the order's operator must know (orders ack clears)
+                from engine.runtime import service
+
+                service.flag_dead_effect(
+                    repo.session, d.order_id, f"{d.kind} #{d.id} is dead: {message}", at=now
+                )
         else:
             stats.lost += 1
 

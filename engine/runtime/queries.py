@@ -22,6 +22,7 @@ from .db.tables import (
     BrandRow,
     CatalogConflictRow,
     CategoryRow,
+    InboundEventRow,
     InventoryRow,
     OrderLineRow,
     OrderRow,
@@ -30,6 +31,7 @@ from .db.tables import (
     ShipmentRow,
     StoreRow,
 )
+from .service import ACK_TRIGGER
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -227,6 +229,32 @@ def list_orders(
     ]
 
 
+def _history(a: AuditRow, outcome: str | None, payload: Any) -> dict[str, Any]:
+    """One audit row of ``show_order``: ``outcome`` is applied | refused | acknowledged (a
+    late event, a no-op); an ``ack_attention`` row (``orders ack``) carries who, the note
+    and the reason it cleared."""
+    blockers = list(a.blockers or [])
+    if outcome is None:
+        late = bool(blockers) and all(b.get("code") == "late_event" for b in blockers)
+        outcome = "applied" if a.applied else ("acknowledged" if late else "refused")
+    entry: dict[str, Any] = {
+        "at": _when(a.at),
+        "trigger": a.trigger,
+        "from_state": a.from_state,
+        "to_state": a.to_state,
+        "applied": bool(a.applied),
+        "outcome": outcome,
+        "source": a.source,
+        "effects": list(a.effects or []),
+        "blockers": blockers,
+    }
+    if a.trigger == ACK_TRIGGER and isinstance(payload, dict):
+        entry.update(
+            by=payload.get("by"), note=payload.get("note"), cleared=payload.get("cleared")
+        )
+    return entry
+
+
 def show_order(session: Session, reference: str, *, store: str | None = None) -> dict[str, Any]:
     """One order by reference (or ``#id``): lines with their reservations, the full
     history (every applied and refused event with its source), and its effects.
@@ -245,8 +273,11 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
     stock = {
         r.sku: r for r in session.scalars(select(InventoryRow).where(InventoryRow.sku.in_(skus)))
     }
-    audit = session.scalars(
-        select(AuditRow).where(AuditRow.order_id == row.id).order_by(AuditRow.at, AuditRow.id)
+    audit = session.execute(
+        select(AuditRow, InboundEventRow.outcome, InboundEventRow.payload)
+        .outerjoin(InboundEventRow, InboundEventRow.id == AuditRow.event_id)
+        .where(AuditRow.order_id == row.id)
+        .order_by(AuditRow.at, AuditRow.id)
     )
     effects = session.scalars(
         select(OutboxRow).where(OutboxRow.order_id == row.id).order_by(OutboxRow.id)
@@ -291,19 +322,7 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
             }
             for sku in skus
         ],
-        "history": [
-            {
-                "at": _when(a.at),
-                "trigger": a.trigger,
-                "from_state": a.from_state,
-                "to_state": a.to_state,
-                "applied": bool(a.applied),
-                "source": a.source,
-                "effects": list(a.effects or []),
-                "blockers": list(a.blockers or []),
-            }
-            for a in audit
-        ],
+        "history": [_history(a, outcome, payload) for a, outcome, payload in audit],
         "effects": [
             {
                 "id": e.id,

@@ -16,6 +16,7 @@ stock changed but the waiting orders forgotten.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -24,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, exists, select
+from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -39,13 +40,15 @@ from engine.core import (
     apply_event,
     is_local,
 )
-from engine.errors import ConfigError, NotFound, StaleOrder
+from engine.errors import ConfigError, LifecycleError, NotFound, StaleOrder, UnknownTrigger
+from engine.spec.source import did_you_mean
 
 from . import inventory
 from .db.base import utcnow
 from .db.repository import SqlOrderRepository, _dialect_insert
 from .db.statements import EventStatements, event_statements
 from .db.tables import (
+    AuditRow,
     InboundEventRow,
     InventoryRow,
     OrderLineRow,
@@ -76,11 +79,12 @@ class BundleLike(Protocol):
 class ApplyResult:
     """What happened to one inbound event.
 
-    ``outcome``: ``applied`` | ``refused`` | ``duplicate`` (idempotency key seen before:
-    acknowledged, nothing written).
+    ``outcome``: ``applied`` | ``refused`` | ``acknowledged`` (a late event the spec
+    declares a no-op from the order's state: recorded, not flagged) | ``duplicate``
+    (idempotency key seen before: nothing written).
     """
 
-    outcome: Literal["applied", "refused", "duplicate"]
+    outcome: Literal["applied", "refused", "acknowledged", "duplicate"]
     trigger: str
     idempotency_key: str
     order_id: int | None = None
@@ -101,6 +105,10 @@ class ApplyResult:
     @property
     def duplicate(self) -> bool:
         return self.outcome == "duplicate"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.outcome == "acknowledged"
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,8 @@ def apply_inbound(
     Raises:
         NotFound: no such order.
         StaleOrder: the order kept changing under us for ``MAX_ATTEMPTS`` attempts.
+        UnknownTrigger: ``trigger`` is not in the machine; nothing was written (the message
+            has a did-you-mean and the triggers allowed from the order's state).
     """
     if source not in SOURCES:
         raise ConfigError(f"unknown event source {source!r} (one of {', '.join(sorted(SOURCES))})")
@@ -287,6 +297,9 @@ class _Order:
     lines: list[_Line]
     stock: dict[str, list[int]]
     """SKU -> [on hand, reserved], for the lines' SKUs that have a stock row."""
+    needs_attention: bool = False
+    attention_reason: str | None = None
+    attention_state: str | None = None
 
 
 def _read_order(
@@ -326,6 +339,9 @@ def _read_order(
         facts=first[5] or {},
         lines=[],
         stock={},
+        needs_attention=bool(first[13]),
+        attention_reason=first[14],
+        attention_state=first[15],
     )
     for row in rows:
         if row[6] is None:  # an order without lines
@@ -369,10 +385,58 @@ def _local_kinds(outcome: Applied) -> list[str]:
 
 
 def _attention(outcome: Applied | Refused, source: Source) -> str | None:
-    """The reason an order needs an operator: a refused channel or WMS event."""
-    if isinstance(outcome, Applied) or source not in ATTENTION_SOURCES:
+    """The reason an order needs an operator: a refused channel or WMS event (a late
+    event the spec declares a no-op is acknowledged, not flagged)."""
+    if isinstance(outcome, Applied) or outcome.late or source not in ATTENTION_SOURCES:
         return None
     return "; ".join(b.message for b in outcome.blockers)
+
+
+MAX_REASON = 2000
+"""An attention reason is cut to this many characters."""
+
+
+def _joined(reason: str | None, more: str) -> str:
+    """``more`` added to a sticky flag's ``reason`` (neither is lost; capped)."""
+    text = f"{reason}; {more}" if reason and more not in reason else (reason or more)
+    return text[:MAX_REASON]
+
+
+def _flag(order: _Order, reason: str) -> tuple[str, str | None]:
+    """A refusal's flag on ``order``: (reason, the state it is raised in). A sticky flag (a
+    dead effect's: no state) stays sticky and keeps its reason, this one added."""
+    if order.needs_attention and order.attention_state is None:
+        return _joined(order.attention_reason, reason), None
+    return reason[:MAX_REASON], order.state
+
+
+def _clears_attention(order: _Order, outcome: Applied) -> bool:
+    """THE rule that clears a flag by itself: an applied transition takes the order out of
+    the state a refused event flagged it in. A dead effect's flag (no state) stays until
+    ``orders ack``: moving on does not deliver what the store or the WMS never got."""
+    return (
+        order.needs_attention
+        and order.attention_state is not None
+        and outcome.state != order.attention_state
+    )
+
+
+def _verdict(outcome: Applied | Refused) -> Literal["applied", "refused", "acknowledged"]:
+    if isinstance(outcome, Applied):
+        return "applied"
+    return "acknowledged" if outcome.late else "refused"
+
+
+def unknown_trigger_message(bundle: BundleLike, trigger: str, state: str) -> str:
+    """One line for a trigger the machine does not have: a did-you-mean among every
+    trigger, and the triggers allowed from ``state``."""
+    machine = bundle.machine
+    allowed = list(dict.fromkeys(t.trigger for t in machine.transitions if state in t.sources))
+    hint = did_you_mean(trigger, machine.triggers)
+    text = f"'{trigger}' is not a trigger of {machine.name}"
+    if hint:
+        text += f" ({hint})"
+    return text + f"; allowed from {state}: " + (", ".join(allowed) if allowed else "none")
 
 
 def _result(
@@ -387,7 +451,7 @@ def _result(
 ) -> ApplyResult:
     if not isinstance(outcome, Applied):
         return ApplyResult(
-            "refused",
+            _verdict(outcome),
             trigger,
             idempotency_key,
             order_id=order_id,
@@ -437,11 +501,15 @@ def _apply_event_core(
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
         raise NotFound(f"order {reference!r} not found")
+    if trigger not in bundle.compiled.triggers:
+        # a typo is the caller's mistake, not an event: refused before anything is written
+        raise UnknownTrigger(
+            f"order {order.reference}: " + unknown_trigger_message(bundle, trigger, order.state)
+        )
     outcome = apply_event(bundle.compiled, _snapshot(order), trigger, at=at)
-    applied = isinstance(outcome, Applied)
     event_id = conn.execute(
         st.insert_event,
-        _event_values(idempotency_key, source, trigger, order.id, payload, at, applied),
+        _event_values(idempotency_key, source, trigger, order.id, payload, at, outcome),
     ).scalar()
     if event_id is None:  # seen before: acknowledged, not applied
         return ApplyResult("duplicate", trigger, idempotency_key)
@@ -451,16 +519,19 @@ def _apply_event_core(
     if not isinstance(outcome, Applied):
         reason = _attention(outcome, source)
         if reason is not None:
+            flag_reason, flag_state = _flag(order, reason)
             written = conn.execute(
-                st.update_attention, {**versioned, "b_at": at, "b_reason": reason}
+                st.update_attention,
+                {**versioned, "b_at": at, "b_reason": flag_reason, "b_flag_state": flag_state},
             )
         else:
             written = conn.execute(st.update_refused, {**versioned, "b_at": at})
         _check_version(written, order)
     else:
-        written = conn.execute(
-            st.update_applied, {**versioned, "b_state": outcome.state, "b_at": at}
+        update = (
+            st.update_applied_clear if _clears_attention(order, outcome) else st.update_applied
         )
+        written = conn.execute(update, {**versioned, "b_state": outcome.state, "b_at": at})
         _check_version(written, order)
         local = _local_kinds(outcome)
         freed = _book_local(conn, st, order, local, at=at) if local else set()
@@ -498,7 +569,7 @@ def _event_values(
     order_id: int,
     payload: Mapping[str, Any] | None,
     at: datetime,
-    applied: bool,
+    outcome: Applied | Refused,
 ) -> dict[str, Any]:
     return {
         "idempotency_key": idempotency_key,
@@ -507,7 +578,7 @@ def _event_values(
         "order_id": order_id,
         "payload": dict(payload) if payload is not None else None,
         "received_at": at,
-        "outcome": "applied" if applied else "refused",
+        "outcome": _verdict(outcome),
     }
 
 
@@ -714,7 +785,14 @@ def _session_conn(session: Session) -> Connection:
     return session.connection()
 
 
-_ORDER_WRITTEN = ("state", "version", "updated_at", "needs_attention", "attention_reason")
+_ORDER_WRITTEN = (
+    "state",
+    "version",
+    "updated_at",
+    "needs_attention",
+    "attention_reason",
+    "attention_state",
+)
 
 
 def _forget_written(session: Session, result: ApplyResult | None) -> None:
@@ -765,6 +843,118 @@ def apply_in_session(
     )
     _forget_written(session, result)
     return result
+
+
+# --------------------------------------------------------------------------- attention
+
+ACK_TRIGGER = "ack_attention"
+"""The audit trigger of ``orders ack`` (not a lifecycle trigger: the state stays)."""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """``orders ack``: the flag that was cleared, on which order, by whom, when."""
+
+    order_id: int
+    reference: str
+    state: str
+    reason: str | None
+    by: str
+    note: str | None
+    at: datetime
+
+
+def acknowledge_attention(
+    session_factory: sessionmaker[Session],
+    *,
+    reference: str,
+    by: str,
+    at: datetime,
+    note: str | None = None,
+    store_id: int | None = None,
+) -> Acknowledgement:
+    """Clear an order's attention flag, with an audit row (trigger ``ack_attention``, the
+    state kept) whose inbound event carries who, the note and the reason cleared — one
+    transaction.
+
+    Raises:
+        NotFound: no such order.
+        LifecycleError: the order is not flagged.
+    """
+
+    def work(session: Session) -> Acknowledgement:
+        row = SqlOrderRepository(session).by_reference(reference, store_id=store_id)
+        if not row.needs_attention:
+            raise LifecycleError(
+                f"order {row.reference} is not flagged for attention; nothing to acknowledge "
+                "(see: omsflow orders list --attention)"
+            )
+        reason = row.attention_reason
+        event = InboundEventRow(
+            idempotency_key=f"user:ack:{uuid.uuid4()}",
+            source="user",
+            trigger=ACK_TRIGGER,
+            order_id=row.id,
+            payload={"by": by, "note": note, "cleared": reason},
+            received_at=at,
+            outcome="applied",
+        )
+        session.add(event)
+        session.flush()
+        session.add(
+            AuditRow(
+                order_id=row.id,
+                event_id=event.id,
+                trigger=ACK_TRIGGER,
+                from_state=row.state,
+                to_state=row.state,
+                applied=True,
+                source="user",
+                effects=[],
+                blockers=[],
+                at=at,
+            )
+        )
+        row.needs_attention = False
+        row.attention_reason = None
+        row.attention_state = None
+        row.updated_at = at
+        session.flush()
+        return Acknowledgement(row.id, row.reference, row.state, reason, by, note, at)
+
+    done, _ = _in_transaction(session_factory, work, what=f"ack {reference}")
+    return done
+
+
+def flag_dead_effect(session: Session, order_id: int, reason: str, *, at: datetime) -> bool:
+    """Flag ``order_id`` because one of its effects went dead, inside the caller's
+    transaction (the outbox's settle). The flag is sticky (no ``attention_state``): moving
+    on does not clear it, ``orders ack`` does. An existing reason is kept, this one added;
+    one atomic UPDATE that bumps the version (no read-modify-write race)."""
+    orders = _table(OrderRow)
+    o = orders.c
+    written = session.execute(
+        update(orders)
+        .where(o.id == order_id)
+        .values(
+            needs_attention=True,
+            attention_state=None,
+            attention_reason=case(
+                (
+                    and_(o.needs_attention.is_(True), o.attention_reason.is_not(None)),
+                    func.substr(o.attention_reason + "; " + reason, 1, MAX_REASON),
+                ),
+                else_=reason[:MAX_REASON],
+            ),
+            version=o.version + 1,
+            updated_at=at,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, OrderRow) and sa_inspect(obj).dict.get("id") == order_id:
+            session.expire(obj, _ORDER_WRITTEN)
+    return bool(getattr(written, "rowcount", 0))
 
 
 def _blocker_doc(blocker: Blocker) -> dict[str, Any]:
@@ -957,6 +1147,7 @@ def _order_values(
         "channel_updated_at": order.channel_updated_at,
         "needs_attention": attention is not None,
         "attention_reason": attention,
+        "attention_state": state if attention is not None else None,
         "facts": dict(order.facts),
         "created_at": at,
         "updated_at": at,
@@ -1027,9 +1218,7 @@ def _create_order_core(
     conn.execute(st.insert_lines, _line_values(new.id, order, new.lines))
     event_id = conn.execute(
         st.insert_new_event,
-        _event_values(
-            idempotency_key, source, trigger, new.id, None, at, isinstance(outcome, Applied)
-        ),
+        _event_values(idempotency_key, source, trigger, new.id, None, at, outcome),
     ).scalar_one()
     conn.execute(
         st.insert_audit, _audit_values(new.id, event_id, trigger, new.state, outcome, source, at)
@@ -1398,7 +1587,7 @@ def _write_segment(
                 p.new.id,
                 None,
                 at,
-                isinstance(p.outcome, Applied),
+                p.outcome,
             )
             for p in plans
         ],

@@ -23,6 +23,7 @@ from engine.spec.model import (
     InboundRule,
     InvariantSpec,
     LabelSpec,
+    LateEventSpec,
     MachineSpec,
     MappingSpec,
     PricesSpec,
@@ -42,7 +43,16 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Keys the builder reads, per object; tests keep them equal to the schema's properties.
 MACHINE_KEYS = frozenset(
-    {"machine", "version", "description", "initial", "states", "transitions", "invariants"}
+    {
+        "machine",
+        "version",
+        "description",
+        "initial",
+        "states",
+        "transitions",
+        "invariants",
+        "late_events",
+    }
 )
 STATE_KEYS = frozenset({"name", "final", "pseudo", "description"})
 TRANSITION_KEYS = frozenset(
@@ -51,6 +61,7 @@ TRANSITION_KEYS = frozenset(
 EFFECT_KEYS = frozenset({"kind", "params", "then"})
 INVARIANT_KEYS = frozenset({"id", "description", "forbid"})
 FORBID_KEYS = frozenset({"triggers", "from_states_after"})
+LATE_EVENT_KEYS = frozenset({"trigger", "after", "description"})
 CHANNEL_KEYS = frozenset(
     {
         "channel",
@@ -196,12 +207,22 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
         )
         for i, inv in enumerate(data.get("invariants", []) or [])
     )
+    late_events = tuple(
+        LateEventSpec(
+            trigger=str(le["trigger"]),
+            after=_names(le["after"]),
+            description=str(le.get("description", "")),
+            line=doc.locate(("late_events", i)).line,
+        )
+        for i, le in enumerate(data.get("late_events", []) or [])
+    )
     spec = MachineSpec(
         name=str(data["machine"]),
         initial=str(data["initial"]),
         states=states,
         transitions=tuple(transitions),
         invariants=invariants,
+        late_events=late_events,
         version=int(data.get("version", 1)),
         description=str(data.get("description", "")),
         file=doc.file,

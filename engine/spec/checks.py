@@ -3,7 +3,8 @@
 Machine: unknown states wherever a state is named, duplicate states, unreachable states,
 dead ends (non-final, non-pseudo states with no way out), final states with transitions,
 ambiguous transitions (same trigger and source, no complementary guard), unknown guard /
-effect / follow-up names, and declared invariants proven over the graph.
+effect / follow-up names, declared invariants proven over the graph, and late events
+(known trigger and states, declared once, never enabled where they are declared late).
 
 Channel: the machine it names, every state and trigger it names, an outbound entry for
 every non-pseudo state, inbound rules for imported statuses, WMS events, transforms, and
@@ -188,6 +189,62 @@ def check_machine(
 
     for i in range(len(spec.invariants)):
         problems.extend(_check_invariant(spec, doc, i, known, triggers))
+    first_late: dict[str, int] = {}
+    for i in range(len(spec.late_events)):
+        problems.extend(_check_late_event(spec, doc, i, known, triggers, first_late))
+    return problems
+
+
+def _check_late_event(
+    spec: MachineSpec,
+    doc: Document,
+    i: int,
+    known: set[str],
+    triggers: set[str],
+    first: dict[str, int],
+) -> list[SpecError]:
+    """A late event names a known trigger, once, and known states; from those states and
+    every state after them the trigger must not be enabled (else it would both apply and
+    be a no-op)."""
+    late = spec.late_events[i]
+    base: Path = ("late_events", i)
+    problems: list[SpecError] = []
+    if late.trigger not in triggers:
+        problems.append(
+            _unknown(
+                doc, "spec.unknown-trigger", "trigger", late.trigger, triggers, (*base, "trigger")
+            )
+        )
+    elif late.trigger in first:
+        problems.append(
+            doc.error(
+                "spec.duplicate-late-event",
+                f"late event '{late.trigger}' is declared twice (first at "
+                f"late_events[{first[late.trigger]}]); list every state in one 'after'",
+                (*base, "trigger"),
+            )
+        )
+    else:
+        first[late.trigger] = i
+    for j, name in enumerate(late.after):
+        path: Path = (*base, "after", j) if (*base, "after", j) in doc.values else (*base, "after")
+        if name not in known:
+            problems.append(
+                _unknown(doc, "spec.unknown-state", "state", name, spec.state_names, path)
+            )
+            continue
+        for state in sorted(reachable(spec, [name])):
+            enabled = [t for t in outgoing(spec, state) if t.trigger == late.trigger]
+            if enabled:
+                problems.append(
+                    doc.error(
+                        "spec.late-event-enabled",
+                        f"'{late.trigger}' is declared late after '{name}' but is enabled "
+                        f"from '{state}' (line {enabled[0].line}); a trigger cannot be a no-op "
+                        "where it applies (name a later state in 'after')",
+                        path,
+                    )
+                )
     return problems
 
 

@@ -73,6 +73,18 @@ class InvariantSpec:
 
 
 @dataclass(frozen=True)
+class LateEventSpec:
+    """A trigger that may arrive after the order is already past it (a warehouse reporting
+    ``picked`` and then ``packed``): from the ``after`` states and every state reachable
+    from them it is acknowledged as a no-op (recorded, not refused, not flagged)."""
+
+    trigger: str
+    after: tuple[str, ...]
+    description: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class MachineSpec:
     """A validated state machine (e.g. the order lifecycle)."""
 
@@ -81,6 +93,7 @@ class MachineSpec:
     states: tuple[StateSpec, ...]
     transitions: tuple[TransitionSpec, ...]
     invariants: tuple[InvariantSpec, ...] = ()
+    late_events: tuple[LateEventSpec, ...] = ()
     version: int = 1
     description: str = ""
     file: str = ""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,9 +88,14 @@ def test_wms_apply_moves_the_order_once_per_event_id(env: dict[str, str]) -> Non
     doc = json.loads(first.stdout)
     assert (doc["outcome"], doc["from_state"], doc["state"]) == ("applied", "RFP", "Ready_to_Ship")
     assert "push_status" in doc["effects"]
-    again = _run("wms", "apply", "picked", "C1", "--event-id", "e-1")
+    fixed = ("--occurred-at", "2025-03-01T10:00:00Z")
+    assert _run("wms", "apply", "packed", "C1", "--event-id", "e-2", *fixed).exit_code == 0
+    again = _run("wms", "apply", "packed", "C1", "--event-id", "e-2", *fixed)
     assert again.exit_code == 0, again.output
-    assert again.stdout.startswith("duplicate:")
+    assert again.stdout.startswith("replay: event e-2 was answered before: acknowledged")
+    reused = _run("wms", "apply", "picked", "C1", "--event-id", "e-2", *fixed)
+    assert reused.exit_code == 1
+    assert reused.stderr.startswith("refused: event id 'e-2' reused")
     assert _state("C1")[0] == "Ready_to_Ship"
     engine, sessions = dbsession.open_database(Settings.from_env())
     try:
@@ -100,7 +107,7 @@ def test_wms_apply_moves_the_order_once_per_event_id(env: dict[str, str]) -> Non
             )
     finally:
         engine.dispose()
-    assert keys == ["wms:e-1"]
+    assert keys == ["wms:e-1", "wms:e-2"]
 
 
 def test_wms_apply_refused_exits_1_with_the_reason_and_flags_the_order(
@@ -203,8 +210,14 @@ def test_serve_in_the_background_and_send_signed_events(
     assert (doc["status"], doc["outcome"], doc["state"]) == (202, "applied", "Ready_to_Ship")
     assert _state("S1")[0] == "Ready_to_Ship"
     replay = _run("wms", "send", "picked", "S1", "--url", url, "--event-id", "ev-s1")
-    assert replay.exit_code == 0
-    assert replay.stdout.startswith("202 duplicate")
+    assert replay.exit_code == 1  # another occurred_at: another body under the same id
+    assert replay.stdout.startswith("409 reused")
+    at = ("--occurred-at", "2025-03-01T10:00:00Z")
+    sent = _run("wms", "send", "packed", "S1", "--url", url, "--event-id", "ev-p", *at)
+    resent = _run("wms", "send", "packed", "S1", "--url", url, "--event-id", "ev-p", *at)
+    assert (sent.exit_code, resent.exit_code) == (0, 0)
+    assert sent.stdout == resent.stdout
+    assert resent.stdout.startswith("200 acknowledged: order S1")  # packed after picked
     refused = _run("wms", "send", "picked", "S2", "--url", url)
     assert refused.exit_code == 1
     assert refused.stdout.startswith("409 refused: order S2")
@@ -347,3 +360,39 @@ def test_the_operator_story_from_the_command_line(
         out, err = _stop(receiver) if receiver is not None else ("", "")
         _stop(sandbox, signal.SIGINT)  # Ctrl-C, as its banner says
     assert SECRET not in out + err
+
+
+def _readme_block(language: str, marker: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.S)
+    return next(b for b in blocks if marker in b)
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")), reason="curl/openssl")
+def test_the_readme_wms_examples_work_against_omsflow_serve(
+    env: dict[str, str], served: tuple[str, subprocess.Popen[str]]
+) -> None:
+    """The README's curl and Python examples, as written (URL swapped), against the real
+    receiver: picked is applied, its resend gets the same answer, packed is acknowledged."""
+    url, _proc = served
+    _orders("XKBKNABJK", release=("XKBKNABJK",))
+    shell = _readme_block("bash", "openssl dgst").replace("http://127.0.0.1:8000", url)
+    outputs = []
+    for _ in range(2):
+        done = subprocess.run(
+            ["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    body, status = outputs[0].strip().rsplit("\n", 1)
+    assert status == "202"
+    answer = json.loads(body)
+    assert (answer["outcome"], answer["state"]) == ("applied", "Ready_to_Ship")
+    assert outputs[1] == outputs[0]  # a resend (new signature, same body): the same answer
+    script = _readme_block("python", "urllib.request").replace("http://127.0.0.1:8000", url)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("200 {'outcome': 'acknowledged'"), done.stdout
+    assert _state("XKBKNABJK") == ("Ready_to_Ship", False, None)

@@ -187,3 +187,27 @@ def test_a_refusal_ruled_out_by_an_invariant_names_the_rule() -> None:
     out = apply_event(compiled, OrderSnapshot(state="New"), "pack", at=at)
     assert isinstance(out, Refused)
     assert "invariant" not in out.blockers[0].params
+
+
+def test_a_late_warehouse_event_is_a_no_op_the_spec_declares() -> None:
+    # picked then packed (the usual order on a floor): packed finds the order past it
+    out = run("Ready_to_Ship", "pack")
+    assert isinstance(out, Refused)
+    assert out.late
+    [b] = out.blockers
+    assert b.code == "late_event"
+    assert b.params == {"trigger": "pack", "state": "Ready_to_Ship", "after": ["Packed"]}
+    assert out.state == out.audit.to_state == "Ready_to_Ship"
+    for state, trigger in (("Complete", "delivered"), ("Complete", "picked")):
+        late = run(state, trigger)
+        assert isinstance(late, Refused), (state, trigger)
+        assert late.late, (state, trigger)
+
+
+def test_an_event_that_does_not_fit_is_still_a_refusal_not_a_late_one() -> None:
+    # picked on a cancelled order, or packed before release: a real problem
+    for state, trigger in (("Canceled", "picked"), ("New", "pack"), ("Packed", "buyer_cancel")):
+        out = run(state, trigger)
+        assert isinstance(out, Refused)
+        assert not out.late
+        assert out.blockers[0].code == "not_allowed"

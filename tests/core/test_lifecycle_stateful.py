@@ -14,6 +14,10 @@ SPEC = compiled().spec
 TRIGGERS = [*SPEC.triggers, "teleport"]
 CANCELS = {"buyer_cancel", "seller_cancel"}
 AFTER_PACKED = reachable(SPEC, ["Packed"])
+# (trigger, state) pairs the spec's late_events make no-ops: the order is already past them
+LATE = {
+    (entry.trigger, state) for entry in SPEC.late_events for state in reachable(SPEC, entry.after)
+}
 CANCEL_STATES = {
     "Cancel_in_Process",
     "Canceled",
@@ -43,8 +47,13 @@ class Lifecycle(RuleBasedStateMachine):
             assert out.audit.effects == ()
             if trigger == "teleport":
                 assert out.blockers[0].code == "unknown_trigger"
+            # a late event is exactly a declared (trigger, state) pair, and nothing else
+            assert out.late == ((trigger, before) in LATE), (trigger, before, out.blockers)
+            if out.late:
+                event(f"late {trigger}")
             return
         assert isinstance(out, Applied)
+        assert (trigger, before) not in LATE, f"{trigger} applied where it is declared late"
         assert out.previous == before
         assert before not in SPEC.final_states, "a final state accepted a trigger"
         if before in AFTER_PACKED:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,9 @@ def alembic_config(url: str | None = None) -> Any:
 
     if not (MIGRATIONS_DIR / "env.py").is_file():
         raise ConfigError(f"migrations not found at {MIGRATIONS_DIR} (reinstall omsflow)")
-    config = Config()
+    # alembic's default stdout is the sys.stdout of when alembic was first imported (a
+    # default argument): pass today's, so a stream swapped and closed since is never used
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
         config.attributes["url"] = url

@@ -65,6 +65,8 @@ class EventStatements:
     insert_event: Insert
     """Returns the new id, or no row when the idempotency key exists (a replay)."""
     update_applied: Update
+    update_applied_clear: Update
+    """``update_applied`` that also clears the attention flag (the order moved on)."""
     update_refused: Update
     update_attention: Update
     insert_audit: Insert
@@ -109,6 +111,9 @@ def _build(dialect: str) -> EventStatements:
             ln.c.consumed,
             inv.c.on_hand,
             inv.c.reserved.label("stock_reserved"),
+            o.c.needs_attention,
+            o.c.attention_reason,
+            o.c.attention_state,
         )
         .select_from(
             o.outerjoin(ln, ln.c.order_id == o.c.id).outerjoin(inv, inv.c.sku == ln.c.sku)
@@ -151,6 +156,16 @@ def _build(dialect: str) -> EventStatements:
             version=bindparam("b_next"),
             updated_at=bindparam("b_at"),
         ),
+        update_applied_clear=o.update()
+        .where(*versioned)
+        .values(
+            state=bindparam("b_state"),
+            version=bindparam("b_next"),
+            updated_at=bindparam("b_at"),
+            needs_attention=False,
+            attention_reason=None,
+            attention_state=None,
+        ),
         update_refused=o.update()
         .where(*versioned)
         .values(version=bindparam("b_next"), updated_at=bindparam("b_at")),
@@ -161,6 +176,7 @@ def _build(dialect: str) -> EventStatements:
             updated_at=bindparam("b_at"),
             needs_attention=True,
             attention_reason=bindparam("b_reason"),
+            attention_state=bindparam("b_flag_state"),
         ),
         insert_audit=AUDIT.insert(),
         insert_outbox=OUTBOX.insert().returning(OUTBOX.c.id),

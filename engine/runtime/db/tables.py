@@ -194,6 +194,10 @@ class OrderRow(Base):
     """The store's ``date_upd`` as last seen."""
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     attention_reason: Mapped[str | None] = mapped_column(Text)
+    attention_state: Mapped[str | None] = mapped_column(String(64))
+    """The state a refused event flagged the order in: the flag clears when an applied
+    transition takes the order out of it. NULL on a flagged order: raised by a dead effect,
+    it stays until ``omsflow orders ack`` (``service.acknowledge_attention``)."""
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Extra guard facts (``OrderSnapshot.facts``), e.g. ``has_wms``."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

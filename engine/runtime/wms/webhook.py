@@ -21,13 +21,18 @@ The seam — how the real handler is wired (storage/service side)::
 
     app = create_wms_app(handle, settings.wms_secret, event_types=channel.fulfilment.wms_events)
 
-The handler decides the outcome (``HandlerResult``): ``applied`` -> 202, ``duplicate`` ->
-202 "already applied", ``unknown_order`` -> 404, ``refused`` -> 409 with the reason. It may
-also just raise: ``DuplicateEvent`` -> duplicate, ``NotFound`` -> unknown_order,
+The handler decides the outcome (``HandlerResult``): ``applied`` -> 202, ``acknowledged``
+(a late event, a no-op) -> 200, ``unknown_order`` -> 404, ``refused`` -> 409 with the
+reason, ``reused`` (an event id sent before with another body) -> 409, ``duplicate`` -> 202
+"already applied" (for handlers that keep no first answer). It may also just raise:
+``DuplicateEvent`` -> duplicate, ``NotFound`` -> unknown_order,
 ``TransitionRefused``/``UnknownTrigger`` -> refused, ``StaleOrder`` -> 503 with
 ``Retry-After`` (the WMS retries). Idempotency by ``event_id`` is the handler's job
-(stored with the transition); this layer passes every authentic event through, replays
-included. A plain function runs in Starlette's thread pool; an ``async def`` is awaited.
+(stored with the transition): the real handler (``receiver.WmsReceiver``) answers a resend
+with the FIRST answer again, marked ``replay`` (header ``Idempotent-Replay: true``); this
+layer passes every authentic event through, replays included. A plain function runs in
+Starlette's thread pool; an ``async def`` is awaited. README.md "The WMS contract" is the
+wire contract.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ __all__ = [
     "EVENTS_PATH",
     "HEALTH_PATH",
     "MAX_BODY_BYTES",
+    "REPLAY_HEADER",
     "HandlerResult",
     "InvalidEvent",
     "Outcome",
@@ -87,17 +93,23 @@ class Outcome(enum.StrEnum):
     """What became of an authentic, well-formed event."""
 
     APPLIED = "applied"
+    ACKNOWLEDGED = "acknowledged"
     DUPLICATE = "duplicate"
     UNKNOWN_ORDER = "unknown_order"
     REFUSED = "refused"
+    REUSED = "reused"
 
 
 _STATUS = {
     Outcome.APPLIED: 202,
+    Outcome.ACKNOWLEDGED: 200,
     Outcome.DUPLICATE: 202,
     Outcome.UNKNOWN_ORDER: 404,
     Outcome.REFUSED: 409,
+    Outcome.REUSED: 409,
 }
+REPLAY_HEADER = "Idempotent-Replay"
+"""Set to ``true`` on the answer to a resent event (the body is the first answer's)."""
 
 
 @dataclass(frozen=True)
@@ -115,15 +127,25 @@ class WmsEvent:
 @dataclass(frozen=True)
 class HandlerResult:
     """The handler's verdict. ``state``: the order's state afterwards, if known;
-    ``detail``: the refusal reason or any note for the caller."""
+    ``detail``: the refusal reason or any note for the caller; ``replay``: this is the
+    first answer to the same event, given again."""
 
     outcome: Outcome
     detail: str | None = None
     state: str | None = None
+    replay: bool = False
 
     @classmethod
     def applied(cls, state: str | None = None, detail: str | None = None) -> HandlerResult:
         return cls(Outcome.APPLIED, detail, state)
+
+    @classmethod
+    def acknowledged(cls, detail: str, state: str | None = None) -> HandlerResult:
+        return cls(Outcome.ACKNOWLEDGED, detail, state)
+
+    @classmethod
+    def reused(cls, detail: str) -> HandlerResult:
+        return cls(Outcome.REUSED, detail)
 
     @classmethod
     def duplicate(cls, state: str | None = None) -> HandlerResult:
@@ -280,11 +302,12 @@ def create_wms_app(
         if isinstance(result, JSONResponse):
             return result
         log.info(
-            "wms event %s %s %s -> %s",
+            "wms event %s %s %s -> %s%s",
             event.event_id,
             event.type,
             event.order_reference,
             result.outcome.value,
+            " (replay)" if result.replay else "",
         )
         body: dict[str, Any] = {
             "outcome": result.outcome.value,
@@ -297,7 +320,10 @@ def create_wms_app(
             body["state"] = result.state
         if result.detail is not None:
             body["detail"] = result.detail
-        return JSONResponse(body, status_code=result.status_code)
+        response = JSONResponse(body, status_code=result.status_code)
+        if result.replay:
+            response.headers[REPLAY_HEADER] = "true"
+        return response
 
     async def _call(event: WmsEvent) -> HandlerResult | JSONResponse:
         try:

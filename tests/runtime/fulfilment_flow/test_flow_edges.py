@@ -71,11 +71,14 @@ def test_the_same_signed_event_three_times_is_one_transition_and_one_store_post(
     ).encode()
     headers = {"Content-Type": "application/json", **sign_request(SECRET, body, time.time())}
     posts = w.history_posts()
-    answers = [
-        httpx.post(w.receiver.url + "/wms/events", content=body, headers=headers).json()
-        for _ in range(3)
+    responses = [
+        httpx.post(w.receiver.url + "/wms/events", content=body, headers=headers) for _ in range(3)
     ]
-    assert [a["outcome"] for a in answers] == ["applied", "duplicate", "duplicate"]
+    answers = [r.json() for r in responses]
+    assert [r.status_code for r in responses] == [202, 202, 202]
+    assert answers[0]["outcome"] == "applied"
+    assert answers[1] == answers[0] == answers[2]  # the first answer, given again
+    assert [r.headers.get("Idempotent-Replay") for r in responses] == [None, "true", "true"]
     assert w.dispatch().dead == 0
     assert w.store_state(ext) == "Shipped"
     assert w.history_posts() == posts + 1  # one order_histories POST: Shipped, once

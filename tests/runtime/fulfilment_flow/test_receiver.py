@@ -1,6 +1,8 @@
 """The real WMS receiver over loopback HTTP against SQLite and PostgreSQL: signed events
-move orders (one transaction each), replays are acknowledged once, unauthenticated
-requests change nothing, refusals are recorded and flag the order."""
+move orders (one transaction each), a resend gets the first answer again (a refused event
+stays refused) and an event id reused with another body is 409, unauthenticated requests
+change nothing, refusals are recorded and flag the order, late events (packed after
+picked) are acknowledged and recorded without a flag."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from engine.runtime.wms.signing import sign_request
 from .conftest import SECRET, Db
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+AT = "2025-03-01T10:00:00Z"
 
 
 def _order(db: Db, bundle: Bundle, ref: str, *, release: bool = True) -> None:
@@ -111,13 +114,13 @@ def test_the_same_event_three_times_is_one_transition(
     _order(db, bundle, "WMS2")
     before = _counts(db)
     answers = [
-        send_event(receiver.url, SECRET, "picked", "WMS2", event_id="ev-twice") for _ in range(3)
+        send_event(receiver.url, SECRET, "picked", "WMS2", event_id="ev-twice", occurred_at=AT)
+        for _ in range(3)
     ]
-    assert [(s, a["outcome"]) for s, a in answers] == [
-        (202, "applied"),
-        (202, "duplicate"),
-        (202, "duplicate"),
-    ]
+    # every resend gets the first answer again, status and body
+    assert [s for s, _ in answers] == [202, 202, 202]
+    assert answers[0][1]["outcome"] == "applied"
+    assert answers[1][1] == answers[0][1] == answers[2][1]
     after = _counts(db)
     assert after["audit"] == before["audit"] + 1
     assert after["inbound"] == before["inbound"] + 1
@@ -150,17 +153,28 @@ def test_unsigned_wrongly_signed_and_stale_requests_are_401_and_change_nothing(
     assert (row.state, row.version, row.needs_attention) == ("RFP", version, False)
 
 
-def test_a_replayed_event_id_with_a_fresh_signature_is_a_duplicate(
+def test_an_event_id_reused_with_another_body_is_409_reused_and_changes_nothing(
     db: Db, bundle: Bundle, receiver: RunningServer
 ) -> None:
     _order(db, bundle, "WMS4")
-    assert send_event(receiver.url, SECRET, "packed", "WMS4", event_id="ev-r")[0] == 202
+    first = send_event(receiver.url, SECRET, "packed", "WMS4", event_id="ev-r", occurred_at=AT)
+    assert first[0] == 202
     before = _counts(db)
-    # a later, validly signed request reusing the id (another type even) changes nothing
-    status, answer = send_event(receiver.url, SECRET, "picked", "WMS4", event_id="ev-r")
-    assert (status, answer["outcome"]) == (202, "duplicate")
+    # a later, validly signed request reusing the id with another type is not "the same"
+    status, answer = send_event(
+        receiver.url, SECRET, "picked", "WMS4", event_id="ev-r", occurred_at=AT
+    )
+    assert (status, answer["outcome"]) == (409, "reused")
+    assert answer["detail"].startswith("event id 'ev-r' reused")
+    assert "different type" in answer["detail"]
+    assert "\n" not in answer["detail"]
     assert _counts(db) == before
     assert _order_row(db, "WMS4").state == "Packed"
+    # the same id with the same body is still the first answer
+    assert (
+        send_event(receiver.url, SECRET, "packed", "WMS4", event_id="ev-r", occurred_at=AT)
+        == first
+    )
 
 
 def test_picked_for_an_unknown_order_is_404(db: Db, receiver: RunningServer) -> None:
@@ -196,9 +210,9 @@ def test_picked_while_new_is_refused_recorded_and_flagged(
         ).one()
         assert not audit.applied
         assert (audit.source, audit.from_state, audit.to_state) == ("wms", "New", "New")
-    # the same refused event again is acknowledged as seen, not recorded twice
+    # the same refused event again is refused again, not recorded twice
     again = send_event(receiver.url, SECRET, "picked", "WMS5", event_id="ev-new")
-    assert (again[0], again[1]["outcome"]) == (202, "duplicate")
+    assert again[0] == 409
     assert _counts(db) == after
 
 
@@ -220,3 +234,102 @@ def test_handover_and_delivered_finish_the_order(
         for t in ("packed", "picked", "handed_over", "delivered")
     ]
     assert states == ["Packed", "Ready_to_Ship", "In_transit", "Complete"]
+
+
+def _post(receiver: RunningServer, body: dict[str, Any]) -> httpx.Response:
+    raw = _raw(body)
+    headers = {"Content-Type": "application/json", **sign_request(SECRET, raw, time.time())}
+    return httpx.post(receiver.url + "/wms/events", content=raw, headers=headers)
+
+
+def test_a_resent_refused_event_gets_the_same_409_and_body_again(
+    db: Db, bundle: Bundle, receiver: RunningServer
+) -> None:
+    _order(db, bundle, "WMS8", release=False)
+    body = _event("WMS8", "picked", event_id="ev-refused")
+    first = _post(receiver, body)
+    assert first.status_code == 409
+    assert first.json()["outcome"] == "refused"
+    assert "Idempotent-Replay" not in first.headers
+    after = _counts(db)
+    # the WMS resends it (new signature, same body): it must NOT believe it went through
+    for _ in range(2):
+        again = _post(receiver, body)
+        assert again.status_code == 409
+        assert again.json() == first.json()
+        assert again.headers["Idempotent-Replay"] == "true"
+    # key order and the spelling of the offset do not make another body
+    respelled = {**body, "occurred_at": "2025-03-01T10:00:00+00:00"}
+    reordered = dict(reversed(list(respelled.items())))
+    assert _post(receiver, reordered).json() == first.json()
+    assert _counts(db) == after
+    assert _order_row(db, "WMS8").state == "New"
+
+
+def test_picked_then_packed_leaves_no_flag_and_answers_2xx(
+    db: Db, bundle: Bundle, receiver: RunningServer
+) -> None:
+    _order(db, bundle, "WMS9")
+    picked = _post(receiver, _event("WMS9", "picked"))
+    assert (picked.status_code, picked.json()["state"]) == (202, "Ready_to_Ship")
+    before = _counts(db)
+    packed_body = _event("WMS9", "packed", event_id="ev-late")
+    packed = _post(receiver, packed_body)
+    assert packed.status_code == 200
+    answer = packed.json()
+    assert (answer["outcome"], answer["state"]) == ("acknowledged", "Ready_to_Ship")
+    assert "nothing to do" in answer["detail"]
+    row = _order_row(db, "WMS9")
+    assert (row.state, row.needs_attention, row.attention_reason) == (
+        "Ready_to_Ship",
+        False,
+        None,
+    )
+    after = _counts(db)
+    assert after["audit"] == before["audit"] + 1  # recorded in the history...
+    assert after["inbound"] == before["inbound"] + 1
+    assert after["outbox"] == before["outbox"]  # ...and nothing to deliver
+    with db.sessions() as s:
+        event = s.scalars(
+            select(InboundEventRow).where(InboundEventRow.idempotency_key == "wms:ev-late")
+        ).one()
+        assert event.outcome == "acknowledged"
+        audit = s.scalars(select(AuditRow).where(AuditRow.event_id == event.id)).one()
+        assert (audit.from_state, audit.to_state, audit.applied) == (
+            "Ready_to_Ship",
+            "Ready_to_Ship",
+            False,
+        )
+        assert [b["code"] for b in audit.blockers] == ["late_event"]
+    # a resend of the late event gets the same 200 again
+    again = _post(receiver, packed_body)
+    assert (again.status_code, again.json()) == (200, answer)
+
+
+def test_picked_for_a_cancelled_order_is_still_refused_and_flagged(
+    db: Db, bundle: Bundle, receiver: RunningServer
+) -> None:
+    _order(db, bundle, "WMS10")
+    cancelled = service.apply_inbound(
+        db.sessions,
+        bundle,
+        reference="WMS10",
+        trigger="seller_cancel",
+        source="user",
+        idempotency_key="t:WMS10:cancel",
+        at=T0,
+    )
+    assert cancelled.applied
+    answer = _post(receiver, _event("WMS10", "picked"))
+    assert (answer.status_code, answer.json()["outcome"]) == (409, "refused")
+    assert _order_row(db, "WMS10").needs_attention
+
+
+def test_an_event_for_an_unknown_order_is_applied_when_resent_after_the_order_exists(
+    db: Db, bundle: Bundle, receiver: RunningServer
+) -> None:
+    body = _event("WMS11", "picked", event_id="ev-early")
+    assert _post(receiver, body).status_code == 404  # nothing stored: no answer to keep
+    _order(db, bundle, "WMS11")
+    late = _post(receiver, body)
+    assert (late.status_code, late.json()["outcome"]) == (202, "applied")

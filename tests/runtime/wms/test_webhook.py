@@ -178,6 +178,13 @@ def test_every_bad_field_is_listed(client: httpx.Client) -> None:
             "cannot pick after Packed",
         ),
         (DuplicateEvent("wms:evt-1"), 202, "duplicate", "already applied"),
+        (
+            HandlerResult.acknowledged("'pack' came after ...", state="Ready_to_Ship"),
+            200,
+            "acknowledged",
+            "'pack' came after ...",
+        ),
+        (HandlerResult.reused("event id 'e' reused"), 409, "reused", "event id 'e' reused"),
     ],
 )
 def test_the_handlers_verdict_decides_the_answer(
@@ -194,6 +201,20 @@ def test_the_handlers_verdict_decides_the_answer(
     assert response.json()["outcome"] == outcome
     assert response.json()["detail"] == detail
     assert len(handler.calls) == 1
+
+
+def test_a_replayed_answer_is_marked_by_a_header_only(
+    client: httpx.Client, handler: RecordingHandler
+) -> None:
+    first = HandlerResult.refused("no", state="New")
+    handler.answers["XKBKNABJK"] = first
+    fresh = _post(client, _event())
+    handler.answers["XKBKNABJK"] = HandlerResult(first.outcome, first.detail, first.state, True)
+    replayed = _post(client, _event())
+    assert (fresh.status_code, replayed.status_code) == (409, 409)
+    assert fresh.json() == replayed.json()
+    assert "Idempotent-Replay" not in fresh.headers
+    assert replayed.headers["Idempotent-Replay"] == "true"
 
 
 def test_a_concurrent_change_asks_the_wms_to_retry(
