@@ -212,9 +212,10 @@ class SandboxStore:
                 rec["value"] = name
                 self.touch("configurations", rec["id"])
 
-    def seed_configuration(self) -> None:
+    def seed_configuration(self, at: datetime | None = None) -> None:
         """The ``configurations`` rows omsflow reads (global scope, as a fresh 8.x install
-        holds them, ids included): language, time zone, shop address, order-state keys."""
+        holds them, ids included): language, time zone, shop address, order-state keys;
+        dated ``at`` (a generated shop: its generation time, so a seed gives one shop)."""
         rows: list[tuple[int, str, str]] = [
             (1, "PS_LANG_DEFAULT", "1"),
             (66, "PS_TIMEZONE", self.timezone),
@@ -242,7 +243,7 @@ class SandboxStore:
             (242, "PS_SHOP_PHONE", "+33 1 23 45 67 89"),
         ]
         have = {rec["name"] for rec in self.tables["configurations"].values()}
-        stamp = self.now()
+        stamp = _fmt(self.local(at)) if at is not None else self.now()
         for rid, name, value in rows:
             if name not in have:
                 self._insert(
@@ -938,7 +939,7 @@ class SandboxStore:
         gen.run(products, orders, combination_share)
         store.set_timezone(timezone)
         store._dates_to_shop_clock()
-        store.seed_configuration()
+        store.seed_configuration(at=now)
         return store
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.runtime import service
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
-from engine.runtime.db.tables import AuditRow, OrderRow, OutboxRow, ShipmentRow
+from engine.runtime.db.tables import AuditRow, OrderRow, OutboxRow, ProductRow, ShipmentRow
 from engine.runtime.outbox import AdapterPool, Dispatcher, DispatchStats
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.service import ApplyResult
@@ -150,14 +150,18 @@ class World:
         ]
 
     def store_stock(self, sku: str) -> int:
-        store = self.shop.store
-        for c in store.records("combinations"):
-            if c["reference"] == sku:
-                return store.stock_of(int(c["id_product"]), int(c["id"]))
-        for p in store.records("products"):
-            if p["reference"] == sku:
-                return store.stock_of(int(p["id"]))
-        raise AssertionError(f"no product {sku} in the store")
+        """The store's quantity of the unit the OMS calls ``sku`` (found by the store ids
+        the catalogue sync bound it to: SKUs are the OMS's names, not the store's)."""
+        with self.sessions() as s:
+            row = s.scalars(select(ProductRow).where(ProductRow.sku == sku)).one_or_none()
+        if row is None:
+            raise AssertionError(f"no product {sku} in the OMS")
+        ids = next(iter((row.store_ids or {}).values()), None)
+        if not isinstance(ids, dict) or not ids.get("product_id"):
+            raise AssertionError(f"{sku} is bound to no store unit")
+        return self.shop.store.stock_of(
+            int(ids["product_id"]), int(ids.get("combination_id") or 0)
+        )
 
     def history_posts(self) -> int:
         return int(self.shop.state.counts.get(("order_histories", "POST"), 0))
