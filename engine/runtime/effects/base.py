@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import OmsflowError
+from engine.runtime.db.repository import lane_of
 
 if TYPE_CHECKING:
     from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
@@ -107,10 +108,9 @@ class Delivery:
 
     @property
     def lane(self) -> str:
-        """Effects in one lane are delivered one after another, in id order."""
-        if self.order_id is not None:
-            return f"order:{self.order_id}"
-        return self.dedup_key or f"row:{self.id}"
+        """Effects in one lane are delivered one after another, in id order, and only one
+        dispatcher holds rows of a lane at a time (``repository.lane_of``)."""
+        return lane_of(self.order_id, self.dedup_key, self.id)
 
 
 @dataclass(frozen=True)

@@ -81,23 +81,25 @@ def import_orders(
     *,
     count: int,
     state: str = "Payment accepted",
+    offset: int = 0,
+    at: datetime = T0,
 ) -> list[tuple[int, int]]:
-    """Import ``count`` sandbox orders in ``state`` (stock topped up so they are New).
-    Returns (OMS order id, store order id) pairs."""
+    """Import ``count`` sandbox orders in ``state`` (stock topped up so they are New),
+    skipping the first ``offset`` of them. Returns (OMS order id, store order id) pairs."""
     wanted = server.store.state_id(state)
     picked = [o for o in server.store.records("orders") if int(o["current_state"]) == wanted]
     out = []
-    for o in picked[:count]:
+    for o in picked[offset : offset + count]:
         rows = o["associations"]["order_rows"]
         with sessions.begin() as s:
             for r in rows:
-                set_on_hand(s, r["product_reference"], 1000, at=T0, push=False)
+                set_on_hand(s, r["product_reference"], 1000, at=at, push=False)
         res = service.create_order(
             sessions,
             bundle,
             NewOrder(
                 reference=str(o["reference"]),
-                ordered_at=T0,
+                ordered_at=at,
                 store_id=store_id,
                 external_id=str(o["id"]),
                 lines=[NewLine(r["product_reference"], int(r["product_quantity"])) for r in rows],
@@ -105,7 +107,7 @@ def import_orders(
                 shipping_address={"address1": "1 Loop St", "city": "Localhost"},
             ),
             idempotency_key=f"import:{o['id']}",
-            at=T0,
+            at=at,
         )
         assert res.applied, res
         assert res.order_id is not None
