@@ -185,6 +185,7 @@ def _spawn(url: str, owner: str, tmp: Path) -> subprocess.Popen[str]:
         text=True,
     )
     assert proc.stdout is not None
+    assert proc.stderr is not None
     line = proc.stdout.readline()
     assert line.strip() == "ready", (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc
@@ -270,7 +271,8 @@ def test_two_dispatcher_processes_never_post_an_order_state_twice(
                     if len(states) != len(set(states)):
                         doubled.append((ext, states))
                         bad_rounds.add(n)
-                    if int(shop.store.get("orders", ext)["current_state"]) != shipped:
+                    order = shop.store.get("orders", ext)
+                    if order is None or int(order["current_state"]) != shipped:
                         not_shipped.append(ext)
         finally:
             for p in procs:
