@@ -386,21 +386,21 @@ class SqlOutboxRepository:
         got = {r.id for r in rows}
         last = max(got)
         gap: dict[str, int] = {}
-        for r in self.session.execute(
+        for seen in self.session.execute(
             select(OutboxRow.id, OutboxRow.order_id, OutboxRow.dedup_key).where(
                 *where, OutboxRow.id <= last
             )
         ):
-            if r.id not in got:
-                lane = lane_of(r.order_id, r.dedup_key, r.id)
-                gap[lane] = min(gap.get(lane, r.id), r.id)
+            if seen.id not in got:
+                lane = lane_of(seen.order_id, seen.dedup_key, seen.id)
+                gap[lane] = min(gap.get(lane, seen.id), seen.id)
         if not gap:
             return rows
-        kept = []
-        for r in rows:
-            first_gap = gap.get(lane_of(r.order_id, r.dedup_key, r.id))
-            if first_gap is None or r.id < first_gap:
-                kept.append(r)
+        kept: list[OutboxRow] = []
+        for row in rows:
+            first_gap = gap.get(lane_of(row.order_id, row.dedup_key, row.id))
+            if first_gap is None or row.id < first_gap:
+                kept.append(row)
         return kept
 
     def _try_lanes(self, lanes: Iterable[str]) -> set[str]:
