@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -294,17 +295,19 @@ class SqlOutboxRepository:
             and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now),
             and_(OutboxRow.state == "leased", OutboxRow.leased_until < now),
         )
-        live = aliased(OutboxRow)
-        busy = exists().where(
-            live.state == "leased",
-            live.leased_until >= now,
+        # a lane with a live lease: two uncorrelated sets (hashed once per statement, not
+        # probed per row), the orders and the keys that hold one
+        live = and_(OutboxRow.state == "leased", OutboxRow.leased_until >= now)
+        live_orders = select(OutboxRow.order_id).where(live, OutboxRow.order_id.is_not(None))
+        live_keys = select(OutboxRow.dedup_key).where(
+            live, OutboxRow.order_id.is_(None), OutboxRow.dedup_key.is_not(None)
+        )
+        free = and_(
+            or_(OutboxRow.order_id.is_(None), OutboxRow.order_id.not_in(live_orders)),
             or_(
-                live.order_id == OutboxRow.order_id,
-                and_(
-                    OutboxRow.order_id.is_(None),
-                    live.order_id.is_(None),
-                    live.dedup_key == OutboxRow.dedup_key,
-                ),
+                OutboxRow.order_id.is_not(None),
+                OutboxRow.dedup_key.is_(None),
+                OutboxRow.dedup_key.not_in(live_keys),
             ),
         )
         held: set[str] = set()
@@ -313,15 +316,17 @@ class SqlOutboxRepository:
         keys: list[str] = []
         singles: list[int] = []
         after = 0
+        first = 0
         for _ in range(_LEASE_WINDOWS):
             window = session.execute(
                 select(OutboxRow.id, OutboxRow.order_id, OutboxRow.dedup_key)
-                .where(due, ~busy, OutboxRow.id > after)
+                .where(due, free, OutboxRow.id > after)
                 .order_by(OutboxRow.id)
                 .limit(limit)
             ).all()
             if not window:
                 break
+            first = first or int(window[0].id)
             after = int(window[-1].id)
             fresh = {lane_of(r.order_id, r.dedup_key, r.id) for r in window} - held - refused
             got = self._try_lanes(fresh) if postgres else fresh
@@ -340,25 +345,30 @@ class SqlOutboxRepository:
                 break
         if not held:
             return []
-        in_held = or_(
-            OutboxRow.order_id.in_(orders),
-            and_(OutboxRow.order_id.is_(None), OutboxRow.dedup_key.in_(keys)),
-            and_(
-                OutboxRow.order_id.is_(None),
-                OutboxRow.dedup_key.is_(None),
-                OutboxRow.id.in_(singles),
+        # no due row of a free lane is older than the first candidate: start there
+        in_held = and_(
+            OutboxRow.id >= first,
+            or_(
+                OutboxRow.order_id.in_(orders),
+                and_(OutboxRow.order_id.is_(None), OutboxRow.dedup_key.in_(keys)),
+                and_(
+                    OutboxRow.order_id.is_(None),
+                    OutboxRow.dedup_key.is_(None),
+                    OutboxRow.id.in_(singles),
+                ),
             ),
         )
-        query = select(OutboxRow).where(due, ~busy, in_held).order_by(OutboxRow.id).limit(limit)
+        query = (
+            select(OutboxRow)
+            .where(due, free, in_held)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
         if postgres:
-            # No other lease locks rows of these lanes, but a writer may hold one for an
-            # instant (an enqueue rewriting a pending row, a late settle): skip it rather than
-            # wait (waiting could deadlock with a writer that waits for a row locked here),
-            # and take nothing of its lane after it, so each lane stays in id order.
-            query = query.with_for_update(of=OutboxRow, skip_locked=True)
-        rows = list(session.scalars(query.execution_options(populate_existing=True)))
-        if postgres and rows:
-            rows = self._before_gaps(rows, due, ~busy, in_held)
+            rows = self._lock_rows(query, due, free, in_held)
+        else:
+            rows = list(session.scalars(query))
         if not rows:
             return []
         until = now + timedelta(seconds=lease_seconds)
@@ -379,6 +389,21 @@ class SqlOutboxRepository:
             set_committed_value(row, "leased_until", until)
             set_committed_value(row, "attempts", int(row.attempts) + 1)
         return rows
+
+    def _lock_rows(self, query: Any, *where: Any) -> list[OutboxRow]:
+        """PostgreSQL: ``query``'s rows locked ``FOR UPDATE``. No other lease locks rows of
+        these lanes, but a writer may hold one for an instant (an enqueue rewriting a pending
+        row, a late settle). Never wait for it (a wait could deadlock with a writer waiting
+        for a row locked here): ``NOWAIT`` in a savepoint, and when a row is busy, ``SKIP
+        LOCKED`` without the rows of its lane after it, so each lane stays in id order."""
+        try:
+            with self.session.begin_nested():
+                return list(self.session.scalars(query.with_for_update(of=OutboxRow, nowait=True)))
+        except OperationalError as exc:
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) != "55P03":
+                raise  # not "lock not available"
+        rows = list(self.session.scalars(query.with_for_update(of=OutboxRow, skip_locked=True)))
+        return self._before_gaps(rows, *where) if rows else rows
 
     def _before_gaps(self, rows: list[OutboxRow], *where: Any) -> list[OutboxRow]:
         """``rows`` (locked, id order) without those that come after a due row of their lane
