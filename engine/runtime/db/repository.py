@@ -280,8 +280,8 @@ class SqlOutboxRepository:
            until this transaction commits — when its leases are visible to everyone;
         3. with the lanes held, the due rows of those lanes whose lane has no live lease, read
            again (a new statement sees every lease committed before the lock was granted),
-           locked ``FOR UPDATE SKIP LOCKED`` (a lane's rows after a skipped one are left) and
-           leased in one UPDATE.
+           locked ``FOR UPDATE NOWAIT`` (a row a writer holds at that instant: ``SKIP LOCKED``,
+           and the rows of its lane after it are left) and leased in one UPDATE.
         SQLite runs one writer at a time (every transaction is ``BEGIN IMMEDIATE``), so steps
         1-3 cannot interleave there and need no lock. When another lease is taking the
         oldest lanes, the next window of due rows is tried (up to ``_LEASE_WINDOWS``), as
