@@ -13,10 +13,11 @@ and queued while one is delivered and a finished one is settled while the next i
 delivered (``concurrency`` defaults to the channel's ``connection.max_concurrency``).
 
 Exactly once, with several dispatchers and lost answers:
-- leases: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer at a time), and
-  no row is leased while another row of its lane holds a live lease, so two dispatchers
-  never deliver the same row, two stock values of one SKU, or two states of one order
-  at the same time;
+- leases (``SqlOutboxRepository.lease``, the one lease): by lane — one order, one
+  coalescing key —, no row is leased while another row of its lane holds a live lease, and
+  on PostgreSQL a transaction-scoped advisory lock on each lane makes that check and the
+  lease atomic across processes (SQLite has one writer at a time), so two dispatchers never
+  deliver the same row, two stock values of one SKU, or two states of one order at once;
 - every handler is idempotent (``engine.runtime.effects``), so a delivery repeated after
   an expired lease or a "lost after commit" 500 leaves the store as one delivery would;
 - coalescing: ``enqueue`` rewrites only a *pending* row; a change made while its twin is
@@ -35,12 +36,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +64,7 @@ MIN_ATTEMPTS = 8
 LABEL_DIR_ENV = "OMSFLOW_LABEL_DIR"
 _MAX_ERROR = 2000
 _FOLLOWUP_TRIES = 5
+_CONTENDED_TRIES = 5
 
 
 # --------------------------------------------------------------------------- adapters
@@ -252,6 +254,8 @@ class Dispatcher:
             environ=os.environ if environ is None else environ,
         )
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"outbox-{owner}")
+        self._contended = 0
+        """Due rows the last lease skipped: another dispatcher was leasing their lanes."""
 
     # ------------------------------------------------------------------ public
 
@@ -315,9 +319,12 @@ class Dispatcher:
         batch was leased. Up to ``pipeline`` batches are in flight: the next batch is leased
         and queued behind the current one, and a finished batch is settled while the next is
         delivered, so the workers never wait for the database. Batches in flight never share
-        a lane (a lane with a live lease is not leased), so lanes stay one-at-a-time."""
+        a lane (a lane with a live lease is not leased), so lanes stay one-at-a-time. Due rows
+        whose lanes another dispatcher was leasing at that instant are tried again shortly
+        (up to ``_CONTENDED_TRIES`` times) rather than after an idle sleep."""
         inflight: deque[list[Future[list[_Result]]]] = deque()
         busy = False
+        contended = 0
         try:
             while True:
                 while len(inflight) < self.pipeline and not (stop is not None and stop.is_set()):
@@ -326,7 +333,12 @@ class Dispatcher:
                         break
                     inflight.append(batch)
                     busy = True
+                    contended = 0
                 if not inflight:
+                    if self._contended and contended < _CONTENDED_TRIES:
+                        contended += 1
+                        time.sleep(0.005 * contended)
+                        continue
                     return busy
                 self._finish(inflight.popleft(), stats)
         finally:
@@ -378,71 +390,43 @@ class Dispatcher:
     # ------------------------------------------------------------------ lease
 
     def _lease(self, now: datetime) -> list[Delivery]:
-        """Take up to ``batch`` due rows, committed, with their orders and products."""
-        due = or_(
-            and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now),
-            and_(OutboxRow.state == "leased", OutboxRow.leased_until < now),
-        )
-        cols = (
-            OutboxRow.id,
-            OutboxRow.kind,
-            OutboxRow.order_id,
-            OutboxRow.store_id,
-            OutboxRow.payload,
-            OutboxRow.dedup_key,
-            OutboxRow.then_trigger,
-            OutboxRow.attempts,
-        )
+        """Take up to ``batch`` due rows (``SqlOutboxRepository.lease``: whole lanes, none
+        another dispatcher holds), committed, with their orders and products."""
         with self.session_factory.begin() as session:
-            query = select(*cols).where(due).order_by(OutboxRow.id).limit(self.batch)
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=OutboxRow)
-            rows = list(session.execute(query))
-            if not rows:
-                return []
-            busy_keys, busy_orders = self._live_lanes(session, rows, now)
-            picked = [
-                r
-                for r in rows
-                if not (r.dedup_key is not None and r.dedup_key in busy_keys)
-                and not (r.order_id is not None and r.order_id in busy_orders)
-            ]
-            if not picked:
-                return []
-            ids = [r.id for r in picked]
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids))
-                .values(
-                    state="leased",
-                    lease_owner=self.owner,
-                    leased_until=now + timedelta(seconds=self.lease_seconds),
-                    attempts=OutboxRow.attempts + 1,
-                ),
-                execution_options={"synchronize_session": False},
+            repo = SqlOutboxRepository(session)
+            leased = repo.lease(
+                self.batch, now=now, owner=self.owner, lease_seconds=self.lease_seconds
             )
-            orders = _orders(session, {r.order_id for r in picked if r.order_id is not None})
-            skus = {
-                str(r.payload.get("sku"))
-                for r in picked
-                if r.kind in ("push_stock", "push_price") and (r.payload or {}).get("sku")
-            }
-            products, parents = _products(session, skus)
-        out = []
-        for r in picked:
-            payload = dict(r.payload or {})
-            product = products.get(str(payload.get("sku"))) if payload.get("sku") else None
-            out.append(
+            self._contended = repo.contended
+            if not leased:
+                return []
+            picked = [
                 Delivery(
                     id=r.id,
                     kind=r.kind,
                     order_id=r.order_id,
                     store_id=r.store_id,
-                    payload=payload,
+                    payload=dict(r.payload or {}),
                     dedup_key=r.dedup_key,
                     then_trigger=r.then_trigger,
-                    attempts=int(r.attempts) + 1,
-                    order=orders.get(r.order_id) if r.order_id is not None else None,
+                    attempts=int(r.attempts),
+                )
+                for r in leased
+            ]
+            orders = _orders(session, {d.order_id for d in picked if d.order_id is not None})
+            skus = {
+                str(d.payload.get("sku"))
+                for d in picked
+                if d.kind in ("push_stock", "push_price") and d.payload.get("sku")
+            }
+            products, parents = _products(session, skus)
+        out = []
+        for d in picked:
+            product = products.get(str(d.payload.get("sku"))) if d.payload.get("sku") else None
+            out.append(
+                replace(
+                    d,
+                    order=orders.get(d.order_id) if d.order_id is not None else None,
                     product=product,
                     parent=parents.get(product.parent_id)
                     if product is not None and product.parent_id is not None
@@ -450,33 +434,6 @@ class Dispatcher:
                 )
             )
         return out
-
-    def _live_lanes(
-        self, session: Session, rows: Sequence[Any], now: datetime
-    ) -> tuple[set[str], set[int]]:
-        """Lanes of ``rows`` that another row holds a live lease on (never two at once)."""
-        keys = {r.dedup_key for r in rows if r.dedup_key is not None}
-        orders = {r.order_id for r in rows if r.order_id is not None}
-        if not keys and not orders:
-            return set(), set()
-        lane = []
-        if keys:
-            lane.append(OutboxRow.dedup_key.in_(keys))
-        if orders:
-            lane.append(OutboxRow.order_id.in_(orders))
-        live = session.execute(
-            select(OutboxRow.dedup_key, OutboxRow.order_id).where(
-                OutboxRow.state == "leased", OutboxRow.leased_until >= now, or_(*lane)
-            )
-        )
-        busy_keys: set[str] = set()
-        busy_orders: set[int] = set()
-        for key, order_id in live:
-            if key is not None:
-                busy_keys.add(key)
-            if order_id is not None:
-                busy_orders.add(order_id)
-        return busy_keys, busy_orders
 
     # ------------------------------------------------------------------ settle
 

@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.core.outcome import Effect
@@ -22,6 +24,23 @@ from engine.errors import NotFound, StaleOrder
 from .tables import BindingRow, InventoryRow, OrderRow, OutboxRow
 
 # --------------------------------------------------------------------------- ports
+
+_LEASE_WINDOWS = 4
+"""Windows of ``limit`` due rows one lease looks through when other leases hold lanes."""
+LANE_LOCK_SPACE = 0x6F6D73
+"""The first key of the outbox lanes' PostgreSQL advisory locks (``pg_try_advisory_xact_lock(
+space, hashtext(lane))``): two-key locks never collide with the migrations' one-key lock."""
+
+
+def lane_of(order_id: int | None, dedup_key: str | None, row_id: int) -> str:
+    """The lane of an outbox row: its order, else its coalescing key (one SKU in one store),
+    else the row alone. Rows of one lane are delivered one at a time, in id order, by one
+    dispatcher (``SqlOutboxRepository.lease``)."""
+    if order_id is not None:
+        return f"order:{order_id}"
+    if dedup_key is not None:
+        return f"key:{dedup_key}"
+    return f"row:{row_id}"
 
 
 class OrderRepository(Protocol):
@@ -164,12 +183,16 @@ class SqlOutboxRepository:
 
     Lease rule: a row is due when it is ``pending`` and ``next_attempt_at <= now``, or
     ``leased`` with an expired ``leased_until`` (its worker died). Leasing counts an attempt.
-    On PostgreSQL the due rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent
-    dispatchers never lease the same row; SQLite has one writer at a time (BEGIN IMMEDIATE).
+    Rows are leased by *lane* (``lane_of``: one order, one coalescing key): no row is leased
+    while another row of its lane holds a live lease, and on PostgreSQL a transaction-scoped
+    advisory lock on the lane makes the check and the lease one step for concurrent
+    dispatchers; SQLite has one writer at a time (BEGIN IMMEDIATE).
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.contended = 0
+        """Candidate rows the last ``lease`` skipped because another lease held their lane."""
 
     def append(
         self,
@@ -246,23 +269,180 @@ class SqlOutboxRepository:
     def lease(
         self, limit: int, *, now: datetime, owner: str, lease_seconds: float = 60.0
     ) -> list[OutboxRow]:
-        """Take up to ``limit`` due rows (oldest first) for ``owner`` until now+lease."""
+        """Take up to ``limit`` due rows for ``owner`` until now+lease, whole lanes at a time
+        (oldest first), never a row of a lane another lease holds. The one lease: the
+        dispatcher calls it.
+
+        1. candidates: the oldest due rows whose lane has no live lease (committed);
+        2. PostgreSQL: a transaction-scoped advisory lock on each candidate lane, *tried*
+           (``pg_try_advisory_xact_lock``): a lane another lease transaction is taking right
+           now is skipped, never waited for (so two leases never deadlock), and stays held
+           until this transaction commits — when its leases are visible to everyone;
+        3. with the lanes held, the due rows of those lanes whose lane has no live lease, read
+           again (a new statement sees every lease committed before the lock was granted),
+           locked ``FOR UPDATE NOWAIT`` (a row a writer holds at that instant: ``SKIP LOCKED``,
+           and the rows of its lane after it are left) and leased in one UPDATE.
+        SQLite runs one writer at a time (every transaction is ``BEGIN IMMEDIATE``), so steps
+        1-3 cannot interleave there and need no lock. When another lease is taking the
+        oldest lanes, the next window of due rows is tried (up to ``_LEASE_WINDOWS``), as
+        SKIP LOCKED would; ``contended`` counts the candidate rows skipped that way (the
+        caller may try again soon instead of idling).
+        """
+        self.contended = 0
+        session = self.session
+        postgres = session.get_bind().dialect.name == "postgresql"
         due = or_(
             and_(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now),
             and_(OutboxRow.state == "leased", OutboxRow.leased_until < now),
         )
-        query = select(OutboxRow).where(due).order_by(OutboxRow.id).limit(limit)
-        if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(self.session.scalars(query.execution_options(populate_existing=True)))
+        # a lane with a live lease: two uncorrelated sets (hashed once per statement, not
+        # probed per row), the orders and the keys that hold one
+        live = and_(OutboxRow.state == "leased", OutboxRow.leased_until >= now)
+        live_orders = select(OutboxRow.order_id).where(live, OutboxRow.order_id.is_not(None))
+        live_keys = select(OutboxRow.dedup_key).where(
+            live, OutboxRow.order_id.is_(None), OutboxRow.dedup_key.is_not(None)
+        )
+        free = and_(
+            or_(OutboxRow.order_id.is_(None), OutboxRow.order_id.not_in(live_orders)),
+            or_(
+                OutboxRow.order_id.is_not(None),
+                OutboxRow.dedup_key.is_(None),
+                OutboxRow.dedup_key.not_in(live_keys),
+            ),
+        )
+        held: set[str] = set()
+        refused: set[str] = set()
+        orders: list[int] = []
+        keys: list[str] = []
+        singles: list[int] = []
+        after = 0
+        first = 0
+        for _ in range(_LEASE_WINDOWS):
+            window = session.execute(
+                select(OutboxRow.id, OutboxRow.order_id, OutboxRow.dedup_key)
+                .where(due, free, OutboxRow.id > after)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            ).all()
+            if not window:
+                break
+            first = first or int(window[0].id)
+            after = int(window[-1].id)
+            fresh = {lane_of(r.order_id, r.dedup_key, r.id) for r in window} - held - refused
+            got = self._try_lanes(fresh) if postgres else fresh
+            held |= got
+            refused |= fresh - got
+            for r in window:
+                if lane_of(r.order_id, r.dedup_key, r.id) not in held:
+                    self.contended += 1
+                elif r.order_id is not None:
+                    orders.append(r.order_id)
+                elif r.dedup_key is not None:
+                    keys.append(r.dedup_key)
+                else:
+                    singles.append(r.id)
+            if len(orders) + len(keys) + len(singles) >= limit or len(window) < limit:
+                break
+        if not held:
+            return []
+        # no due row of a free lane is older than the first candidate: start there
+        in_held = and_(
+            OutboxRow.id >= first,
+            or_(
+                OutboxRow.order_id.in_(orders),
+                and_(OutboxRow.order_id.is_(None), OutboxRow.dedup_key.in_(keys)),
+                and_(
+                    OutboxRow.order_id.is_(None),
+                    OutboxRow.dedup_key.is_(None),
+                    OutboxRow.id.in_(singles),
+                ),
+            ),
+        )
+        query = (
+            select(OutboxRow)
+            .where(due, free, in_held)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        if postgres:
+            rows = self._lock_rows(query, due, free, in_held)
+        else:
+            rows = list(session.scalars(query))
+        if not rows:
+            return []
         until = now + timedelta(seconds=lease_seconds)
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([r.id for r in rows]))
+            .values(
+                state="leased",
+                lease_owner=owner,
+                leased_until=until,
+                attempts=OutboxRow.attempts + 1,
+            ),
+            execution_options={"synchronize_session": False},
+        )
         for row in rows:
-            row.state = "leased"
-            row.lease_owner = owner
-            row.leased_until = until
-            row.attempts += 1
-        self.session.flush()
+            set_committed_value(row, "state", "leased")
+            set_committed_value(row, "lease_owner", owner)
+            set_committed_value(row, "leased_until", until)
+            set_committed_value(row, "attempts", int(row.attempts) + 1)
         return rows
+
+    def _lock_rows(self, query: Any, *where: Any) -> list[OutboxRow]:
+        """PostgreSQL: ``query``'s rows locked ``FOR UPDATE``. No other lease locks rows of
+        these lanes, but a writer may hold one for an instant (an enqueue rewriting a pending
+        row, a late settle). Never wait for it (a wait could deadlock with a writer waiting
+        for a row locked here): ``NOWAIT`` in a savepoint, and when a row is busy, ``SKIP
+        LOCKED`` without the rows of its lane after it, so each lane stays in id order."""
+        try:
+            with self.session.begin_nested():
+                return list(self.session.scalars(query.with_for_update(of=OutboxRow, nowait=True)))
+        except OperationalError as exc:
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) != "55P03":
+                raise  # not "lock not available"
+        rows = list(self.session.scalars(query.with_for_update(of=OutboxRow, skip_locked=True)))
+        return self._before_gaps(rows, *where) if rows else rows
+
+    def _before_gaps(self, rows: list[OutboxRow], *where: Any) -> list[OutboxRow]:
+        """``rows`` (locked, id order) without those that come after a due row of their lane
+        that the locking read skipped (locked by a writer at that instant)."""
+        got = {r.id for r in rows}
+        last = max(got)
+        gap: dict[str, int] = {}
+        for seen in self.session.execute(
+            select(OutboxRow.id, OutboxRow.order_id, OutboxRow.dedup_key).where(
+                *where, OutboxRow.id <= last
+            )
+        ):
+            if seen.id not in got:
+                lane = lane_of(seen.order_id, seen.dedup_key, seen.id)
+                gap[lane] = min(gap.get(lane, seen.id), seen.id)
+        if not gap:
+            return rows
+        kept: list[OutboxRow] = []
+        for row in rows:
+            first_gap = gap.get(lane_of(row.order_id, row.dedup_key, row.id))
+            if first_gap is None or row.id < first_gap:
+                kept.append(row)
+        return kept
+
+    def _try_lanes(self, lanes: Iterable[str]) -> set[str]:
+        """PostgreSQL: the lanes whose transaction-scoped advisory lock this transaction got
+        (tried, never waited for; held until commit or rollback)."""
+        wanted = sorted(lanes)
+        if not wanted:
+            return set()
+        return set(
+            self.session.scalars(
+                text(
+                    "SELECT lane FROM unnest(CAST(:lanes AS text[])) AS lane "
+                    "WHERE pg_try_advisory_xact_lock(CAST(:space AS integer), hashtext(lane))"
+                ),
+                {"lanes": wanted, "space": LANE_LOCK_SPACE},
+            )
+        )
 
     def _owned(self, entry_id: int, owner: str | None) -> OutboxRow | None:
         row = self.session.get(OutboxRow, entry_id, populate_existing=True)

@@ -4,7 +4,10 @@ A handler is ``(ctx: EffectContext, d: Delivery) -> str | None`` (an optional no
 log). It must be idempotent: the outbox may deliver it again after a crash, an expired
 lease or a store that applied a write and then answered 500. It raises
 ``engine.errors.ChannelError`` (``retryable`` decides retry vs dead), ``EffectFailed``
-(permanent: dead with the message), anything else (retried as transient).
+(permanent: dead with the message), anything else (retried as transient). A write whose
+answer was lost (``ChannelUnavailable``: timeout, dropped connection, 5xx after commit, a
+garbled 2xx body) may have been applied: ``checked_write`` reads the store back before the
+failure is reported, so an applied write is never retried blindly nor dead-lettered.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import OmsflowError
+from engine.errors import ChannelError, ChannelUnavailable, OmsflowError
+from engine.runtime.db.repository import lane_of
 
 if TYPE_CHECKING:
     from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
     from engine.runtime.db.stores import StoreRecord
+
+
+T = TypeVar("T")
 
 
 class EffectFailed(OmsflowError):
@@ -107,10 +114,9 @@ class Delivery:
 
     @property
     def lane(self) -> str:
-        """Effects in one lane are delivered one after another, in id order."""
-        if self.order_id is not None:
-            return f"order:{self.order_id}"
-        return self.dedup_key or f"row:{self.id}"
+        """Effects in one lane are delivered one after another, in id order, and only one
+        dispatcher holds rows of a lane at a time (``repository.lane_of``)."""
+        return lane_of(self.order_id, self.dedup_key, self.id)
 
 
 @dataclass(frozen=True)
@@ -130,3 +136,20 @@ class EffectContext:
 
 
 Handler = Callable[[EffectContext, Delivery], "str | None"]
+
+
+def checked_write(write: Callable[[], T], shows: Callable[[], bool]) -> T | None:
+    """``write()``; when it fails in a way that may hide a success (``ChannelUnavailable``),
+    read the store back with ``shows()``: ``None`` when the store shows the write applied,
+    else the write's own error is raised (the outbox retries it; the next attempt reads or
+    compares before writing again). A failing read-back counts as "not shown"."""
+    try:
+        return write()
+    except ChannelUnavailable:
+        try:
+            applied = shows()
+        except ChannelError:
+            applied = False
+        if not applied:
+            raise
+        return None

@@ -3,10 +3,13 @@
 - request_awb (local, deterministic): AWB + tracking id keyed on the order id
   (``awb.allocate_numbers``), the 4x6 label PDF in the labels folder, and one
   ``ShipmentRow`` per AWB (upserted: a retry rewrites the same row and the same file).
-- push_tracking: the tracking number onto the store order's carrier (a full-object PUT).
+- push_tracking: the tracking number onto the store order's carrier (a full-object PUT,
+  read back when its answer is lost: ``checked_write``).
 - notify_wms: the shipping details (or a cancel notice for ``params.event: cancel``)
   POSTed, signed, to the WMS named by ``fulfilment.wms_endpoint_env``, with the outbox
-  row's id as ``Idempotency-Key``; no endpoint configured: nothing to send (success).
+  row's id as ``Idempotency-Key``; no endpoint configured: nothing to send (success). The
+  WMS has nothing to read back: a resend after a lost answer carries the same key, so the
+  WMS answers it as the first (its contract) and the retry is safe.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from engine.runtime.settings import Secret
 from engine.runtime.wms.client import post_shipping_details, shipping_details_payload
 
 from . import register
-from .base import Delivery, EffectContext, EffectFailed, OrderInfo
+from .base import Delivery, EffectContext, EffectFailed, OrderInfo, checked_write
 
 REQUEST_AWB = "request_awb"
 PUSH_TRACKING = "push_tracking"
@@ -104,10 +107,13 @@ def push_tracking(ctx: EffectContext, d: Delivery) -> str | None:
     shipment = _shipment_of(ctx, d)
     if order.store_id is None or not order.external_id:
         return "order not from a store: no tracking number to write"
-    ctx.adapters.adapter(order.store_id).set_tracking_number(
-        int(order.external_id), str(shipment.tracking_id)
+    adapter = ctx.adapters.adapter(order.store_id)
+    store_order, number = int(order.external_id), str(shipment.tracking_id)
+    done = checked_write(
+        lambda: adapter.set_tracking_number(store_order, number),
+        lambda: any(c.tracking_number == number for c in adapter.order_carriers(store_order)),
     )
-    return f"tracking {shipment.tracking_id} on store order {order.external_id}"
+    return f"tracking {number} on store order {store_order}" + ("" if done else " (read back)")
 
 
 @register(NOTIFY_WMS)

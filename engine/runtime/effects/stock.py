@@ -7,6 +7,9 @@ with a message saying so. push_stock PUTs the stock row the catalogue sync cache
 binding (one request per change, no read) and falls back to read-then-PUT when that row is
 missing, refused or possibly already current. The product-level row of a product with
 combinations is never written: PrestaShop keeps it as the sum of the combinations' rows.
+A write whose answer was lost (a timeout, a 5xx after commit, a garbled answer) is read back
+before it is reported as failed (``checked_write``): an applied write is a success, never a
+retry or a dead letter.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from engine.runtime.db.tables import ProductRow
 from engine.runtime.pricing import price_from_sources
 
 from . import register
-from .base import Delivery, EffectContext, EffectFailed, ProductInfo
+from .base import Delivery, EffectContext, EffectFailed, ProductInfo, checked_write
 
+_MICRO = Decimal("0.000001")
 PUSH_STOCK = "push_stock"
 PUSH_PRICE = "push_price"
 
@@ -100,15 +104,29 @@ def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
         return f"{product.sku} has variations: the store sums their stock"
     quantity = max(0, int(d.payload.get("quantity", 0)))
     adapter = ctx.adapters.adapter(store_id)
+    pid, attr = int(binding["product_id"]), int(binding["combination_id"] or 0)
+
+    def shows() -> bool:
+        return any(
+            r.id_product_attribute == attr and r.quantity == quantity
+            for r in adapter.stock_availables(pid)
+        )
+
     body = _cached_body(binding)
     if body is not None and int(body["quantity"]) != quantity:
+        cached = body
         try:
-            adapter.put_stock(body, quantity)
+            put = checked_write(lambda: adapter.put_stock(cached, quantity), shows)
         except (ChannelNotFound, ChannelRejected):
             body = None  # the row is gone or refused (e.g. now depends on stock): read it
         else:
-            return f"{product.sku} stock -> {quantity}"
-    row = adapter.set_stock(binding["product_id"], binding["combination_id"], quantity)
+            return f"{product.sku} stock -> {quantity}" + ("" if put else " (read back)")
+    row = checked_write(
+        lambda: adapter.set_stock(binding["product_id"], binding["combination_id"], quantity),
+        shows,
+    )
+    if row is None:
+        return f"{product.sku} stock -> {quantity} (read back)"
     fresh = stock_body(row)
     if body is None or {k: v for k, v in fresh.items() if k != "quantity"} != {
         k: body[k] for k in fresh if k != "quantity"
@@ -127,7 +145,11 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
     adapter = ctx.adapters.adapter(store_id)
     combination = binding["combination_id"]
     if combination is None or d.parent is None:
-        adapter.set_price(binding["product_id"], own)
+        pid = int(binding["product_id"])
+        checked_write(
+            lambda: adapter.set_price(pid, own),
+            lambda: _same_price(adapter.client.get("products", pid), own),
+        )
         return f"{product.sku} price -> {own}"
     base = price_from_sources(d.parent, sources)
     if base is None:
@@ -135,5 +157,20 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
     impact = own - base
     if str(ctx.channel.prices.variation_price) != "impact":
         impact = own
-    adapter.set_combination_price_impact(combination, impact)
+    checked_write(
+        lambda: adapter.set_combination_price_impact(combination, impact),
+        lambda: _same_price(adapter.client.get("combinations", int(combination)), impact),
+    )
     return f"{product.sku} price impact -> {impact}"
+
+
+def _same_price(items: list[dict[str, Any]], price: Decimal) -> bool:
+    """The store's record (``products``/``combinations``) shows ``price`` (6 decimals, as
+    the adapter writes it)."""
+    if not items:
+        return False
+    try:
+        shown = Decimal(str(items[0].get("price", "")))
+    except ArithmeticError:
+        return False
+    return shown.quantize(_MICRO) == Decimal(str(price)).quantize(_MICRO)

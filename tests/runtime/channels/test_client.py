@@ -361,3 +361,55 @@ def test_map_concurrent_keeps_order_and_bounds_threads() -> None:
     client, _ = make(always(httpx.Response(200, json=[])), max_concurrency=3)
     with client:
         assert client.map_concurrent(lambda x: x * 2, range(10)) == [x * 2 for x in range(10)]
+
+
+PS_HEADERS = {"PSWS-Version": "8.2.1", "X-Powered-By": "PrestaShop Webservice"}
+
+
+def test_a_garbled_2xx_body_is_retryable_and_retried_for_reads_and_puts() -> None:
+    """A webservice answer cut in transit (its headers, a body that does not parse) is
+    ChannelUnavailable: GET and PUT are tried again (the PUT is a full object), a POST is
+    not (its caller reads back); a well-formed answer of another shape, HTML, or an answer
+    without the webservice's headers stays a protocol error."""
+    good_json = b'{"orders":[{"id":1}]}'
+    good_xml = b"<prestashop><product><id>3</id></product></prestashop>"
+    answers = [
+        httpx.Response(
+            200, content=good_json[:9], headers={**PS_HEADERS, "Content-Type": "application/json"}
+        ),
+        httpx.Response(
+            200, content=good_json, headers={**PS_HEADERS, "Content-Type": "application/json"}
+        ),
+        httpx.Response(
+            200,
+            content=good_xml[:30] + b"<<&\x00",
+            headers={**PS_HEADERS, "Content-Type": "text/xml"},
+        ),
+        httpx.Response(200, content=good_xml, headers={**PS_HEADERS, "Content-Type": "text/xml"}),
+    ]
+    client, sleeps = make(lambda r: answers.pop(0))
+    with client:
+        assert client.get("orders") == [{"id": 1}]
+        assert client.put_xml("products", b"<prestashop/>") == [{"id": "3"}]
+    assert len(sleeps) == 2
+
+    posts = []
+
+    def garbled_post(request: httpx.Request) -> httpx.Response:
+        posts.append(request.method)
+        return httpx.Response(201, content=good_xml[:20], headers=PS_HEADERS)
+
+    client, sleeps = make(garbled_post)
+    with client, pytest.raises(ChannelUnavailable, match="garbled") as info:
+        client.post_xml("order_histories", b"<prestashop/>")
+    assert info.value.retryable
+    assert (posts, sleeps) == (["POST"], [])
+
+    for response in (
+        httpx.Response(200, content=good_json[:9], headers={"Content-Type": "application/json"}),
+        httpx.Response(200, content=HTML, headers=PS_HEADERS),
+        httpx.Response(200, content=b'"text"', headers=PS_HEADERS),
+    ):
+        client, _ = make(always(response))
+        with client, pytest.raises(ChannelProtocolError):
+            client.get("orders")

@@ -84,9 +84,11 @@ def import_orders(
     *,
     count: int,
     state: str = "Payment accepted",
+    offset: int = 0,
+    at: datetime = T0,
 ) -> list[tuple[int, int]]:
-    """Import ``count`` sandbox orders in ``state`` (stock topped up so they are New).
-    Returns (OMS order id, store order id) pairs."""
+    """Import ``count`` sandbox orders in ``state`` (stock topped up so they are New),
+    skipping the first ``offset`` of them. Returns (OMS order id, store order id) pairs."""
     from tests.runtime.sync.support import expected_skus
 
     named = expected_skus(server, store_id)  # lines name units by the store's ids
@@ -97,17 +99,17 @@ def import_orders(
     wanted = server.store.state_id(state)
     picked = [o for o in server.store.records("orders") if int(o["current_state"]) == wanted]
     out = []
-    for o in picked[:count]:
+    for o in picked[offset : offset + count]:
         rows = o["associations"]["order_rows"]
         with sessions.begin() as s:
             for r in rows:
-                set_on_hand(s, sku(r), 1000, at=T0, push=False)
+                set_on_hand(s, sku(r), 1000, at=at, push=False)
         res = service.create_order(
             sessions,
             bundle,
             NewOrder(
                 reference=str(o["reference"]),
-                ordered_at=T0,
+                ordered_at=at,
                 store_id=store_id,
                 external_id=str(o["id"]),
                 lines=[NewLine(sku(r), int(r["product_quantity"])) for r in rows],
@@ -115,7 +117,7 @@ def import_orders(
                 shipping_address={"address1": "1 Loop St", "city": "Localhost"},
             ),
             idempotency_key=f"import:{o['id']}",
-            at=T0,
+            at=at,
         )
         assert res.applied, res
         assert res.order_id is not None

@@ -10,6 +10,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 from engine.runtime import service
 from engine.runtime.db.tables import OrderRow, OutboxRow, ShipmentRow
+from engine.runtime.pricing import set_price
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.wms.server import start_in_thread
@@ -200,10 +202,8 @@ def test_writes_lost_after_commit_are_not_applied_twice(
         service.set_stock(sessions, bundle, sku, 77, at=T0)
         with dispatcher(sessions, bundle, tmp_path) as d:
             first = d.run_once()  # every write is applied, then answered 500 or dropped
-            assert first.delivered == 1, first  # the status push re-read the state: done
-            assert first.retried == first.leased - 1, first  # the stock PUTs: retried
-            shop.faults.update({"lost_after_commit_rate": 0.0})
-            assert d.drain(timeout=30).dead == 0
+            # the status push re-read the state, the stock PUT read the row back: done
+            assert (first.delivered, first.retried, first.dead) == (first.leased, 0, 0), first
         processing = shop.store.state_id("Processing in progress")
         assert [int(h["id_order_state"]) for h in shop.store.histories_of(ext)] == [
             *before[ext],
@@ -248,3 +248,76 @@ def test_two_dispatchers_on_postgres_never_deliver_a_row_twice(
         assert owners["b"] > 0, owners
         for n, sku in enumerate(targets):
             assert shop.store.stock_of(*skus[sku]) == 500 + n
+
+
+def test_garbled_answers_are_retried_and_nothing_goes_dead(
+    db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
+) -> None:
+    """A 2xx answer cut in transit (the sandbox's ``malformed`` switch: on a write, the
+    change IS applied) is retried like an outage, and a write is read back before it is
+    retried: no effect dead, every order Shipped once in the store, every AWB made and its
+    tracking number in the store, every stock value there."""
+    _, sessions = db
+    with start_sandbox(products=15, orders=60, seed=5, malformed_rate=0.3, fault_seed=7) as shop:
+        before = {
+            int(o["id"]): [int(h["id_order_state"]) for h in shop.store.histories_of(int(o["id"]))]
+            for o in shop.store.records("orders")
+        }
+        pairs, stock = _run_story(sessions, bundle, shop, tmp_path, {}, orders=8, stock_skus=12)
+        injected = dict(shop.state.injected)
+        _check_store(sessions, shop, pairs, stock, before)
+    assert injected.get("malformed", 0) >= 10, injected
+
+
+def test_an_applied_write_whose_answer_is_lost_is_read_back_not_dead_lettered(
+    db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
+) -> None:
+    """Every write the store applies is answered 500, dropped or garbled, and the outbox has
+    ONE attempt per effect: the status, stock, price and tracking writes are read back and
+    delivered, no dead letter for a write the store shows."""
+    _, sessions = db
+    with start_sandbox(products=15, orders=30, seed=5, lost_after_commit_rate=1.0) as shop:
+        store_id = seed_store(sessions, shop)
+        skus = seed_catalogue(sessions, shop, store_id)
+        [(order_id, ext)] = import_orders(sessions, bundle, shop, store_id, count=1)
+        _fire(sessions, bundle, order_id, "release")
+        _fire(sessions, bundle, order_id, "ready_to_ship")
+        simple = [k for k, (_, c) in skus.items() if c == 0][:3]
+        with sessions.begin() as s:
+            for n, sku in enumerate(simple):
+                set_price(s, sku, retail=Decimal(f"{20 + n}.50"), at=T0)
+        for n, sku in enumerate(simple):
+            service.set_stock(sessions, bundle, sku, 40 + n, at=T0)
+        with dispatcher(sessions, bundle, tmp_path, max_attempts=1) as d:
+            stats = d.drain(timeout=60)
+        assert stats.dead == 0, stats.errors
+        kinds = Counter(
+            r.kind for r in _all_rows(sessions) if r.state == "done" and r.kind != "request_awb"
+        )
+        # + the stock push of the order's own line (consume_stock) and notify_wms (no WMS)
+        assert kinds == {
+            "push_status": 2,
+            "push_stock": 4,
+            "push_price": 3,
+            "push_tracking": 1,
+            "notify_wms": 1,
+        }
+        order = shop.store.get("orders", ext)
+        assert order is not None
+        assert int(order["current_state"]) == shop.store.state_id("Shipped")
+        with sessions() as s:
+            tracking = s.scalars(select(ShipmentRow.tracking_id)).one()
+        [carrier] = [c for c in shop.store.records("order_carriers") if int(c["id_order"]) == ext]
+        assert carrier["tracking_number"] == tracking
+        for n, sku in enumerate(simple):
+            pid, _ = skus[sku]
+            assert shop.store.stock_of(pid, 0) == 40 + n
+            product = shop.store.get("products", pid)
+            assert product is not None
+            assert Decimal(str(product["price"])) == Decimal(f"{20 + n}.5")
+        assert shop.state.injected["lost_after_commit"] >= 9
+
+
+def _all_rows(sessions: sessionmaker[Session]) -> list[OutboxRow]:
+    with sessions() as s:
+        return list(s.scalars(select(OutboxRow)))

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, ParseError
 
+import defusedxml
 import httpx
 
 from engine.errors import (
@@ -100,6 +101,24 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _raw(response: httpx.Response) -> httpx.Response:
+    return response
+
+
+def _garbled(response: httpx.Response, exc: ChannelProtocolError) -> bool:
+    """A 2xx answer of the webservice (its headers) whose body does not parse: cut or
+    garbled in transit, so worth another attempt. Not an HTML page, not refused
+    dangerous XML, not a well-formed document of an unexpected shape (those are final)."""
+    cause = exc.__cause__
+    return (
+        200 <= response.status_code < 300
+        and isinstance(cause, ParseError | ValueError)
+        and not isinstance(cause, defusedxml.DefusedXmlException)
+        and is_webservice_response(response)
+        and not looks_like_html(response)
+    )
 
 
 class PrestaShopClient:
@@ -351,6 +370,33 @@ class PrestaShopClient:
     ) -> httpx.Response:
         """Send one call; retry it (backoff + jitter, Retry-After honoured) only when it is
         idempotent (``retry`` defaults to GET/HEAD/PUT/DELETE; POST never)."""
+        return self._call(
+            method,
+            path,
+            _raw,
+            params=params,
+            content=content,
+            files=files,
+            headers=headers,
+            retry=retry,
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[httpx.Response], T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        files: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool | None = None,
+    ) -> T:
+        """``request`` + ``parse`` of the answer as one attempt: a 2xx answer whose body is
+        garbled in transit (the webservice's headers, a body that does not parse) is
+        ``ChannelUnavailable`` — retried here when the call is idempotent, by the caller
+        otherwise (a write it answers may have been applied: read it back first)."""
         method = method.upper()
         retryable_call = (method in IDEMPOTENT) if retry is None else retry
         attempts = self.retry.attempts if retryable_call else 1
@@ -359,7 +405,7 @@ class PrestaShopClient:
             attempt += 1
             try:
                 with self._map_errors(method, path):
-                    return self._send_once(
+                    response = self._send_once(
                         method,
                         path,
                         params=params,
@@ -367,6 +413,21 @@ class PrestaShopClient:
                         files=files,
                         headers=headers,
                     )
+                try:
+                    return parse(response)
+                except ChannelProtocolError as exc:
+                    if not _garbled(response, exc):
+                        raise
+                    raise ChannelUnavailable(
+                        self._redact(
+                            f"prestashop: {method} {path or '/'} answered "
+                            f"{response.status_code} with a garbled body "
+                            f"({str(exc).removeprefix('prestashop: ')})"
+                        ),
+                        channel=self.channel,
+                        resource=path.split("/", 1)[0].split("?", 1)[0] or "api",
+                        status=response.status_code,
+                    ) from exc
             except ChannelError as exc:
                 if not exc.retryable or attempt >= attempts:
                     raise
@@ -465,16 +526,20 @@ class PrestaShopClient:
         """GET a list or one entity, as normalised items (see ``xml.py``)."""
         path = resource if id is None else f"{resource}/{int(id)}"
         headers = {"Output-Format": "JSON"} if fmt == "JSON" else None
-        response = self.request("GET", path, params=params, headers=headers)
         where = f"GET {path}"
-        if fmt == "JSON" and not _is_xml(response):
-            return self.json_items(self._json(response, where), resource)
-        # XML asked, or a proxy dropped the Output-Format header: parse what came
-        return psxml.document_items(self.xml(response, where), resource)
+
+        def parse(response: httpx.Response) -> list[dict[str, Any]]:
+            if fmt == "JSON" and not _is_xml(response):
+                return self.json_items(self._json(response, where), resource)
+            # XML asked, or a proxy dropped the Output-Format header: parse what came
+            return psxml.document_items(self.xml(response, where), resource)
+
+        return self._call("GET", path, parse, params=params, headers=headers)
 
     def get_xml(self, path: str, *, params: Mapping[str, Any] | None = None) -> Element:
         """GET and parse XML (the API root, images, read-modify-write sources)."""
-        return self.xml(self.request("GET", path, params=params), f"GET {path or '/'}")
+        where = f"GET {path or '/'}"
+        return self._call("GET", path, lambda r: self.xml(r, where), params=params)
 
     def pages(
         self,
@@ -530,17 +595,20 @@ class PrestaShopClient:
         params: Mapping[str, Any] | None,
         retry: bool | None,
     ) -> list[dict[str, Any]]:
-        response = self.request(
+        def parse(response: httpx.Response) -> list[dict[str, Any]]:
+            if not response.content.strip():
+                return []
+            return psxml.document_items(self.xml(response, f"{method} {resource}"), resource)
+
+        return self._call(
             method,
             resource,
+            parse,
             params=params,
             content=body,
             headers={"Content-Type": "text/xml; charset=utf-8"},
             retry=retry,
         )
-        if not response.content.strip():
-            return []
-        return psxml.document_items(self.xml(response, f"{method} {resource}"), resource)
 
     def put_xml(
         self, resource: str, body: bytes, *, params: Mapping[str, Any] | None = None
@@ -569,7 +637,10 @@ class PrestaShopClient:
 
     def upload(self, path: str, filename: str, content: bytes, content_type: str) -> Element:
         """multipart POST (images); not retried."""
-        response = self.request(
-            "POST", path, files={"image": (filename, content, content_type)}, retry=False
+        return self._call(
+            "POST",
+            path,
+            lambda r: self.xml(r, f"POST {path}"),
+            files={"image": (filename, content, content_type)},
+            retry=False,
         )
-        return self.xml(response, f"POST {path}")
