@@ -184,9 +184,19 @@ class Worker:
                 register_secret(store.key.reveal())
 
     def start(self) -> None:
-        """Open the database and start every thread; returns at once."""
+        """Open the database and start every thread; returns at once.
+
+        Raises:
+            ConfigError: a store's webservice key cannot be read (this process has not the
+                secret key it was sealed with): refused before any thread starts, instead of
+                every delivery failing.
+        """
         if self.factory is None:
             self.open()
+        from engine.runtime.db import stores
+
+        with self._factory()() as session:
+            stores.list_stores(session)  # decrypts every key: one clear error up front
         opts = self.options
         if opts.once and opts.schedule_jobs:
             self._scheduler_loop()  # the jobs due now first, then deliver what they enqueued

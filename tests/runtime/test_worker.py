@@ -294,7 +294,11 @@ def test_soak_three_workers_with_every_fault_lose_nothing_and_double_nothing(
         shop.faults.update(SOAK_FAULTS)
         requests_before = sum(shop.state.counts.values())
         logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(3)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMSFLOW_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("OMSFLOW_") or k == "OMSFLOW_SECRET_KEY"  # the stores' seal
+        }
         env.update(
             OMSFLOW_DATABASE_URL=url,
             OMSFLOW_LABEL_DIR=str(tmp_path / "labels"),

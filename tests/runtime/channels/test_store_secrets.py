@@ -176,3 +176,30 @@ def test_states_shows_the_store_states_and_the_spec_mapping(run, sandbox) -> Non
     assert by_name["Payment accepted"]["import_trigger"] == "import"
     text = run("store", "states").stdout
     assert "pushed by In_transit, Ready_to_Ship" in text
+
+
+def test_a_worker_without_the_secret_key_refuses_to_start_in_one_line(
+    run, sandbox, tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    connect(run, sandbox)
+    (tmp_path / "omsflow.db.key").rename(tmp_path / "elsewhere.key")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMSFLOW_")}
+    env.update(OMSFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'omsflow.db'}", PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.main()", "run", "--once"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 78, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "cannot read the key of store 'shop'" in lines[0]

@@ -174,7 +174,11 @@ BATCH = 3
 
 
 def _spawn(url: str, owner: str, tmp: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMSFLOW_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OMSFLOW_") or k == "OMSFLOW_SECRET_KEY"  # the stores' seal
+    }
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.runtime.outbox.dispatch_proc", url, owner, str(BATCH)],
