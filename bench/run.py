@@ -265,7 +265,14 @@ def merge(
     ]
     merged = sorted(kept + list(rows.values()), key=lambda line: _order(_label(line)))
     first = next((line for line in old.splitlines()[1:] if line.strip()), "")
-    first = first.split(" | rows updated", 1)[0]
+    parts = first.split(" | ")  # the full run's line, then one part per partial run
+    redone = set(names)
+    parts = parts[:1] + [
+        part
+        for part in parts[1:]
+        if not set(part.removeprefix("rows updated ").split(":", 1)[0].split(", ")) <= redone
+    ]
+    first = " | ".join(parts)
     notes = [line[2:] for line in old.splitlines() if line.startswith("- ")]
     return [*head, *merged], f"{first} | rows updated {', '.join(names)}: {meta}", notes
 

@@ -88,6 +88,12 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_others() -> None:
     assert "| 3.00 |" in lines[2]
     assert meta == "full sizes; earlier | rows updated catalog: quick sizes; now"
     assert notes == ["a note"]
+    doc = "\n".join(["# omsflow benchmark", "", meta, "", *lines])
+    _, meta, _ = merge(doc, new, "later", ["backfill"])
+    _, meta, _ = merge("\n".join(["#", "", meta, "", *lines]), new, "last", ["catalog"])
+    assert (
+        meta == "full sizes; earlier | rows updated backfill: later | rows updated catalog: last"
+    )
 
 
 @pytest.mark.realstore
