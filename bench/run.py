@@ -24,6 +24,8 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 
 LABELS = {
     "catalog": "catalogue sync (products + variations)",
+    "catalog_serial": "catalogue sync, serial page reads",
+    "realstore_catalog": "real PS 8.2.1",  # its rows' labels start so (bench/realstore.py)
     "backfill": "90-day order backfill",
     "stock_push": "stock push, 20 ms/call",
     "coalescing": "stock changes, coalesced",
@@ -183,6 +185,7 @@ def run_floors(
 def _target(result: dict[str, Any]) -> tuple[str, str]:
     rate = result["entities"] / result["wall_s"] if result.get("wall_s") else 0.0
     values = {
+        **{k: v for k, v in result.items() if isinstance(v, int | float)},
         "wall_s": result.get("wall_s", 0.0),
         "rate": rate,
         "peak_mb": result.get("peak_mb", 0.0),
@@ -212,7 +215,7 @@ def table(results: dict[str, dict[str, Any]], floors: dict[str, Any]) -> list[st
     )
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, r in results.items():
-        label = LABELS.get(name, name)
+        label = r.get("label") or LABELS.get(name, name)
         if "error" in r or "skipped" in r:
             lines.append(
                 f"| {label} | | | | | | | not run | {r.get('error') or r.get('skipped')} |"
@@ -235,6 +238,45 @@ def table(results: dict[str, dict[str, Any]], floors: dict[str, Any]) -> list[st
     return lines
 
 
+def _label(line: str) -> str:
+    return line.split("|")[1].strip() if line.count("|") > 2 else ""
+
+
+def _order(label: str) -> int:
+    names = list(LABELS)
+    for i, name in enumerate(names):
+        if label == LABELS[name] or label.startswith(LABELS[name] + ":"):
+            return i
+    return len(names)
+
+
+def merge(
+    old: str, new: list[str], meta: str, names: list[str]
+) -> tuple[list[str], str, list[str]]:
+    """The table of ``old`` with the rows of ``new`` put in (same label: replaced), in the
+    scenarios' order; the header line says which rows this run updated; and old's notes."""
+    head = new[:2]
+    rows = {_label(line): line for line in new[2:]}
+    kept = [
+        line
+        for line in old.splitlines()
+        if line.startswith("| ") and not line.startswith("| scenario |")
+        if _label(line) not in rows
+    ]
+    merged = sorted(kept + list(rows.values()), key=lambda line: _order(_label(line)))
+    first = next((line for line in old.splitlines()[1:] if line.strip()), "")
+    parts = first.split(" | ")  # the full run's line, then one part per partial run
+    redone = set(names)
+    parts = parts[:1] + [
+        part
+        for part in parts[1:]
+        if not set(part.removeprefix("rows updated ").split(":", 1)[0].split(", ")) <= redone
+    ]
+    first = " | ".join(parts)
+    notes = [line[2:] for line in old.splitlines() if line.startswith("- ")]
+    return [*head, *merged], f"{first} | rows updated {', '.join(names)}: {meta}", notes
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
@@ -255,7 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = run_scenario(name, a.quick)
+        result = run_scenario(name, a.quick)
+        for i, row in enumerate(result.get("rows") or [result]):  # a scenario may give several
+            results[name if i == 0 else f"{name}#{i}"] = {
+                **row,
+                "peak_mb": result.get("peak_mb", 0.0),
+            }
     floors: dict[str, Any] = {}
     notes: list[str] = []
     if not a.no_floors:
@@ -267,15 +314,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{'quick' if a.quick else 'full'} sizes; python {platform.python_version()}; "
         f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}"
     )
+    out = Path(a.out)
+    notes.append(
+        "vs floor: our entities/s divided by the floor's, measured in the same run "
+        "(../shared/perf-floors); n/a: no matching floor script."
+    )
+    if a.only and out.exists():  # a partial run updates its rows of the existing table
+        lines, meta, old_notes = merge(out.read_text(encoding="utf-8"), lines, meta, names)
+        notes = list(dict.fromkeys([*old_notes, *notes]))
     doc = ["# omsflow benchmark", "", meta, "", *lines, ""]
     doc += [f"- {n}" for n in notes]
-    doc += [
-        "- vs floor: our entities/s divided by the floor's, measured in the same run "
-        "(../shared/perf-floors); n/a: no matching floor script."
-    ]
     text = "\n".join(doc) + "\n"
     print(text)
-    Path(a.out).write_text(text, encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
     return 0
 
 

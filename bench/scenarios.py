@@ -35,6 +35,8 @@ SIZES = {
         "skus": 10_000,
         "events_orders": 20_000,
         "db_orders": 500,
+        "realstore_products": 5_000,
+        "realstore_repeats": 5,
     },
     "quick": {
         "products": 400,
@@ -44,6 +46,8 @@ SIZES = {
         "skus": 200,
         "events_orders": 2_000,
         "db_orders": 40,
+        "realstore_products": 300,
+        "realstore_repeats": 1,
     },
 }
 PG_ADMIN = os.environ.get("OMSFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -131,9 +135,12 @@ def _pages(n: int, size: int) -> int:
 # --------------------------------------------------------------------------- catalogue
 
 
-def catalog(size: dict[str, int]) -> dict[str, Any]:
+def catalog(size: dict[str, int], concurrency: int | None = None) -> dict[str, Any]:
+    """``concurrency`` None: the channel's ``max_concurrency`` (parallel page reads), as
+    ``omsflow sync catalog`` runs; 1: the serial read path."""
     from sqlalchemy import func, select
 
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
     from engine.runtime.db.tables import ProductRow
     from engine.runtime.specs import load_bundle
     from engine.runtime.sync import sync_catalog
@@ -146,10 +153,14 @@ def catalog(size: dict[str, int]) -> dict[str, Any]:
     ) as shop:
         engine, factory, _ = _database()
         _connect(factory, bundle, shop)
+        kw = {} if concurrency is None else {"max_concurrency": concurrency}
+        adapter = PrestaShopAdapter.from_channel(shop.url, shop.key, bundle.channel, **kw)
+        workers = adapter.client.max_concurrency
         gets0 = shop.count("GET")
         t0 = time.perf_counter()
-        report = sync_catalog(factory, bundle, "bench")
+        report = sync_catalog(factory, bundle, "bench", adapter=adapter)
         wall = time.perf_counter() - t0
+        adapter.close()
         stats = shop.stats()["requests"]
         gets = shop.count("GET") - gets0
         with factory() as session:
@@ -186,9 +197,21 @@ def catalog(size: dict[str, int]) -> dict[str, Any]:
         "requests": gets,
         "min_requests": minimum,
         "request_kind": "GET",
-        "notes": f"{products} products, {variations} variations, {report.requests} requests",
+        "notes": f"{products} products, {variations} variations, {report.requests} requests; "
+        f"max_concurrency {workers}",
         "targets": [("wall_s", "<=", 30.0), ("requests_ratio", "<=", 1.1), ("peak_mb", "<=", 250)],
     }
+
+
+def catalog_serial(size: dict[str, int]) -> dict[str, Any]:
+    """The catalogue sync with serial page reads (``max_concurrency`` 1), to compare."""
+    return catalog(size, concurrency=1)
+
+
+def realstore_catalog(size: dict[str, int]) -> dict[str, Any]:
+    from bench.realstore import realstore_catalog as run
+
+    return run(size)
 
 
 # --------------------------------------------------------------------------- backfill
@@ -493,6 +516,8 @@ def events_pg3(size: dict[str, int]) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
     "catalog": catalog,
+    "catalog_serial": catalog_serial,
+    "realstore_catalog": realstore_catalog,
     "backfill": backfill,
     "stock_push": stock_push,
     "coalescing": coalescing,

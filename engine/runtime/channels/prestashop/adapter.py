@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import queue
 import re
 import threading
 import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
 from engine.errors import (
@@ -58,6 +60,8 @@ from engine.runtime.channels.prestashop.shop import (
 )
 from engine.runtime.channels.prestashop.xml import Association, Languages
 from engine.spec.statuses import DEFAULT_STATE_KEYS, is_state_key, state_key_for
+
+T = TypeVar("T")
 
 # Fields a PUT must not send back (code 93), beyond those the store marks notFilterable.
 READ_ONLY: Mapping[str, frozenset[str]] = {
@@ -135,6 +139,82 @@ def slug(text: str) -> str:
 
 def _price(value: Decimal | float | int | str) -> str:
     return f"{Decimal(str(value)):.6f}"
+
+
+def _prefetch(it: Iterator[T], maxsize: int) -> Iterator[T]:
+    """Run ``it`` in a thread, up to ``maxsize`` entries ahead of the consumer; its errors
+    are raised in the consumer; closing the generator stops the thread."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for x in it:
+                if not put(("item", x)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(("error", exc))
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+class _PageReader:
+    """Reads on up to ``workers`` threads, per stream in order: each stream runs at most
+    ``workers`` reads ahead of what its consumer has taken (a bounded memory), and the
+    threads serve the streams in the order reads were added (the caller interleaves them)."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omsflow-pages")
+        self._ahead = workers
+        self._jobs: dict[str, deque[Callable[[], Any]]] = defaultdict(deque)
+        self._futures: dict[str, deque[Future[Any]]] = defaultdict(deque)
+
+    def add(self, stream: str, job: Callable[[], Any]) -> None:
+        self._jobs[stream].append(job)
+        self._fill(stream)
+
+    def _fill(self, stream: str) -> None:
+        jobs, futures = self._jobs[stream], self._futures[stream]
+        while jobs and len(futures) < self._ahead:
+            futures.append(self._pool.submit(jobs.popleft()))
+
+    def take(self, stream: str) -> Any:
+        """The next result of ``stream`` in the order its reads were added (a read's error
+        is raised here)."""
+        self._fill(stream)
+        future = self._futures[stream].popleft()
+        self._fill(stream)
+        return future.result()
+
+    def __enter__(self) -> _PageReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._jobs.clear()
+        for futures in self._futures.values():
+            for future in futures:
+                future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -668,68 +748,155 @@ class PrestaShopAdapter:
         """The whole catalogue after product ``after_id``, one page of products at a time,
         in id order (keyset pages: resumable from the last id of a committed page).
 
-        Products, combinations and stock rows are three sorted streams read in parallel
-        (``display=full``, sorted by product id) and merged, so the request count is the
-        page minimum of each resource plus one short page each, whatever the page sizes.
+        With ``max_concurrency`` above 1 the pages are read in parallel (see
+        ``_parallel_streams``); with 1, products, combinations and stock rows are three
+        sorted streams read one request at a time. Either way the pages, their items and
+        their order are the same, and the request count is the page minimum of each
+        resource; the parallel read adds one cheap id listing of the products, and one for
+        combinations and for stock rows when they have more than one page.
         """
-        import queue
-        import threading
+        if self.client.max_concurrency > 1:
+            with _PageReader(self.client.max_concurrency) as reader:
+                pages, combos, stocks = self._parallel_streams(reader, int(after_id))
+                yield from self._merge_catalog(pages, combos, stocks)
+        else:
+            ahead = 2 * self.page_size
+            yield from self._merge_catalog(
+                _prefetch(self._keyset_products(int(after_id)), ahead),
+                _prefetch(self._sorted_by_product("combinations", after_id), ahead),
+                _prefetch(self._sorted_by_product("stock_availables", after_id), ahead),
+            )
 
-        def prefetch(it: Iterator[Any]) -> Iterator[Any]:
-            q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2 * self.page_size)
-            stop = threading.Event()
+    def _keyset_products(self, after: int) -> Iterator[list[dict[str, Any]]]:
+        """``display=full`` product pages with ``id > after``, keyset by id, until a short
+        page."""
+        last = after
+        while True:
+            items = self._product_page(f">[{last}]", limit=True)
+            if items:
+                last = max(as_int(d.get("id")) for d in items)
+                yield items
+            if len(items) < self.page_size:
+                return
 
-            def run() -> None:
-                try:
-                    for x in it:
-                        if not put(("item", x)):
-                            return
-                    put(("end", None))
-                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                    put(("error", exc))
+    def _product_page(self, id_filter: str, *, limit: bool) -> list[dict[str, Any]]:
+        params = {"filter[id]": id_filter, "sort": "[id_ASC]", "display": "full"}
+        if limit:
+            params["limit"] = f"0,{self.page_size}"
+        return self.client.get("products", params=params)
 
-            def put(entry: tuple[str, Any]) -> bool:
-                while not stop.is_set():
-                    try:
-                        q.put(entry, timeout=0.2)
-                        return True
-                    except queue.Full:
-                        continue
-                return False
+    def _by_product_page(self, resource: str, after: int, offset: int) -> list[dict[str, Any]]:
+        return self.client.get(
+            resource,
+            params={
+                "filter[id_product]": f">[{after}]",
+                "sort": "[id_product_ASC,id_ASC]",
+                "limit": f"{offset},{self.page_size}",
+                "display": "full",
+            },
+        )
 
-            threading.Thread(target=run, daemon=True).start()
-            try:
-                while True:
-                    kind, value = q.get()
-                    if kind == "end":
-                        return
-                    if kind == "error":
-                        raise value
-                    yield value
-            finally:
-                stop.set()
+    def _list_ids(
+        self, resource: str, params: Mapping[str, str], sort: str, offset: int = 0
+    ) -> list[int]:
+        """The ids of ``resource`` (``params``, ``sort``, from ``offset``) WITHOUT ``display``:
+        PrestaShop then builds no objects (``fieldsToDisplay == 'minimum'``), so 5,000 ids
+        cost one cheap request where ``display=[id]`` loads every object. Read in chunks of
+        100 pages."""
+        chunk = self.page_size * 100
+        ids: list[int] = []
+        while True:
+            items = self.client.get(
+                resource, params={**params, "sort": sort, "limit": f"{offset + len(ids)},{chunk}"}
+            )
+            ids += [as_int(d.get("id")) for d in items]
+            if len(items) < chunk:
+                return ids
 
-        def products_stream() -> Iterator[list[dict[str, Any]]]:
-            last = int(after_id)
-            while True:
-                items = self.client.get(
+    def _first_rows_page(self, resource: str, after: int) -> tuple[list[dict[str, Any]], int]:
+        """Page 0 of a by-product stream and, only when it is full, how many rows follow it
+        (one cheap listing): a catalogue with one page of combinations pays nothing more."""
+        page = self._by_product_page(resource, after, 0)
+        if len(page) < self.page_size:
+            return page, 0
+        params = {"filter[id_product]": f">[{after}]"}
+        sort = "[id_product_ASC,id_ASC]"
+        return page, len(self._list_ids(resource, params, sort, offset=self.page_size))
+
+    def _parallel_streams(
+        self, reader: _PageReader, after: int
+    ) -> tuple[Iterator[list[dict[str, Any]]], Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+        """The catalogue's three streams, read on up to ``max_concurrency`` threads
+        (``reader``), each still in order.
+
+        Products: one cheap listing of the ids, then pages of ``page_size`` ids, each read as
+        the closed id range ``[previous page's last id + 1, its last id]`` (keyset-stable,
+        no offsets); the last page is open-ended (``>[id]`` with ``limit``) and, if it comes
+        back full (products created during the read), reading goes on by keyset as the
+        serial path does. Combinations and stock rows: the serial path's offset pages
+        (sorted by product); page 0 first, and when it is full a listing counts the rest,
+        read in parallel, then on by offset while the last page is full."""
+        size = self.page_size
+        rows_streams = ("combinations", "stock_availables")
+        reader.add(
+            "products",
+            functools.partial(
+                self._list_ids, "products", {"filter[id]": f">[{after}]"}, "[id_ASC]"
+            ),
+        )
+        for resource in rows_streams:
+            reader.add(resource, functools.partial(self._first_rows_page, resource, after))
+
+        def products() -> Iterator[list[dict[str, Any]]]:
+            ids = sorted(reader.take("products"))
+            n_pages = -(-len(ids) // size)
+            lo = after
+            for k in range(n_pages - 1):
+                hi = ids[(k + 1) * size - 1]
+                reader.add(
                     "products",
-                    params={
-                        "filter[id]": f">[{last}]",
-                        "sort": "[id_ASC]",
-                        "limit": f"0,{self.page_size}",
-                        "display": "full",
-                    },
+                    functools.partial(self._product_page, f"[{lo + 1},{hi}]", limit=False),
                 )
-                if items:
-                    last = max(as_int(d.get("id")) for d in items)
-                    yield items
-                if len(items) < self.page_size:
-                    return
+                lo = hi
+            if n_pages:
+                reader.add(
+                    "products", functools.partial(self._product_page, f">[{lo}]", limit=True)
+                )
+            last: list[dict[str, Any]] = []
+            for _ in range(n_pages):
+                last = reader.take("products")
+                if last:
+                    yield last
+            if len(last) == size:  # products created during the read: on by keyset
+                yield from self._keyset_products(max(as_int(d.get("id")) for d in last))
 
-        pages = prefetch(products_stream())
-        combos = prefetch(self._sorted_by_product("combinations", after_id))
-        stocks = prefetch(self._sorted_by_product("stock_availables", after_id))
+        def rows(resource: str) -> Iterator[dict[str, Any]]:
+            page, more = reader.take(resource)
+            pages = -(-more // size)
+            for j in range(1, pages + 1):
+                reader.add(
+                    resource, functools.partial(self._by_product_page, resource, after, j * size)
+                )
+            yield from page
+            for _ in range(pages):
+                page = reader.take(resource)
+                yield from page
+            offset = (pages + 1) * size
+            while more and len(page) == size:  # rows added during the read: on by offset
+                page = self._by_product_page(resource, after, offset)
+                offset += size
+                yield from page
+
+        return products(), rows("combinations"), rows("stock_availables")
+
+    def _merge_catalog(
+        self,
+        pages: Iterator[list[dict[str, Any]]],
+        combos: Iterator[dict[str, Any]],
+        stocks: Iterator[dict[str, Any]],
+    ) -> Iterator[list[CatalogItem]]:
+        """Join pages of products with the combinations and stock rows of the same products
+        (both streams sorted by product id) into pages of ``CatalogItem``."""
         pending_combo: Combination | None = None
         pending_stock: StockAvailable | None = None
         for page in pages:
