@@ -847,11 +847,14 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
     )
     if doc["needs_attention"]:
         click.echo(f"needs attention: {doc['attention_reason']}")
+    for key, value in doc.get("extra", {}).items():  # the channel spec's extra: fields
+        click.echo(f"{key}: {value if value not in (None, '') else '-'}")
     click.echo("lines:")
     for li in doc["lines"]:
+        extra = "".join(f"\t{k}: {v}" for k, v in li.get("extra", {}).items() if v)
         click.echo(
             f"  {li['sku']}\tx{li['quantity']}\treserved {li['reserved']}\t"
-            f"consumed {li['consumed']}\t{li['name'] or ''}"
+            f"consumed {li['consumed']}\t{li['name'] or ''}{extra}"
         )
     click.echo("history:")
     for h in doc["history"]:

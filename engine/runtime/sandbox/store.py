@@ -1374,6 +1374,8 @@ class _Generator:
                 reference="".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(9)),
                 associations={"order_rows": rows},
             )
+            if oid % 3 == 0:  # a gift with a message (no random draw: the rest stays as seeded)
+                rec.update(gift="1", gift_message=f"Happy birthday! A gift from order {oid}")
             s.tables["orders"][oid] = rec
             for st, at in zip(chain, times, strict=True):
                 s._insert(
