@@ -18,7 +18,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.core.mapping import map_record
 from engine.core.transforms import TransformError, to_bool, to_datetime, to_decimal, to_int
+from engine.spec.model import MappingSpec
 from engine.spec.oms import FieldModel, OmsModel, oms_model
 
 # --------------------------------------------------------------------------- inbound
@@ -227,3 +229,11 @@ def build(
 def as_source(rec: Any) -> dict[str, Any]:
     """An outbound record as the dict its mapping reads (``map_record``'s input)."""
     return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+
+
+def to_store(mapping: MappingSpec | None, rec: Any) -> dict[str, Any] | None:
+    """The store fields an outbound ``mapping`` makes of the OMS record ``rec`` (None
+    without a mapping: the caller writes its own default)."""
+    if mapping is None:
+        return None
+    return map_record(mapping, as_source(rec))
