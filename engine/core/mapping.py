@@ -28,7 +28,8 @@ class Trace:
     path: str
     """The target, e.g. ``total_paid``, ``lines[0].quantity``, ``extra.gift_message``."""
     source: str
-    """The source field (``total_paid_tax_incl``), ``default`` or the child list."""
+    """The source field (``total_paid_tax_incl``, ``order_rows[0].product_name``) or
+    ``default``."""
     transform: str | None
     raw: Any
     """The source value before the transform (None when the record lacks the field)."""
@@ -93,6 +94,7 @@ def _map(
     record: Mapping[str, Any],
     trace: list[Trace] | None,
     prefix: str,
+    src_prefix: str = "",
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
@@ -101,7 +103,7 @@ def _map(
             trace.append(
                 Trace(
                     path=prefix + path,
-                    source=source,
+                    source=source if rule is None else src_prefix + source,
                     transform=rule.transform if rule else None,
                     raw=None if raw is _MISSING else raw,
                     value=value,
@@ -122,7 +124,13 @@ def _map(
             raise TransformError(f"{mapping.name}: mapping '{child.mapping}' is not resolved")
         items = _items(_get(record, child.source))
         out[child.target] = [
-            _map(child.spec, item, trace, f"{prefix}{child.target}[{i}].")
+            _map(
+                child.spec,
+                item,
+                trace,
+                f"{prefix}{child.target}[{i}].",
+                f"{src_prefix}{child.source}[{i}].",
+            )
             for i, item in enumerate(items)
         ]
     if mapping.extra:

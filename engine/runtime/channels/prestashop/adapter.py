@@ -477,6 +477,39 @@ class PrestaShopAdapter:
             raise ChannelNotFound(f"prestashop: order {order_id} not found", resource="orders")
         return Order.from_data(items[0])
 
+    def find_order(self, ref: str) -> Order:
+        """An order by its reference (the newest, when a split cart shares one) or by its
+        id (``12`` or ``#12``)."""
+        text = ref.strip()
+        if text.lstrip("#").isdigit():
+            return self.get_order(int(text.lstrip("#")))
+        items = self.client.get(
+            "orders",
+            params={"filter[reference]": f"[{text}]", "display": "full", "sort": "[id_DESC]"},
+        )
+        if not items:
+            raise ChannelNotFound(
+                f"prestashop: no order with reference {text!r}", resource="orders"
+            )
+        return Order.from_data(items[0])
+
+    def find_units(self, reference: str) -> list[tuple[int, int]]:
+        """``(product_id, combination_id)`` of the products (0) and combinations whose
+        reference is ``reference``, products first."""
+        text = reference.strip()
+        params = {"filter[reference]": f"[{text}]", "display": "[id,id_product]"}
+        found = [
+            (as_int(d.get("id")), 0)
+            for d in self.client.get(
+                "products", params={"filter[reference]": f"[{text}]", "display": "[id]"}
+            )
+        ]
+        found += [
+            (as_int(d.get("id_product")), as_int(d.get("id")))
+            for d in self.client.get("combinations", params=params)
+        ]
+        return found
+
     def current_state(self, order_id: int) -> int:
         """The order's ``current_state`` (one small list read)."""
         items = self.client.get(
