@@ -28,7 +28,7 @@ SCALAR_TYPES = ("text", "integer", "decimal", "boolean", "datetime", "id")
 STORE_TYPES = (*SCALAR_TYPES, "date", "multilingual", "any")
 
 _FITS: Mapping[str, frozenset[str]] = {
-    "text": frozenset({"text", "id", "integer", "decimal", "date"}),
+    "text": frozenset({"text"}),
     "integer": frozenset({"integer", "id"}),
     "decimal": frozenset({"decimal", "integer"}),
     "id": frozenset({"id", "integer"}),
