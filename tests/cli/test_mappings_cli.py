@@ -111,7 +111,8 @@ def test_gift_message_under_extra_reaches_orders_show_with_no_code_change(
     assert f"gift_message: {gifts[first['external_id']]}" in human
     product = as_json("products", "list")["products"][0]
     weight = as_json("products", "show", product["sku"])["extra"]["weight"]
-    assert weight is not None and float(weight) >= 0
+    assert weight is not None
+    assert float(weight) >= 0
 
 
 def test_validate_against_a_connected_store(workdir: Path, sandbox: SandboxServer) -> None:
@@ -154,10 +155,12 @@ def test_preview_sample_order_shows_every_mapped_field_with_its_source(workdir: 
     assert fields["ordered_at"]["store_value"] == "2026-11-30 08:41:33"  # shop time
     assert fields["ordered_at"]["value"] == "2026-11-30T07:41:33+00:00"  # UTC
     assert fields["lines[1].combination_id"]["from"] == "order_rows[1].product_attribute_id"
-    assert doc["result"]["reference"] == "XKBKNABJK" and len(doc["result"]["lines"]) == 2
+    assert doc["result"]["reference"] == "XKBKNABJK"
+    assert len(doc["result"]["lines"]) == 2
     assert doc["unmapped"] == ["customer", "shipping_address"]
     text = run("spec", "preview", "order", "--sample").stdout
-    assert "total_paid" in text and "<- total_paid_tax_incl via decimal" in text
+    assert "total_paid" in text
+    assert "<- total_paid_tax_incl via decimal" in text
     product = as_json("spec", "preview", "product", "--sample")
     assert product["result"]["name"] == "Hummingbird printed t-shirt"
     assert [v["store_id"] for v in product["variations"]] == [1, 2]

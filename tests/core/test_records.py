@@ -32,7 +32,8 @@ def test_an_order_is_built_from_the_mapping_output_only() -> None:
         OrderLineRecord(12, 2, 9, "Mug", 1, Decimal("14.000000"), {"reference": "demo_2"}),
     )
     assert rec.extra == {"customer_id": "2", "currency_id": "1"}
-    assert rec.customer is None and rec.shipping_address is None
+    assert rec.customer is None
+    assert rec.shipping_address is None
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,8 @@ def test_the_rename_experiment_is_a_located_error_naming_total_paid() -> None:
         line_of(text, "to: total_pad"),
         "$.mappings.order_in.direct[3].to",
     )
-    assert "'total_pad'" in unknown.message and unknown.hint == "did you mean 'total_paid'?"
+    assert "'total_pad'" in unknown.message
+    assert unknown.hint == "did you mean 'total_paid'?"
     [missing] = by_code(errs, "spec.missing-field")
     assert "'total_paid'" in missing.message
     assert missing.location.line == line_of(text, "  order_in:") + 1  # its direct:
@@ -128,7 +129,8 @@ def test_deleting_a_required_mapping_is_a_located_error() -> None:
         ),
         (  # two entries for one field
             "      - {from: payment, to: payment_method}\n",
-            "      - {from: payment, to: payment_method}\n      - {from: module, to: payment_method}\n",
+            "      - {from: payment, to: payment_method}\n"
+            "      - {from: module, to: payment_method}\n",
             "spec.duplicate-target",
             "'payment_method' is mapped twice",
         ),
@@ -171,7 +173,8 @@ def test_deleting_a_required_mapping_is_a_located_error() -> None:
             "mapping 'stock_outt' is not run by omsflow",
         ),
         (  # the SKU rule names the product's reference, which is no longer mapped
-            "      - {from: reference, to: reference, transform: strip}\n      - {from: ean13, to: ean13, transform: strip}\n      - {from: name",
+            "      - {from: reference, to: reference, transform: strip}\n"
+            "      - {from: ean13, to: ean13, transform: strip}\n      - {from: name",
             "      - {from: ean13, to: ean13, transform: strip}\n      - {from: name",
             "spec.sku-field-unmapped",
             "SKU candidate 'reference' uses the reference, but 'product_in' does not map",
@@ -199,7 +202,8 @@ def test_each_mapping_mistake_is_one_located_line(
     assert found, [e.line() for e in errs]
     assert any(words in e.message for e in found), [e.line() for e in errs]
     for e in errs:
-        assert e.location.file == "c.yaml" and e.location.line >= 1
+        assert e.location.file == "c.yaml"
+        assert e.location.line >= 1
         assert "\n" not in e.line()
 
 
@@ -254,7 +258,8 @@ def test_every_problem_at_once_despite_schema_errors() -> None:
     errs = errors(text)
     codes = sorted(e.code for e in errs)
     assert "spec.invalid-value" in codes  # the duration
-    assert "spec.unknown-key" in codes and "spec.missing-key" in codes  # form:
+    assert "spec.unknown-key" in codes
+    assert "spec.missing-key" in codes
     assert "spec.unknown-field" in codes  # total_pad
     assert "spec.missing-field" in codes  # total_paid
     assert "spec.unknown-transform" in codes  # first_lang
