@@ -78,22 +78,42 @@ def spec_group() -> None:
 
 @spec_group.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--store",
+    "store_name",
+    default=None,
+    help="Check the mappings against this connected store's own fields (its modules' too).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def spec_validate(paths: tuple[str, ...], as_json: bool) -> None:
+def spec_validate(paths: tuple[str, ...], store_name: str | None, as_json: bool) -> None:
     """Validate spec files or folders (default: ./specs and ./channels, else the bundled ones).
 
-    Prints one line per problem (FILE:LINE:COL: message (at $.path) [code]) and exits 1,
-    or a one-line summary and exits 0.
+    Mappings are checked against the OMS model (omsflow spec schema oms) and PrestaShop's
+    resources: those omsflow knows (8.x, 1.7), or with --store those of a connected store,
+    read now. Prints one line per problem (FILE:LINE:COL: message (at $.path) [code]) and
+    exits 1, or a one-line summary and exits 0.
     """
     from pathlib import Path
 
     from engine.runtime import specs
 
-    result = specs.validate([Path(p) for p in paths] or None)
+    side = None
+    if store_name is not None:
+        from engine.runtime.db import session as dbsession
+        from engine.runtime.preview import live_store_side
+        from engine.runtime.settings import Settings
+
+        engine, factory = dbsession.open_database(Settings.from_env())
+        try:
+            side = live_store_side(factory, store_name, None)
+        finally:
+            engine.dispose()
+    result = specs.validate([Path(p) for p in paths] or None, store=side)
     if as_json:
         emit_json(
             {
                 "ok": result.ok,
+                "store": side.label if side is not None else None,
                 "files": result.files,
                 "machines": [m.name for m in result.machines],
                 "channels": [c.name for c in result.channels],
@@ -115,9 +135,10 @@ def spec_validate(paths: tuple[str, ...], as_json: bool) -> None:
         for p in result.problems:
             click.echo(p.line())
         if result.ok:
+            against = f"; mappings checked against {side.label}" if side is not None else ""
             click.echo(
                 f"ok: {len(result.files)} file(s) valid "
-                f"({len(result.machines)} machine(s), {len(result.channels)} channel(s))"
+                f"({len(result.machines)} machine(s), {len(result.channels)} channel(s)){against}"
             )
         else:
             click.echo(
@@ -128,12 +149,74 @@ def spec_validate(paths: tuple[str, ...], as_json: bool) -> None:
 
 
 @spec_group.command("schema")
-@click.argument("kind", type=click.Choice(["machine", "channel"]))
+@click.argument("kind", type=click.Choice(["machine", "channel", "oms"]))
 def spec_schema(kind: str) -> None:
-    """Print the JSON Schema of machine or channel specs (draft 2020-12)."""
+    """Print a JSON Schema (draft 2020-12): machine or channel specs, or oms: the OMS records
+    the channel mappings fill (fields, types, which are required, the mappings omsflow runs)."""
     from engine.spec import schema_text
 
     click.echo(schema_text(kind), nl=False)
+
+
+def _preview(
+    kind: str, key: str | None, sample: bool, store_name: str | None, as_json: bool
+) -> None:
+    from engine.runtime import preview
+    from engine.runtime.specs import load_bundle
+
+    if (key is None) == (not sample):
+        raise click.UsageError(
+            f"give a {'reference' if kind == 'order' else 'SKU'} or --sample (not both)"
+        )
+    channel = load_bundle().channel
+    run = preview.preview_order if kind == "order" else preview.preview_product
+    if sample:
+        doc = run(channel, None, sample=True)
+    else:
+        from engine.runtime.db import session as dbsession
+        from engine.runtime.settings import Settings
+
+        engine, factory = dbsession.open_database(Settings.from_env())
+        try:
+            doc = run(channel, key, sessions=factory, store_name=store_name)
+        finally:
+            engine.dispose()
+    if as_json:
+        emit_json(doc)
+        return
+    for line in preview.render(doc):
+        click.echo(line)
+
+
+@spec_group.group("preview")
+def spec_preview() -> None:
+    """Run the channel's mappings on a real store record (or a bundled sample): the OMS
+    record they make and where each field came from. Writes nothing."""
+
+
+@spec_preview.command("order")
+@click.argument("reference", required=False)
+@click.option("--sample", is_flag=True, help="A bundled PrestaShop 8.2.1 order instead.")
+@click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+def spec_preview_order(
+    reference: str | None, sample: bool, store_name: str | None, as_json: bool
+) -> None:
+    """order_in on the store order REFERENCE (or its id, #12)."""
+    _preview("order", reference, sample, store_name, as_json)
+
+
+@spec_preview.command("product")
+@click.argument("sku", required=False)
+@click.option("--sample", is_flag=True, help="A bundled PrestaShop 8.2.1 product instead.")
+@click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+def spec_preview_product(
+    sku: str | None, sample: bool, store_name: str | None, as_json: bool
+) -> None:
+    """product_in (and combination_in) on the store product SKU is bound to (or whose
+    reference it is)."""
+    _preview("product", sku, sample, store_name, as_json)
 
 
 @spec_group.command("graph")
@@ -865,11 +948,14 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
     )
     if doc["needs_attention"]:
         click.echo(f"needs attention: {doc['attention_reason']}")
+    for key, value in doc.get("extra", {}).items():  # the channel spec's extra: fields
+        click.echo(f"{key}: {value if value not in (None, '') else '-'}")
     click.echo("lines:")
     for li in doc["lines"]:
+        extra = "".join(f"\t{k}: {v}" for k, v in li.get("extra", {}).items() if v)
         click.echo(
             f"  {li['sku']}\tx{li['quantity']}\treserved {li['reserved']}\t"
-            f"consumed {li['consumed']}\t{li['name'] or ''}"
+            f"consumed {li['consumed']}\t{li['name'] or ''}{extra}"
         )
     click.echo("history:")
     for h in doc["history"]:

@@ -7,7 +7,7 @@ from engine.core.apply import apply_event, effects_of
 from engine.core.effects import EFFECTS, LOCAL_EFFECTS, OUTBOX_EFFECTS, is_local
 from engine.core.guards import GUARDS, all_lines_reservable
 from engine.core.machine import CompiledMachine, compile_machine
-from engine.core.mapping import map_record
+from engine.core.mapping import Trace, map_record, trace_record
 from engine.core.outcome import (
     Applied,
     AuditRecord,
@@ -18,7 +18,8 @@ from engine.core.outcome import (
     Outcome,
     Refused,
 )
-from engine.core.transforms import TRANSFORMS, TransformError
+from engine.core.records import build as build_record
+from engine.core.transforms import TRANSFORM_TYPES, TRANSFORMS, TransformError
 from engine.spec.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary(
@@ -26,6 +27,7 @@ VOCABULARY = Vocabulary(
     effects=EFFECTS,
     transforms=frozenset(TRANSFORMS),
     local_effects=LOCAL_EFFECTS,
+    transform_types=TRANSFORM_TYPES,
 )
 """Every guard, effect and transform name a spec may use."""
 
@@ -35,6 +37,7 @@ __all__ = [
     "LOCAL_EFFECTS",
     "OUTBOX_EFFECTS",
     "TRANSFORMS",
+    "TRANSFORM_TYPES",
     "VOCABULARY",
     "Applied",
     "AuditRecord",
@@ -45,11 +48,14 @@ __all__ = [
     "OrderSnapshot",
     "Outcome",
     "Refused",
+    "Trace",
     "TransformError",
     "all_lines_reservable",
     "apply_event",
+    "build_record",
     "compile_machine",
     "effects_of",
     "is_local",
     "map_record",
+    "trace_record",
 ]

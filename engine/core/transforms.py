@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.spec.vocabulary import TransformType
+
 Transform = Callable[[Any], Any]
 
 _ZERO_DATE = "0000-00-00 00:00:00"
@@ -144,3 +146,23 @@ TRANSFORMS: Mapping[str, Transform] = {
     "none_if_zero": none_if_zero,
     "none_if_empty": none_if_empty,
 }
+
+TRANSFORM_TYPES: Mapping[str, TransformType] = {
+    "decimal": TransformType(
+        frozenset({"text", "integer", "decimal", "any"}), "decimal", "a number such as 19.99"
+    ),
+    "int": TransformType(frozenset({"text", "integer", "id", "any"}), "integer", "a whole number"),
+    "strip": TransformType(frozenset({"text", "any"}), "text", "the text, trimmed"),
+    "bool": TransformType(frozenset({"boolean", "text", "integer", "any"}), "boolean", "yes/no"),
+    "datetime": TransformType(
+        frozenset({"date", "datetime", "text", "any"}), "datetime", "a UTC date and time"
+    ),
+    "first_language": TransformType(
+        frozenset({"multilingual", "text", "any"}), "text", "the text in the first language"
+    ),
+    "none_if_zero": TransformType(
+        frozenset({"id", "integer", "any"}), None, "empty for PrestaShop's 0 (no id)"
+    ),
+    "none_if_empty": TransformType(frozenset({"text", "any"}), None, "empty for a blank text"),
+}
+"""What each transform takes and gives (``engine.spec.oms`` types), for ``spec validate``."""

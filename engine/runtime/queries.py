@@ -1,6 +1,7 @@
 """Read models for the CLI: products, catalogue conflicts and orders as plain, JSON-safe
 dicts with stable field names (``omsflow products list|show|conflicts``, ``omsflow orders
-list|show``). Read-only.
+list|show``); ``extra`` holds the fields the channel spec's ``extra:`` mappings keep.
+Read-only.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def show_product(session: Session, sku: str) -> dict[str, Any]:
         "attributes": [{"group": g, "value": v} for _i, g, v in attrs],
         "variations": variations,
         "store_ids": stores,
+        "extra": dict(row.extra or {}),
         "updated_at": _when(row.updated_at),
     }
 
@@ -300,6 +302,7 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
         "payment": row.payment,
         "needs_attention": bool(row.needs_attention),
         "attention_reason": row.attention_reason,
+        "extra": dict(row.extra or {}),
         "lines": [
             {
                 "sku": line.sku,
@@ -309,6 +312,7 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
                 "consumed": line.consumed,
                 "unit_price": _money(line.unit_price),
                 "external_id": line.external_id,
+                "extra": dict(line.extra or {}),
             }
             for line in row.lines
         ],

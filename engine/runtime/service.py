@@ -118,6 +118,8 @@ class NewLine:
     unit_price: Decimal | None = None
     name: str | None = None
     external_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The channel spec's ``extra:`` fields of the line (JSON-safe)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ class NewOrder:
     channel_state_id: int | None = None
     channel_updated_at: datetime | None = None
     facts: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The channel spec's ``extra:`` fields of the order (JSON-safe)."""
 
 
 @dataclass(frozen=True)
@@ -1149,6 +1153,7 @@ def _order_values(
         "attention_reason": attention,
         "attention_state": state if attention is not None else None,
         "facts": dict(order.facts),
+        "extra": dict(order.extra),
         "created_at": at,
         "updated_at": at,
     }
@@ -1166,6 +1171,7 @@ def _line_values(order_id: int, order: NewOrder, booked: Sequence[_Line]) -> lis
             "consumed": held.consumed,
             "unit_price": line.unit_price,
             "external_id": line.external_id,
+            "extra": dict(line.extra),
         }
         for line, held in zip(order.lines, booked, strict=True)
     ]

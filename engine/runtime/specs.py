@@ -19,10 +19,12 @@ from typing import Any
 from engine.core import VOCABULARY, CompiledMachine, OrderSnapshot, apply_event, compile_machine
 from engine.core.outcome import Applied
 from engine.errors import ConfigError
+from engine.runtime.channels.prestashop import resources as prestashop_resources
 from engine.runtime.settings import spec_search_path
 from engine.spec import (
     ChannelSpec,
     MachineSpec,
+    StoreSide,
     Validation,
     load_channel,
     load_machine,
@@ -70,7 +72,9 @@ def _stamp(path: Path) -> tuple[str, int]:
 @lru_cache(maxsize=32)
 def _load(machine_key: tuple[str, int], channel_key: tuple[str, int]) -> Bundle:
     machine = load_machine(machine_key[0], vocabulary=VOCABULARY)
-    channel = load_channel(channel_key[0], machine, vocabulary=VOCABULARY)
+    channel = load_channel(
+        channel_key[0], machine, vocabulary=VOCABULARY, store=prestashop_resources.bundled()
+    )
     return Bundle(machine=machine, channel=channel, compiled=compile_machine(machine))
 
 
@@ -105,9 +109,11 @@ def default_validation_paths() -> list[Path]:
     return out
 
 
-def validate(paths: list[Path] | None = None) -> Validation:
+def validate(paths: list[Path] | None = None, *, store: StoreSide | None = None) -> Validation:
     """Validate spec files and folders together; channels are cross-checked against the
-    machine they name (from the files given, else the lifecycle on the search path)."""
+    machine they name (from the files given, else the lifecycle on the search path), their
+    mappings against the OMS model and the store side: ``store`` (a connected store's live
+    fields, ``live_store_side``), else the bundled PrestaShop 8.x/1.7 knowledge."""
     targets = paths or default_validation_paths()
     missing = [p for p in targets if not p.exists()]
     if missing:
@@ -120,7 +126,8 @@ def validate(paths: list[Path] | None = None) -> Validation:
         fallback.append(load_machine_file())
     except Exception:  # noqa: BLE001 - only a fallback; problems in it are reported when named
         fallback = []
-    return validate_files(files, vocabulary=VOCABULARY, fallback_machines=fallback)
+    side = store or prestashop_resources.bundled()
+    return validate_files(files, vocabulary=VOCABULARY, fallback_machines=fallback, stores=[side])
 
 
 def render_graph(machine: MachineSpec, fmt: str, output: Path | None) -> str | None:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from engine.errors import Location, SpecError, SpecErrors
 from engine.spec import schema as _schema
-from engine.spec.build import build_channel, build_machine, parse_days, parse_duration
+from engine.spec.build import (
+    build_channel,
+    build_machine,
+    machine_buildable,
+    parse_days,
+    parse_duration,
+)
 from engine.spec.checks import check_channel, check_machine
 from engine.spec.graph import reachable, to_dot, to_mermaid
 from engine.spec.model import (
@@ -35,6 +41,7 @@ from engine.spec.model import (
     TransitionSpec,
 )
 from engine.spec.source import Document, load_file, load_text
+from engine.spec.storeside import StoreField, StoreResource, StoreSide
 from engine.spec.vocabulary import Vocabulary
 
 __all__ = [
@@ -60,6 +67,9 @@ __all__ = [
     "SpecErrors",
     "StateSpec",
     "StatusMapSpec",
+    "StoreField",
+    "StoreResource",
+    "StoreSide",
     "TransitionSpec",
     "Validation",
     "Vocabulary",
@@ -81,11 +91,13 @@ schema_text = _schema.schema_text
 
 
 def _machine_from(doc: Document, vocabulary: Vocabulary | None) -> MachineSpec:
+    """Schema problems, then the meaning of whatever the schema accepted (every problem of
+    the file in one run; see ``Document.broken``)."""
     problems = list(doc.problems)
     if doc.data is None:
         raise SpecErrors(problems)
     problems.extend(_schema.validate(doc, "machine"))
-    if any(p.code != "spec.duplicate-key" for p in problems):
+    if not machine_buildable(doc):
         raise SpecErrors(problems)
     spec, built = build_machine(doc)
     problems.extend(built)
@@ -96,17 +108,20 @@ def _machine_from(doc: Document, vocabulary: Vocabulary | None) -> MachineSpec:
 
 
 def _channel_from(
-    doc: Document, machine: MachineSpec, vocabulary: Vocabulary | None
+    doc: Document,
+    machine: MachineSpec,
+    vocabulary: Vocabulary | None,
+    store: StoreSide | None = None,
 ) -> ChannelSpec:
     problems = list(doc.problems)
     if doc.data is None:
         raise SpecErrors(problems)
     problems.extend(_schema.validate(doc, "channel"))
-    if any(p.code != "spec.duplicate-key" for p in problems):
+    if not isinstance(doc.data, dict):
         raise SpecErrors(problems)
     spec, built = build_channel(doc)
     problems.extend(built)
-    problems.extend(check_channel(spec, doc, machine, vocabulary))
+    problems.extend(check_channel(spec, doc, machine, vocabulary, store))
     if problems:
         raise SpecErrors(problems)
     return spec
@@ -134,14 +149,19 @@ def parse_machine(
 
 
 def load_channel(
-    path: str | Path, machine: MachineSpec, *, vocabulary: Vocabulary | None = None
+    path: str | Path,
+    machine: MachineSpec,
+    *,
+    vocabulary: Vocabulary | None = None,
+    store: StoreSide | None = None,
 ) -> ChannelSpec:
-    """Load a channel spec file and cross-check it against ``machine``.
+    """Load a channel spec file and cross-check it against ``machine``, its mappings against
+    the OMS model and, when given, the store side (``StoreSide`` of its channel).
 
     Raises:
         SpecErrors: every located problem of the file.
     """
-    return _channel_from(load_file(str(path)), machine, vocabulary)
+    return _channel_from(load_file(str(path)), machine, vocabulary, store)
 
 
 def parse_channel(
@@ -150,11 +170,12 @@ def parse_channel(
     machine: MachineSpec | None = None,
     *,
     vocabulary: Vocabulary | None = None,
+    store: StoreSide | None = None,
 ) -> ChannelSpec:
     """Like ``load_channel`` for YAML text."""
     if machine is None:
         raise TypeError("parse_channel needs the machine to cross-check against")
-    return _channel_from(load_text(text, file), machine, vocabulary)
+    return _channel_from(load_text(text, file), machine, vocabulary, store)
 
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -185,10 +206,12 @@ def validate_files(
     *,
     vocabulary: Vocabulary | None = None,
     fallback_machines: Sequence[MachineSpec] = (),
+    stores: Sequence[StoreSide] = (),
 ) -> Validation:
     """Validate machine and channel files together (a file with a ``channel:`` key is a
     channel; it is cross-checked against the machine it names, looked up among the machines
-    given, then ``fallback_machines``)."""
+    given, then ``fallback_machines``, and against the ``stores`` side of its channel)."""
+    sides = {s.channel: s for s in stores}
     result = Validation()
     docs = [load_file(str(f)) for f in files]
     result.files = [d.file for d in docs]
@@ -218,7 +241,8 @@ def validate_files(
                 )
             continue
         try:
-            result.channels.append(_channel_from(doc, machine, vocabulary))
+            side = sides.get(str(doc.data.get("channel")))
+            result.channels.append(_channel_from(doc, machine, vocabulary, side))
         except SpecErrors as exc:
             result.problems.extend(exc.errors)
     result.problems = SpecErrors(result.problems).errors

@@ -1,7 +1,9 @@
-"""Schema-valid plain data -> spec objects (``engine.spec.model``), with located problems.
+"""Plain data -> spec objects (``engine.spec.model``), with located problems.
 
-Runs only on data the schema accepted, so shapes are trusted here; what is checked is what
-the schema cannot say (``dest`` vs ``internal``, durations, mapping references).
+Reads only what the schema accepted: the parts it refused (``Document.broken``) are left
+out (a refused list item) or replaced by their defaults (a refused section), so the meaning
+checks still run on the rest of the file. What is checked here is what the schema cannot
+say (``dest`` vs ``internal``, durations, mapping references).
 """
 
 from __future__ import annotations
@@ -91,10 +93,10 @@ CONNECTION_KEYS = frozenset(
     }
 )
 SCHEDULE_KEYS = frozenset({"new_orders", "status_changes", "catalog", "backfill", "catalog_rate"})
-MAPPING_KEYS = frozenset({"direct", "children"})
+MAPPING_KEYS = frozenset({"direct", "children", "extra", "defaults"})
 FIELD_RULE_KEYS = frozenset({"from", "to", "transform"})
 CHILD_RULE_KEYS = frozenset({"from", "to", "mapping"})
-PRICES_KEYS = frozenset({"target", "sources", "variation_price"})
+PRICES_KEYS = frozenset({"sources", "variation_price"})
 SKUS_KEYS = frozenset({"product", "combination"})
 FULFILMENT_KEYS = frozenset(
     {"delivery", "carrier_name", "awb_prefix", "label", "wms_endpoint_env", "wms_events"}
@@ -140,8 +142,18 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def machine_buildable(doc: Document) -> bool:
+    """Whether enough of a machine document passed the schema to build it (its name,
+    initial state, and its states and transitions as lists)."""
+    return isinstance(doc.data, dict) and not any(
+        doc.is_broken((key,)) if key in ("machine", "initial") else doc.refused((key,))
+        for key in ("machine", "initial", "states", "transitions")
+    )
+
+
 def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
-    """Spec objects from a schema-valid machine document, plus build problems."""
+    """Spec objects from a machine document, plus build problems. States, transitions and
+    invariants the schema refused are left out (``machine_buildable`` must hold)."""
     data: Mapping[str, Any] = doc.data
     problems: list[SpecError] = []
     states = tuple(
@@ -151,11 +163,14 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
             pseudo=bool(s.get("pseudo", False)),
             description=str(s.get("description", "")),
         )
-        for s in data["states"]
+        for i, s in enumerate(data["states"])
+        if not doc.is_broken(("states", i))
     )
     transitions: list[TransitionSpec] = []
     for i, t in enumerate(data["transitions"]):
         path: Path = ("transitions", i)
+        if doc.is_broken(path):
+            continue
         internal = bool(t.get("internal", False))
         dest = t.get("dest")
         if internal and dest is not None:
@@ -205,7 +220,10 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
             description=str(inv.get("description", "")),
             line=doc.locate(("invariants", i)).line,
         )
-        for i, inv in enumerate(data.get("invariants", []) or [])
+        for i, inv in enumerate(
+            [] if doc.refused(("invariants",)) else data.get("invariants", []) or []
+        )
+        if not doc.is_broken(("invariants", i))
     )
     late_events = tuple(
         LateEventSpec(
@@ -223,7 +241,7 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
         transitions=tuple(transitions),
         invariants=invariants,
         late_events=late_events,
-        version=int(data.get("version", 1)),
+        version=1 if doc.is_broken(("version",)) else int(data.get("version", 1)),
         description=str(data.get("description", "")),
         file=doc.file,
     )
@@ -238,6 +256,18 @@ def _seconds(doc: Document, value: Any, path: Path, problems: list[SpecError]) -
         return 1.0
 
 
+def _rules(doc: Document, body: Mapping[str, Any], name: str, key: str) -> list[FieldRule]:
+    if doc.refused(("mappings", name, key)):
+        return []
+    return [
+        FieldRule(
+            source=str(r["from"]), target=str(r["to"]), transform=r.get("transform"), index=j
+        )
+        for j, r in enumerate(body.get(key, []) or [])
+        if not doc.is_broken(("mappings", name, key, j))
+    ]
+
+
 def _build_mappings(
     doc: Document, raw: Mapping[str, Any], problems: list[SpecError]
 ) -> dict[str, MappingSpec]:
@@ -249,16 +279,22 @@ def _build_mappings(
             return built[name]
         in_progress.append(name)
         body = raw[name] or {}
-        direct = tuple(
-            FieldRule(source=str(r["from"]), target=str(r["to"]), transform=r.get("transform"))
-            for r in body.get("direct", []) or []
+        direct = tuple(_rules(doc, body, name, "direct"))
+        extra = tuple(_rules(doc, body, name, "extra"))
+        defaults = (
+            {} if doc.refused(("mappings", name, "defaults")) else dict(body.get("defaults") or {})
         )
         children: list[ChildRule] = []
-        for j, c in enumerate(body.get("children", []) or []):
+        kids = [] if doc.refused(("mappings", name, "children")) else body.get("children") or []
+        for j, c in enumerate(kids):
+            if doc.is_broken(("mappings", name, "children", j)):
+                continue
             ref = str(c["mapping"])
             cpath: Path = ("mappings", name, "children", j, "mapping")
             child: MappingSpec | None = None
-            if ref not in raw:
+            if ref in refused:
+                pass  # the schema refused it: reported there
+            elif ref not in raw:
                 problems.append(
                     doc.error(
                         "spec.unknown-mapping",
@@ -278,13 +314,24 @@ def _build_mappings(
             else:
                 child = build(ref)
             children.append(
-                ChildRule(source=str(c["from"]), target=str(c["to"]), mapping=ref, spec=child)
+                ChildRule(
+                    source=str(c["from"]), target=str(c["to"]), mapping=ref, spec=child, index=j
+                )
             )
         in_progress.pop()
-        spec = MappingSpec(name=name, direct=direct, children=tuple(children))
+        spec = MappingSpec(
+            name=name,
+            direct=direct,
+            children=tuple(children),
+            extra=extra,
+            defaults=defaults,
+            complete=not doc.is_broken(("mappings", name)),
+        )
         built[name] = spec
         return spec
 
+    refused = {name for name in raw if doc.refused(("mappings", name))}
+    raw = {name: body for name, body in raw.items() if name not in refused}
     for name in raw:
         build(name)
     return {name: built[name] for name in raw}
@@ -349,12 +396,19 @@ def _build_skus(doc: Document, raw: Any, problems: list[SpecError]) -> SkuRuleSp
     )
 
 
+def _section(doc: Document, key: str) -> Any:
+    """A top-level section as read: None when absent or refused (in whole or in part) by
+    the schema, so its defaults are used."""
+    return None if doc.is_broken((key,)) else doc.data.get(key)
+
+
 def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
-    """Spec objects from a schema-valid channel document, plus build problems."""
+    """Spec objects from a channel document (a mapping at the top), plus build problems.
+    Sections the schema refused get their defaults; their checks are skipped."""
     data: Mapping[str, Any] = doc.data
     problems: list[SpecError] = []
 
-    conn = data.get("connection") or {}
+    conn = _section(doc, "connection") or {}
     retry = conn.get("retry") or {}
     rate = conn.get("rate_limit")
     connection = ConnectionSpec(
@@ -378,7 +432,7 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         else RateSpec(),
     )
 
-    sm = data["status_map"]
+    sm = _section(doc, "status_map") or {"outbound": {}, "inbound": {}, "imported": []}
     status_map = StatusMapSpec(
         outbound={str(k): (None if v is None else str(v)) for k, v in sm["outbound"].items()},
         inbound={
@@ -388,7 +442,11 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         imported=tuple(str(s) for s in sm["imported"]),
     )
 
-    sch = data["schedules"]
+    sch = _section(doc, "schedules") or {
+        "new_orders": {"every": 300},
+        "status_changes": {"every": 1800},
+        "backfill": "90d",
+    }
 
     def every(key: str) -> int:
         return round(_seconds(doc, sch[key]["every"], ("schedules", key, "every"), problems))
@@ -414,10 +472,9 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         else None,
     )
 
-    pr = data.get("prices")
+    pr = _section(doc, "prices")
     prices = (
         PricesSpec(
-            target=str(pr["target"]),
             sources=tuple(str(s) for s in pr["sources"]),
             variation_price=str(pr.get("variation_price", "impact")),
         )
@@ -425,7 +482,7 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         else PricesSpec()
     )
 
-    ff = data.get("fulfilment") or {}
+    ff = _section(doc, "fulfilment") or {}
     lab = ff.get("label") or {}
     fulfilment = FulfilmentSpec(
         delivery=str(ff.get("delivery", "self_ship")),
@@ -440,18 +497,19 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
         wms_events={str(k): str(v) for k, v in (ff.get("wms_events") or {}).items()},
     )
 
+    mappings = {} if doc.refused(("mappings",)) else data.get("mappings") or {}
     spec = ChannelSpec(
-        name=str(data["channel"]),
-        machine=str(data["machine"]),
+        name=str(_section(doc, "channel") or ""),
+        machine=str(_section(doc, "machine") or ""),
         connection=connection,
-        permissions={str(k): tuple(v) for k, v in (data.get("permissions") or {}).items()},
+        permissions={str(k): tuple(v) for k, v in (_section(doc, "permissions") or {}).items()},
         status_map=status_map,
         schedules=schedules,
-        mappings=_build_mappings(doc, data["mappings"] or {}, problems),
+        mappings=_build_mappings(doc, mappings, problems),
         prices=prices,
         fulfilment=fulfilment,
-        skus=_build_skus(doc, data.get("skus"), problems),
-        description=str(data.get("description", "")),
+        skus=_build_skus(doc, _section(doc, "skus"), problems),
+        description=str(_section(doc, "description") or ""),
         file=doc.file,
     )
     return spec, problems

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from engine.errors import SpecError
 from engine.spec.build import parse_template
 from engine.spec.graph import outgoing, reachable
+from engine.spec.mapcheck import check_mappings
 from engine.spec.model import (
     SKU_KEYWORDS,
     SKU_PLACEHOLDERS,
@@ -31,6 +32,7 @@ from engine.spec.model import (
 )
 from engine.spec.source import Document, Path, did_you_mean
 from engine.spec.statuses import canonical_status
+from engine.spec.storeside import StoreSide
 from engine.spec.vocabulary import Vocabulary
 
 
@@ -53,11 +55,17 @@ def _told_apart(a: TransitionSpec, b: TransitionSpec) -> bool:
 def check_machine(
     spec: MachineSpec, doc: Document, vocabulary: Vocabulary | None = None
 ) -> list[SpecError]:
-    """Every meaning problem of a built machine spec."""
+    """Every meaning problem of a built machine spec. Where the schema refused a state or a
+    transition (``doc.broken``), the checks that need every one of them are skipped: names
+    of states (a refused one may be the one named), follow-up triggers, and the graph's
+    reachability, dead ends, ambiguity and invariants."""
     problems: list[SpecError] = []
     names = spec.state_names
     known = set(names)
     triggers = set(spec.triggers)
+    all_states = not doc.is_broken(("states",))
+    all_transitions = not doc.is_broken(("transitions",))
+    whole = all_states and all_transitions
 
     seen: dict[str, int] = {}
     for i, s in enumerate(spec.states):
@@ -80,7 +88,7 @@ def check_machine(
                 )
             )
 
-    if spec.initial not in known:
+    if spec.initial not in known and all_states:
         problems.append(
             _unknown(doc, "spec.unknown-state", "initial state", spec.initial, names, ("initial",))
         )
@@ -88,11 +96,17 @@ def check_machine(
     for t in spec.transitions:
         for j, src in enumerate(t.sources):
             if src not in known:
-                problems.append(
-                    _unknown(
-                        doc, "spec.unknown-state", "state", src, names, _source_path(t, doc, j)
+                if all_states:
+                    problems.append(
+                        _unknown(
+                            doc,
+                            "spec.unknown-state",
+                            "state",
+                            src,
+                            names,
+                            _source_path(t, doc, j),
+                        )
                     )
-                )
             elif spec.state(src).final:
                 problems.append(
                     doc.error(
@@ -101,7 +115,7 @@ def check_machine(
                         _source_path(t, doc, j),
                     )
                 )
-        if t.dest is not None and t.dest not in known:
+        if t.dest is not None and t.dest not in known and all_states:
             problems.append(
                 _unknown(
                     doc,
@@ -130,7 +144,7 @@ def check_machine(
                         doc, "spec.unknown-effect", "effect", e.kind, vocabulary.effects, kpath
                     )
                 )
-            if e.then is not None and e.then not in triggers:
+            if e.then is not None and e.then not in triggers and all_transitions:
                 problems.append(
                     _unknown(
                         doc,
@@ -142,6 +156,8 @@ def check_machine(
                     )
                 )
 
+    if not whole:
+        return problems
     # Reachability and dead ends only make sense on a graph whose states all exist.
     if spec.initial in known:
         reached = reachable(spec, [spec.initial])
@@ -297,10 +313,14 @@ def check_channel(
     doc: Document,
     machine: MachineSpec,
     vocabulary: Vocabulary | None = None,
+    store: StoreSide | None = None,
 ) -> list[SpecError]:
-    """Cross-check a built channel spec against its machine."""
+    """Cross-check a built channel spec against its machine, and its mappings against the
+    OMS model and the store side (``engine.spec.mapcheck``). Sections the schema refused
+    (``doc.broken``) are not checked again."""
     problems: list[SpecError] = []
-    if channel.machine != machine.name:
+    problems.extend(check_mappings(channel, doc, vocabulary, store))
+    if channel.machine != machine.name and not doc.is_broken(("machine",)):
         problems.append(
             doc.error(
                 "spec.unknown-machine",
@@ -309,6 +329,48 @@ def check_channel(
                 ("machine",),
             )
         )
+    triggers = machine.triggers
+    known_triggers = set(triggers)
+    if not doc.is_broken(("status_map",)):
+        problems.extend(_check_status_map(channel, doc, machine))
+    if not doc.is_broken(("fulfilment",)):
+        for event, trig in channel.fulfilment.wms_events.items():
+            if trig not in known_triggers:
+                problems.append(
+                    _unknown(
+                        doc,
+                        "spec.unknown-trigger",
+                        "trigger",
+                        trig,
+                        triggers,
+                        ("fulfilment", "wms_events", event),
+                    )
+                )
+    if vocabulary and vocabulary.transforms:
+        for name, mapping in channel.mappings.items():
+            for section, rules in (("direct", mapping.direct), ("extra", mapping.extra)):
+                for field_rule in rules:
+                    transform = field_rule.transform
+                    if transform is not None and transform not in vocabulary.transforms:
+                        problems.append(
+                            _unknown(
+                                doc,
+                                "spec.unknown-transform",
+                                "transform",
+                                transform,
+                                vocabulary.transforms,
+                                ("mappings", name, section, field_rule.index, "transform"),
+                            )
+                        )
+    if not doc.is_broken(("skus",)):
+        problems.extend(_check_skus(channel, doc))
+    return problems
+
+
+def _check_status_map(
+    channel: ChannelSpec, doc: Document, machine: MachineSpec
+) -> list[SpecError]:
+    problems: list[SpecError] = []
     states = machine.state_names
     known_states = set(states)
     triggers = machine.triggers
@@ -380,35 +442,6 @@ def check_channel(
                 )
             )
 
-    for event, trig in channel.fulfilment.wms_events.items():
-        if trig not in known_triggers:
-            problems.append(
-                _unknown(
-                    doc,
-                    "spec.unknown-trigger",
-                    "trigger",
-                    trig,
-                    triggers,
-                    ("fulfilment", "wms_events", event),
-                )
-            )
-
-    if vocabulary and vocabulary.transforms:
-        for name, mapping in channel.mappings.items():
-            for j, field_rule in enumerate(mapping.direct):
-                transform = field_rule.transform
-                if transform is not None and transform not in vocabulary.transforms:
-                    problems.append(
-                        _unknown(
-                            doc,
-                            "spec.unknown-transform",
-                            "transform",
-                            transform,
-                            vocabulary.transforms,
-                            ("mappings", name, "direct", j, "transform"),
-                        )
-                    )
-    problems.extend(_check_skus(channel, doc))
     return problems
 
 

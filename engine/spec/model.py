@@ -207,6 +207,8 @@ class FieldRule:
     source: str
     target: str
     transform: str | None = None
+    index: int = 0
+    """Position in its list (``direct`` or ``extra``) in the file."""
 
 
 @dataclass(frozen=True)
@@ -218,18 +220,31 @@ class ChildRule:
     mapping: str
     spec: MappingSpec | None = None
     """The resolved child mapping (None only if it could not be resolved)."""
+    index: int = 0
+    """Position in the mapping's ``children`` list in the file."""
 
 
 @dataclass(frozen=True)
 class MappingSpec:
+    """A named field mapping: ``direct`` rules fill fields of the OMS record (inbound) or
+    of the store resource (outbound); ``extra`` rules keep store fields the OMS model does
+    not know (inbound); ``defaults`` fill fields nothing maps; ``children`` map nested lists
+    with other mappings."""
+
     name: str
     direct: tuple[FieldRule, ...] = ()
     children: tuple[ChildRule, ...] = ()
+    extra: tuple[FieldRule, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    complete: bool = True
+    """False when the schema refused part of it (that part is left out; its required
+    fields are then not checked)."""
 
 
 @dataclass(frozen=True)
 class PricesSpec:
-    target: str = "price"
+    """Which OMS price is shown in the store (the price record's ``price``)."""
+
     sources: tuple[str, ...] = ("selling_price", "retail_selling_price")
     variation_price: str = "impact"
 

@@ -60,6 +60,20 @@ class Document:
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[SpecError] = field(default_factory=list)
     open_nodes: set[int] = field(default_factory=set, repr=False)
+    broken: frozenset[Path] = field(default_factory=frozenset)
+    """Paths the schema refused (``schema.check``): what is at, above or below one of them
+    is not read by the builder, and the meaning checks that need it are skipped."""
+
+    def is_broken(self, path: Sequence[PathPart]) -> bool:
+        """Whether ``path`` is, holds, or lies inside a part the schema refused."""
+        p = tuple(path)
+        return any(b[: len(p)] == p or p[: len(b)] == b for b in self.broken)
+
+    def refused(self, path: Sequence[PathPart]) -> bool:
+        """Whether ``path`` itself, or a part holding it, is one the schema refused (a part
+        below it being refused does not count)."""
+        p = tuple(path)
+        return any(p[: len(b)] == b for b in self.broken)
 
     def locate(self, path: Sequence[PathPart], *, key: bool = False) -> Location:
         """Location of the value at ``path`` (or of its key), else of the nearest ancestor."""

@@ -68,6 +68,7 @@ ORDER = {
     "associations": {
         "order_rows": [
             {
+                "id": "11",
                 "product_reference": " demo_1 ",
                 "product_name": "Tee",
                 "product_quantity": "2",
@@ -76,6 +77,7 @@ ORDER = {
                 "product_attribute_id": "0",
             },
             {
+                "id": "12",
                 "product_reference": "demo_2",
                 "product_name": "Mug",
                 "product_quantity": "1",
@@ -95,29 +97,32 @@ def test_order_mapping_with_children() -> None:
     assert out["total_paid"] == Decimal("61.800000")
     assert out["lines"] == [
         {
-            "sku": "demo_1",
+            "external_id": "11",
+            "product_id": "1",
+            "combination_id": None,
             "name": "Tee",
             "quantity": 2,
             "unit_price": Decimal("19.120000"),
-            "product_id": "1",
-            "combination_id": None,
+            "extra": {"reference": "demo_1"},
         },
         {
-            "sku": "demo_2",
+            "external_id": "12",
+            "product_id": "2",
+            "combination_id": "9",
             "name": "Mug",
             "quantity": 1,
             "unit_price": Decimal("14.000000"),
-            "product_id": "2",
-            "combination_id": "9",
+            "extra": {"reference": "demo_2"},
         },
     ]
+    assert out["extra"] == {"customer_id": "2", "currency_id": "1"}
 
 
 def test_children_accept_xml_shaped_wrappers_and_missing_fields() -> None:
     record = {"order_rows": {"order_row": {"product_reference": "A", "product_quantity": "1"}}}
     out = map_record(channel().mappings["order_in"], record)
     assert out["reference"] is None
-    assert [line["sku"] for line in out["lines"]] == ["A"]
+    assert [line["extra"]["reference"] for line in out["lines"]] == ["A"]
 
 
 def test_bad_value_names_the_field() -> None:

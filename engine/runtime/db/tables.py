@@ -132,6 +132,9 @@ class ProductRow(Base):
     attribute_value_ids: Mapped[list[Any]] = mapped_column(default=list)
     store_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Per store name: the store's ids, e.g. ``{"main": {"product": 12, "combination": 40}}``."""
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The store fields the channel spec keeps under ``product_in``/``combination_in``'s
+    ``extra:`` (JSON)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -200,6 +203,8 @@ class OrderRow(Base):
     it stays until ``omsflow orders ack`` (``service.acknowledge_attention``)."""
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Extra guard facts (``OrderSnapshot.facts``), e.g. ``has_wms``."""
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The store fields the channel spec keeps under ``order_in``'s ``extra:`` (JSON)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -224,6 +229,8 @@ class OrderLineRow(Base):
     consumed: Mapped[int] = mapped_column(Integer, default=0)
     unit_price: Mapped[Decimal | None]
     external_id: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The store fields the channel spec keeps under ``order_line_in``'s ``extra:``."""
 
     order: Mapped[OrderRow] = relationship(back_populates="lines")
 

@@ -9,6 +9,8 @@ after commit" never posts a second history row.
 
 from __future__ import annotations
 
+from engine.core.records import StatusRecord, to_store
+
 from . import register
 from .base import Delivery, EffectContext, EffectFailed
 
@@ -32,9 +34,12 @@ def push_status(ctx: EffectContext, d: Delivery) -> str | None:
             f"store {store.name!r} has no order state {name!r} for {order.state} "
             "(fix: run omsflow store connect again, or edit status_map.outbound)"
         )
+    # the order_history the channel's status_out mapping makes of the OMS status record
+    record = StatusRecord(int(order.external_id), order.reference, order.state, int(state_id))
     change = ctx.adapters.adapter(order.store_id).set_order_state(
         int(order.external_id),
         int(state_id),
         send_email=bool(ctx.channel.connection.send_email_on_status_change),
+        fields=to_store(ctx.channel.mappings.get("status_out"), record),
     )
     return f"store order {order.external_id} -> {name}" + ("" if change.changed else " (already)")

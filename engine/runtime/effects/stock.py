@@ -7,6 +7,8 @@ with a message saying so. push_stock PUTs the stock row the catalogue sync cache
 binding (one request per change, no read) and falls back to read-then-PUT when that row is
 missing, refused or possibly already current. The product-level row of a product with
 combinations is never written: PrestaShop keeps it as the sum of the combinations' rows.
+What is written comes from the channel's outbound mappings of the OMS records
+(``stock_out``, ``price_out``, ``variation_price_out``).
 A write whose answer was lost (a timeout, a 5xx after commit, a garbled answer) is read back
 before it is reported as failed (``checked_write``): an applied write is a success, never a
 retry or a dead letter.
@@ -18,8 +20,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from engine.core.records import PriceRecord, StockRecord, to_store
 from engine.errors import ChannelNotFound, ChannelRejected
-from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS, stock_body
+from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS, stock_body, stock_quantity
 from engine.runtime.db.tables import ProductRow
 from engine.runtime.pricing import price_from_sources
 
@@ -102,7 +105,11 @@ def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
         # PrestaShop keeps a product's own stock row as the sum of its combinations' rows:
         # omsflow never writes it
         return f"{product.sku} has variations: the store sums their stock"
-    quantity = max(0, int(d.payload.get("quantity", 0)))
+    available = max(0, int(d.payload.get("quantity", 0)))
+    # what the store's row gets: the channel's stock_out mapping of the OMS stock record
+    fields = to_store(ctx.channel.mappings.get("stock_out"), StockRecord(product.sku, available))
+    quantity = stock_quantity(fields) if fields is not None else available
+    write: Any = fields if fields is not None else quantity
     adapter = ctx.adapters.adapter(store_id)
     pid, attr = int(binding["product_id"]), int(binding["combination_id"] or 0)
 
@@ -116,13 +123,13 @@ def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
     if body is not None and int(body["quantity"]) != quantity:
         cached = body
         try:
-            put = checked_write(lambda: adapter.put_stock(cached, quantity), shows)
+            put = checked_write(lambda: adapter.put_stock(cached, write), shows)
         except (ChannelNotFound, ChannelRejected):
             body = None  # the row is gone or refused (e.g. now depends on stock): read it
         else:
             return f"{product.sku} stock -> {quantity}" + ("" if put else " (read back)")
     row = checked_write(
-        lambda: adapter.set_stock(binding["product_id"], binding["combination_id"], quantity),
+        lambda: adapter.set_stock(binding["product_id"], binding["combination_id"], write),
         shows,
     )
     if row is None:
@@ -144,10 +151,16 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
         return f"{product.sku} has no OMS price set: nothing to push"
     adapter = ctx.adapters.adapter(store_id)
     combination = binding["combination_id"]
+    mappings = ctx.channel.mappings
     if combination is None or d.parent is None:
+        # the channel's price_out mapping of the OMS price record
+        record = PriceRecord(
+            product.sku, own, product.retail_selling_price, product.selling_price, None
+        )
+        fields = to_store(mappings.get("price_out"), record)
         pid = int(binding["product_id"])
         checked_write(
-            lambda: adapter.set_price(pid, own),
+            lambda: adapter.set_price(pid, fields if fields is not None else own),
             lambda: _same_price(adapter.client.get("products", pid), own),
         )
         return f"{product.sku} price -> {own}"
@@ -157,8 +170,14 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
     impact = own - base
     if str(ctx.channel.prices.variation_price) != "impact":
         impact = own
+    record = PriceRecord(
+        product.sku, own, product.retail_selling_price, product.selling_price, impact
+    )
+    fields = to_store(mappings.get("variation_price_out"), record)
     checked_write(
-        lambda: adapter.set_combination_price_impact(combination, impact),
+        lambda: adapter.set_combination_price_impact(
+            combination, fields if fields is not None else impact
+        ),
         lambda: _same_price(adapter.client.get("combinations", int(combination)), impact),
     )
     return f"{product.sku} price impact -> {impact}"

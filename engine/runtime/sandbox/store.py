@@ -1556,6 +1556,8 @@ class _Generator:
                 note="Leave the parcel at the door" if oid % 3 == 1 else "",
                 associations={"order_rows": rows},
             )
+            if oid % 3 == 0:  # a gift with a message (no random draw: the rest stays as seeded)
+                rec.update(gift="1", gift_message=f"Happy birthday! A gift from order {oid}")
             s.tables["orders"][oid] = rec
             for st, at in zip(chain, times, strict=True):
                 s._insert(

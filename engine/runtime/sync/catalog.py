@@ -50,7 +50,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core import map_record
+from engine.core import build_record, map_record
+from engine.core.records import ProductRecord, VariationRecord
 from engine.errors import ChannelNotFound
 from engine.runtime.channels.prestashop.adapter import stock_body
 from engine.runtime.channels.prestashop.records import CatalogItem
@@ -98,6 +99,7 @@ _FIELDS = (
     "category_ids",
     "attribute_value_ids",
     "store_ids",
+    "extra",
 )
 
 
@@ -113,14 +115,8 @@ SKU_MAX = 64  # ProductRow.sku / InventoryRow.sku
 _EAN = re.compile(r"^[0-9]{8,14}$")
 
 
-def _field(mapped: Mapping[str, Any], name: str, default: str) -> str:
-    """A mapped text field (``reference`` also read as ``sku``, the older mapping target)."""
-    value = mapped.get(name)
-    if value is None and name == "reference":
-        value = mapped.get("sku")
-    if value is None and name not in mapped:
-        value = default
-    return str(value or "").strip()
+def _text(value: str | None) -> str:
+    return (value or "").strip()
 
 
 def _ean(value: str) -> str:
@@ -399,12 +395,14 @@ class CatalogSync:
         Every unit is bound by the store's ids; a unit bound before keeps its SKU, a new
         one is named by the channel's SKU rule (``_name``)."""
         p = item.product
-        mapped = map_record(self.product_in, self.clock.utc_fields(p.to_mapping()))
-        reference = _field(mapped, "reference", p.reference)
-        ean = _ean(_field(mapped, "ean13", p.ean13))
-        price = _money(mapped.get("price")) or Decimal("0.00")
-        active = bool(mapped.get("active"))
-        brand = self.ref.brands.get(int(mapped.get("brand_id") or 0))
+        rec: ProductRecord = build_record(
+            "product", map_record(self.product_in, self.clock.utc_fields(p.to_mapping()))
+        )
+        reference = _text(rec.reference)
+        ean = _ean(_text(rec.ean13))
+        price = _money(rec.price) or Decimal("0.00")
+        active = bool(rec.active)
+        brand = self.ref.brands.get(rec.brand_id or 0)
         cats = sorted({self.ref.categories[c] for c in p.category_ids if c in self.ref.categories})
         stock_rows = {s.id_product_attribute: s for s in item.stock}
         base_stock = stock_rows.get(0)
@@ -423,7 +421,7 @@ class CatalogSync:
             "ean13": ean,
         }
         rid, sku, source = self._name("product", p.id, prid, product_values, own=True)
-        name = mapped.get("name") or p.name or sku
+        name = rec.name or sku
         out: list[tuple[str, int, int | None, dict[str, Any], int | None]] = [
             (
                 "product",
@@ -440,6 +438,7 @@ class CatalogSync:
                     "brand_id": brand,
                     "category_ids": cats,
                     "attribute_value_ids": [],
+                    "extra": dict(rec.extra),
                     "store_ids": self._store_ids(
                         rid,
                         {
@@ -457,11 +456,18 @@ class CatalogSync:
                 None if item.combinations else (base_stock.quantity if base_stock else 0),
             )
         ]
-        mapped_combos = [
-            (c, map_record(self.combination_in, c.to_mapping())) for c in item.combinations
+        mapped_combos: list[tuple[Any, VariationRecord]] = [
+            (
+                c,
+                build_record(
+                    "variation",
+                    map_record(self.combination_in, self.clock.utc_fields(c.to_mapping())),
+                ),
+            )
+            for c in item.combinations
         ]
-        refs = [_field(cm, "reference", c.reference) for c, cm in mapped_combos]
-        eans = [_ean(_field(cm, "ean13", c.ean13)) for c, cm in mapped_combos]
+        refs = [_text(cm.reference) for _c, cm in mapped_combos]
+        eans = [_ean(_text(cm.ean13)) for _c, cm in mapped_combos]
         for (c, cm), cref, cean in zip(mapped_combos, refs, eans, strict=True):
             # a combination's reference (or EAN) is its own when neither its product nor a
             # sibling carries it too (many stores repeat the product's reference on each)
@@ -506,7 +512,7 @@ class CatalogSync:
                         "sku": csku,
                         "name": (f"{name} - {', '.join(labels)}" if labels else name)[:255],
                         "parent_id": None,
-                        "price": _money(price + Decimal(str(cm.get("price_impact") or 0))),
+                        "price": _money(price + (cm.price_impact or Decimal(0))),
                         "active": active,
                         "deleted": False,
                         "image_url": image,
@@ -519,6 +525,7 @@ class CatalogSync:
                                 if v in self.ref.values
                             }
                         ),
+                        "extra": dict(cm.extra),
                         "store_ids": self._store_ids(
                             crid,
                             {

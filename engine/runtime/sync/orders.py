@@ -34,11 +34,11 @@ from sqlalchemy import Integer, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from engine.core import map_record
+from engine.core import build_record, map_record
+from engine.core.records import AddressRecord, OrderRecord, as_source
 from engine.errors import ConfigError
 from engine.runtime import service
 from engine.runtime.channels.prestashop.records import Order
-from engine.runtime.channels.prestashop.records import OrderRow as OrderRowRecord
 from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
 from engine.runtime.db.tables import BindingRow, InboundEventRow, OrderRow, ProductRow
 
@@ -128,37 +128,11 @@ class OrderSync:
         mapped: Mapping[str, Any],
         units: Mapping[tuple[int, int], str] | None = None,
     ) -> service.NewOrder:
-        lines = []
-        for i, line in enumerate(mapped.get("lines") or []):
-            qty = int(line.get("quantity") or 0)
-            if qty <= 0:
-                continue
-            raw = order.rows[i] if i < len(order.rows) else None
-            sku = unit_sku(self.store.id, line, raw, units or {})
-            lines.append(
-                service.NewLine(
-                    sku=sku,
-                    quantity=qty,
-                    unit_price=_money(line.get("unit_price")),
-                    name=(line.get("name") or None),
-                    external_id=str(raw.id) if raw is not None else None,
-                )
-            )
-        ordered_at = mapped.get("ordered_at") or datetime.now(UTC)
-        return service.NewOrder(
-            reference=str(mapped.get("reference") or f"#{order.id}"),
-            ordered_at=ordered_at,
-            lines=lines,
-            store_id=self.store.id,
-            external_id=str(order.id),
-            total_paid=_money(mapped.get("total_paid")),
-            total_products=_money(mapped.get("total_products")),
-            total_shipping=_money(mapped.get("total_shipping")),
-            payment=mapped.get("payment_method") or None,
-            channel_state=name,
-            channel_state_id=order.current_state,
-            channel_updated_at=mapped.get("updated_at"),
-        )
+        """The import of a store order: its ``order_in`` mapping's output as the typed OMS
+        order (``core.build_record``), nothing read around it. Lines name their unit by
+        the store ids the mapping gives (``product_id``, ``combination_id``)."""
+        record: OrderRecord = build_record("order", mapped)
+        return new_order(record, self.store.id, order.id, name, order.current_state, units)
 
     def bind_new_units(
         self,
@@ -390,23 +364,68 @@ def bound_units(
 
 def unit_sku(
     store_id: int,
-    line: Mapping[str, Any],
-    raw: OrderRowRecord | None,
+    product_id: int | None,
+    combination_id: int | None,
     units: Mapping[tuple[int, int], str],
 ) -> str:
-    """The SKU of an order line: the unit bound to the row's store ids (product_id,
-    product_attribute_id), never its reference (one reference may name a product and all
-    its combinations, or two different products). An unbound unit gets the fallback name
+    """The SKU of an order line: the unit bound to the line's store ids (product_id,
+    combination_id), never its reference (one reference may name a product and all its
+    combinations, or two different products). An unbound unit gets the fallback name
     ``ps{store}-{product_id}[-{combination_id}]`` the catalogue's SKU rule ends with."""
-    if raw is not None:
-        pid, cid = raw.product_id, raw.product_attribute_id
-    else:
-        pid = int(line.get("product_id") or 0)
-        cid = int(line.get("combination_id") or 0)
+    pid, cid = int(product_id or 0), int(combination_id or 0)
     sku = units.get((pid, cid))
     if sku:
         return sku
     return f"ps{store_id}-{pid}" + (f"-{cid}" if cid else "")
+
+
+def _address(record: AddressRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {}
+    values = as_source(record)
+    return {k: v for k, v in values.items() if v not in (None, "", {})}
+
+
+def new_order(
+    record: OrderRecord,
+    store_id: int,
+    order_id: int,
+    status_name: str,
+    status_id: int,
+    units: Mapping[tuple[int, int], str] | None = None,
+) -> service.NewOrder:
+    """The ``service.NewOrder`` a typed OMS order imports as (lines of 0 units skipped)."""
+    lines = [
+        service.NewLine(
+            sku=unit_sku(store_id, line.product_id, line.combination_id, units or {}),
+            quantity=int(line.quantity or 0),
+            unit_price=_money(line.unit_price),
+            name=line.name or None,
+            external_id=str(line.external_id) if line.external_id else None,
+            extra=dict(line.extra),
+        )
+        for line in record.lines
+        if (line.quantity or 0) > 0
+    ]
+    customer = record.customer
+    return service.NewOrder(
+        reference=record.reference or f"#{order_id}",
+        ordered_at=record.ordered_at or datetime.now(UTC),
+        lines=lines,
+        store_id=store_id,
+        external_id=str(order_id),
+        total_paid=_money(record.total_paid),
+        total_products=_money(record.total_products),
+        total_shipping=_money(record.total_shipping),
+        payment=record.payment_method or None,
+        customer_name=customer.full_name if customer else None,
+        customer_email=customer.email if customer else None,
+        shipping_address=_address(record.shipping_address),
+        channel_state=status_name,
+        channel_state_id=status_id,
+        channel_updated_at=record.updated_at,
+        extra=dict(record.extra),
+    )
 
 
 def _money(value: Any) -> Decimal | None:

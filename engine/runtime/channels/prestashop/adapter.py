@@ -217,6 +217,28 @@ class _PageReader:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _written(value: Any) -> Any:
+    """A mapped value as a write sends it: decimals as PrestaShop prices, booleans 1/0."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal | float):
+        return _price(value)
+    return value
+
+
+def _changes(value: Any, name: str) -> dict[str, Any]:
+    """The fields an outbound mapping gives (``{field: value}``), or one ``name`` value."""
+    if isinstance(value, Mapping):
+        return {str(k): _written(v) for k, v in value.items()}
+    return {name: _written(Decimal(str(value)) if name == "price" else value)}
+
+
+def stock_quantity(fields: Mapping[str, Any] | int) -> int:
+    """The quantity a stock write sets (``stock_out`` must write ``quantity``)."""
+    value = fields["quantity"] if isinstance(fields, Mapping) else fields
+    return max(0, int(value if value is not None else 0))
+
+
 @dataclass(frozen=True)
 class ConfigRead:
     """One ``configurations`` read: the values PrestaShop uses for the default shop, the
@@ -535,6 +557,39 @@ class PrestaShopAdapter:
             raise ChannelNotFound(f"prestashop: order {order_id} not found", resource="orders")
         return Order.from_data(items[0])
 
+    def find_order(self, ref: str) -> Order:
+        """An order by its reference (the newest, when a split cart shares one) or by its
+        id (``12`` or ``#12``)."""
+        text = ref.strip()
+        if text.lstrip("#").isdigit():
+            return self.get_order(int(text.lstrip("#")))
+        items = self.client.get(
+            "orders",
+            params={"filter[reference]": f"[{text}]", "display": "full", "sort": "[id_DESC]"},
+        )
+        if not items:
+            raise ChannelNotFound(
+                f"prestashop: no order with reference {text!r}", resource="orders"
+            )
+        return Order.from_data(items[0])
+
+    def find_units(self, reference: str) -> list[tuple[int, int]]:
+        """``(product_id, combination_id)`` of the products (0) and combinations whose
+        reference is ``reference``, products first."""
+        text = reference.strip()
+        params = {"filter[reference]": f"[{text}]", "display": "[id,id_product]"}
+        found = [
+            (as_int(d.get("id")), 0)
+            for d in self.client.get(
+                "products", params={"filter[reference]": f"[{text}]", "display": "[id]"}
+            )
+        ]
+        found += [
+            (as_int(d.get("id_product")), as_int(d.get("id")))
+            for d in self.client.get("combinations", params=params)
+        ]
+        return found
+
     def current_state(self, order_id: int) -> int:
         """The order's ``current_state`` (one small list read)."""
         items = self.client.get(
@@ -556,22 +611,33 @@ class PrestaShopAdapter:
         ]
 
     def set_order_state(
-        self, order_id: int, state_id: int, *, send_email: bool | None = None
+        self,
+        order_id: int,
+        state_id: int,
+        *,
+        send_email: bool | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> StateChange:
         """Move the order to ``state_id`` by POST order_histories, at most once.
+
+        ``fields``: the order_history as the channel's ``status_out`` mapping writes it (its
+        ``id_order`` and ``id_order_state`` are the order and state; other fields go along).
 
         The POST is not idempotent (the store accepts the same state twice), so: read the
         current state and skip if already there; POST without automatic retry; on an
         ambiguous failure (timeout, dropped connection, 5xx) re-read the state: if the store
         shows the target, the change happened; otherwise re-raise (the caller's retry will
         check the state again before posting)."""
-        order_id, state_id = int(order_id), int(state_id)
+        body_fields = _changes(fields or {}, "id_order")
+        order_id = int(body_fields.pop("id_order", order_id))
+        state_id = int(body_fields.pop("id_order_state", state_id))
         previous = self.current_state(order_id)
         if previous == state_id:
             return StateChange(order_id, state_id, previous, changed=False)
         email = self.send_email if send_email is None else send_email
         body = psxml.build_entity(
-            "order_history", [("id_order", order_id), ("id_order_state", state_id)]
+            "order_history",
+            [("id_order", order_id), ("id_order_state", state_id), *body_fields.items()],
         )
         params = {"sendemail": "1"} if email else None
         try:
@@ -981,11 +1047,19 @@ class PrestaShopAdapter:
     # ================================================================== catalogue writes
 
     def set_stock(
-        self, product_id: int, combination_id: int | None, quantity: int
+        self,
+        product_id: int,
+        combination_id: int | None,
+        quantity: int | Mapping[str, Any],
     ) -> StockAvailable:
         """PUT the full stock_available row of (product, combination) with only ``quantity``
-        changed. Refuses rows that depend on stock (the store would 500, code 133) and the
+        changed (or the fields the ``stock_out`` mapping gives, ``quantity`` among them).
+        Refuses rows that depend on stock (the store would 500, code 133) and the
         product-level row of a product with combinations (the store recomputes it)."""
+        changes = _changes(quantity, "quantity")
+        changes["quantity"] = (
+            stock_quantity(changes) if isinstance(quantity, Mapping) else (int(quantity))
+        )
         attr = int(combination_id or 0)
         root = self.client.get_xml(
             "stock_availables",
@@ -1022,14 +1096,17 @@ class PrestaShopAdapter:
                 "advanced stock management and cannot be written (store code 133)",
                 resource="stock_availables",
             )
-        if row.quantity == int(quantity):
+        if row.quantity == changes["quantity"] and len(changes) == 1:
             return row  # the store already shows it: no write (coalesced bursts end here)
-        items = self._put_element("stock_availables", target, {"quantity": int(quantity)})
+        items = self._put_element("stock_availables", target, changes)
         return StockAvailable.from_data(items[0]) if items else row
 
-    def put_stock(self, body: Mapping[str, Any], quantity: int) -> StockAvailable:
+    def put_stock(
+        self, body: Mapping[str, Any], quantity: int | Mapping[str, Any]
+    ) -> StockAvailable:
         """PUT the stock row ``body`` (a complete ``stock_body`` of a row read in full
-        earlier, e.g. by the catalogue sync) with ``quantity``: ONE request, no read.
+        earlier, e.g. by the catalogue sync) with ``quantity`` (or the fields the
+        ``stock_out`` mapping gives): ONE request, no read.
 
         The body carries every writable field (a PUT nulls absent ones: ``id_shop`` 0 breaks
         stock), so a stale body can only write stale ``out_of_stock``/``location``/shop ids;
@@ -1040,10 +1117,15 @@ class PrestaShopAdapter:
             raise ValueError(f"stock body lacks {', '.join(missing)}: read the row first")
         if as_int(body.get("id")) <= 0:
             raise ValueError("stock body has no row id: read the row first")
+        changes = _changes(quantity, "quantity")
+        changes["quantity"] = (
+            stock_quantity(changes) if isinstance(quantity, Mapping) else (int(quantity))
+        )
         fields = [
-            (name, int(quantity) if name == "quantity" else _stock_value(name, body[name]))
+            (name, changes[name] if name in changes else _stock_value(name, body[name]))
             for name in STOCK_FIELDS
         ]
+        fields += [(k, v) for k, v in changes.items() if k not in STOCK_FIELDS]
         items = self.client.put_xml(
             "stock_availables", psxml.build_entity(NODE["stock_availables"], fields)
         )
@@ -1054,15 +1136,20 @@ class PrestaShopAdapter:
             )
         return StockAvailable.from_data(items[0])
 
-    def set_price(self, product_id: int, price: Decimal | float | str) -> Product:
-        """The product's base price (tax excluded): full-object PUT, only ``price`` changed."""
-        items = self._put_changed("products", product_id, {"price": _price(price)})
+    def set_price(
+        self, product_id: int, price: Decimal | float | str | Mapping[str, Any]
+    ) -> Product:
+        """The product's base price (tax excluded): full-object PUT, only ``price`` changed
+        (or the fields the ``price_out`` mapping gives)."""
+        items = self._put_changed("products", product_id, _changes(price, "price"))
         return Product.from_data(items[0], self.language_id)
 
     def set_combination_price_impact(
-        self, combination_id: int, impact: Decimal | float | str
+        self, combination_id: int, impact: Decimal | float | str | Mapping[str, Any]
     ) -> Combination:
-        items = self._put_changed("combinations", combination_id, {"price": _price(impact)})
+        """A combination's price relative to its product's (or the fields the
+        ``variation_price_out`` mapping gives)."""
+        items = self._put_changed("combinations", combination_id, _changes(impact, "price"))
         return Combination.from_data(items[0])
 
     def set_active(self, product_id: int, active: bool) -> Product:

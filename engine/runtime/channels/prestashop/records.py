@@ -160,6 +160,8 @@ class OrderRow:
     product_price: Decimal
     unit_price_tax_incl: Decimal
     unit_price_tax_excl: Decimal
+    rest: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The row's other fields, as sent (``to_mapping``)."""
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any]) -> OrderRow:
@@ -174,10 +176,12 @@ class OrderRow:
             product_price=as_decimal(d.get("product_price")),
             unit_price_tax_incl=as_decimal(d.get("unit_price_tax_incl")),
             unit_price_tax_excl=as_decimal(d.get("unit_price_tax_excl")),
+            rest=_rest(cls, d),
         )
 
     def to_mapping(self) -> dict[str, Any]:
         return {
+            **self.rest,
             "id": self.id,
             "product_id": self.product_id,
             "product_attribute_id": self.product_attribute_id,
@@ -219,6 +223,9 @@ class Order:
     total_discounts: Decimal
     shipping_number: str
     rows: tuple[OrderRow, ...] = ()
+    rest: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The order's other fields as sent (``gift_message``, ``note``, a module's), for the
+    mappings (``to_mapping``)."""
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any]) -> Order:
@@ -249,12 +256,16 @@ class Order:
             total_discounts=as_decimal(d.get("total_discounts")),
             shipping_number=as_str(d.get("shipping_number")),
             rows=tuple(OrderRow.from_data(r) for r in assoc_items(d, "order_rows")),
+            rest=_rest(cls, d),
         )
 
     def to_mapping(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "rows"
-        }
+        out: dict[str, Any] = dict(self.rest)
+        out.update(
+            (name, getattr(self, name))
+            for name in self.__dataclass_fields__
+            if name not in {"rows", "rest"}
+        )
         out["order_rows"] = [row.to_mapping() for row in self.rows]
         return out
 
@@ -450,6 +461,8 @@ class Product:
     option_value_ids: tuple[int, ...] = ()
     stock_refs: tuple[StockRef, ...] = ()
     names: Mapping[int, str] = field(default_factory=dict)
+    rest: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The product's other fields as sent (a module's too), for the mappings."""
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any], language_id: int | None = None) -> Product:
@@ -477,14 +490,16 @@ class Product:
                 for i in assoc_items(d, "stock_availables")
             ),
             names=language_values(d.get("name")),
+            rest=_rest(cls, d),
         )
 
     def to_mapping(self) -> dict[str, Any]:
-        out = {
-            name: getattr(self, name)
+        out = dict(self.rest)
+        out.update(
+            (name, getattr(self, name))
             for name in self.__dataclass_fields__
-            if name not in {"stock_refs", "names"}
-        }
+            if name not in {"stock_refs", "names", "rest"}
+        )
         for key in ("category_ids", "combination_ids", "image_ids", "option_value_ids"):
             out[key] = list(out[key])
         return out
@@ -504,6 +519,8 @@ class Combination:
     default_on: bool
     option_value_ids: tuple[int, ...] = ()
     image_ids: tuple[int, ...] = ()
+    rest: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The combination's other fields as sent, for the mappings."""
 
     @property
     def price_impact(self) -> Decimal:
@@ -522,10 +539,12 @@ class Combination:
             default_on=as_bool(d.get("default_on")),
             option_value_ids=assoc_ids(d, "product_option_values"),
             image_ids=assoc_ids(d, "images"),
+            rest=_rest(cls, d),
         )
 
     def to_mapping(self) -> dict[str, Any]:
-        out = dict(vars(self))
+        out = {**self.rest, **vars(self)}
+        out.pop("rest", None)
         out["option_value_ids"] = list(self.option_value_ids)
         out["image_ids"] = list(self.image_ids)
         return out
@@ -578,6 +597,13 @@ class CatalogItem:
             if row.id_product_attribute == combination_id:
                 return row.quantity
         return None
+
+
+def _rest(cls: Any, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of ``d`` the record ``cls`` does not type (a store's other fields, its
+    modules' fields), as the store sent them: ``to_mapping`` hands them to the mappings."""
+    typed = set(cls.__dataclass_fields__)
+    return {k: v for k, v in d.items() if k not in typed and k != "associations"}
 
 
 def records_of(cls: Any, items: Sequence[Mapping[str, Any]]) -> list[Any]:
