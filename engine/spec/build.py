@@ -232,7 +232,10 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
             description=str(le.get("description", "")),
             line=doc.locate(("late_events", i)).line,
         )
-        for i, le in enumerate(data.get("late_events", []) or [])
+        for i, le in enumerate(
+            [] if doc.refused(("late_events",)) else data.get("late_events", []) or []
+        )
+        if not doc.is_broken(("late_events", i))
     )
     spec = MachineSpec(
         name=str(data["machine"]),
