@@ -1479,7 +1479,8 @@ def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
     "--stock",
     default=None,
     type=click.IntRange(0, STOCK_MAX),
-    help="Quantity (single products).",
+    help="Quantity (single products). Left out: a new product starts at 0, an existing one "
+    "keeps its stock.",
 )
 @click.option("--image", default=None, help="Cover image: a file or an http(s) URL.")
 @click.option("--category", default=None, help="Default category by name (created if missing).")
@@ -1519,6 +1520,7 @@ def products_create(
             draft = dr.ProductDraft(
                 sku=dr.parse_sku(sku), name=dr.parse_name(name),
                 price=dr.parse_price(price) or Decimal(0), stock=dr.parse_stock(stock),
+                keep_stock=stock is None,  # no --stock: an update leaves stock alone
                 category=dr.parse_label(category, "category", dr.CATEGORY_MAX),
                 brand=dr.parse_label(brand, "brand", dr.BRAND_MAX), image=dr.parse_image(image),
             )  # fmt: skip

@@ -242,6 +242,9 @@ class _Job:
     brand_id: int | None = None
     value_ids: dict[str, list[int]] = field(default_factory=dict)
     written: _Written = field(default_factory=_Written)
+    adopted: bool = False
+    """The store already held the product (found by SKU) but the OMS had not bound it: a
+    run interrupted after its store writes, or a product made in the store by hand."""
 
 
 def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> _Written:
@@ -305,8 +308,11 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
         if quantities:
             w.stock_ids.update(target.write_stock(pid, quantities))
             w.stock_done.update(dict(stock_skus.values()))
-        if "adopted" in change.fields_changed:  # the store already matched the draft
-            w.stock_done.update(dict(_stocks(d)))
+        if job.adopted:  # the OMS learns the stock of every unit the store already held
+            held = _store_stocks(job.snapshot)
+            for sku, qty in _stocks(d):
+                if sku not in w.stock_done and sku in held:
+                    w.stock_done[sku] = held[sku] if _keeps(d, sku) else qty
         if d.image and (change.kind == "create" or "image" in change.fields_changed):
             w.image = (target.upload_image(pid, d.image), d.image)
     except OmsflowError as exc:
@@ -316,6 +322,22 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
 
 def _stocks(d: ProductDraft) -> list[tuple[str, int]]:
     return [(v.sku, v.stock) for v in d.variants] if d.variants else [(d.sku, d.stock)]
+
+
+def _keeps(d: ProductDraft, sku: str) -> bool:
+    """True when the draft gives no stock for ``sku`` (``keep_stock``)."""
+    if not d.variants:
+        return d.keep_stock
+    return any(v.keep_stock for v in d.variants if v.sku == sku)
+
+
+def _store_stocks(snap: ProductSnapshot | None) -> dict[str, int]:
+    """SKU -> the store's quantity, for the units of a product found in the store."""
+    if snap is None:
+        return {}
+    if snap.combinations:
+        return {c.sku: c.stock for c in snap.combinations}
+    return {snap.sku: snap.stock}
 
 
 # --------------------------------------------------------------------------- binding
@@ -484,6 +506,7 @@ def plan_against(
             if hit is not None and job.change.kind == "create":
                 job.snapshot = hit.snapshot
                 job.stock_ids = hit.stock_ids
+                job.adopted = True
                 job.change = plan_changes([job.draft], {job.draft.sku: hit.snapshot})[0]
                 if job.change.kind == "unchanged":  # bind it: the store already matches
                     job.change = replace(job.change, kind="update", fields_changed=("adopted",))

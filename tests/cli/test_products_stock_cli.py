@@ -1,0 +1,135 @@
+"""Stock through the listing commands (issue 13): ``products create`` without ``--stock``
+leaves an existing product's stock alone; ``products delete/deactivate`` of a SKU that open
+orders reserve needs ``--force``; ``products create --stock`` below what is reserved moves the
+newest orders to Partial. Click's CliRunner in-process, the sandbox store over loopback HTTP,
+a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from cli import main, omsflow
+from engine.runtime import inventory, service
+from engine.runtime.db import session as dbsession
+from engine.runtime.db import stores
+from engine.runtime.db.tables import OrderRow
+from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from engine.runtime.service import NewLine, NewOrder
+from engine.runtime.specs import load_bundle
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with start_sandbox(products=0, orders=0) as sb:
+        yield sb
+
+
+@pytest.fixture
+def db(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    url = f"sqlite:///{tmp_path / 'oms.db'}"
+    monkeypatch.setenv("OMSFLOW_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    engine = dbsession.make_engine(url)
+    dbsession.upgrade(engine)
+    sessions = dbsession.session_factory(engine)
+    with sessions.begin() as s:
+        stores.save_store(s, "main", sandbox.url, sandbox.key, {})
+    yield sessions
+    engine.dispose()
+
+
+def run(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(omsflow, list(args), input=input, catch_exceptions=False)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Through ``cli.main``: its error boundary prints refusals as one line / JSON."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out = capsys.readouterr()
+    return int(exit_info.value.code or 0), out.out, out.err
+
+
+def store_qty(sandbox: SandboxServer, sku: str) -> int:
+    product = next(p for p in sandbox.store.records("products") if p["reference"] == sku)
+    return sandbox.store.stock_of(int(product["id"]))
+
+
+def oms_level(db: Any, sku: str) -> inventory.StockLevel:
+    with db() as s:
+        return inventory.levels(s, [sku])[sku]
+
+
+def order(db: Any, ref: str, minutes: int, lines: dict[str, int]) -> str:
+    placed = NewOrder(
+        ref, T0 + timedelta(minutes=minutes), [NewLine(k, v) for k, v in lines.items()]
+    )
+    res = service.create_order(db, load_bundle(), placed, idempotency_key=f"t:{ref}", at=T0)
+    return str(res.state)
+
+
+def states(db: Any) -> dict[str, str]:
+    with db() as s:
+        return dict(s.execute(select(OrderRow.reference, OrderRow.state)).all())
+
+
+# --------------------------------------------------------------------------- keep stock
+
+
+def test_create_again_without_stock_keeps_the_stock_in_the_oms_and_the_store(
+    db: Any, sandbox: SandboxServer
+) -> None:
+    made = run("products", "create", "--sku", "S1", "--name", "Mug", "--price", "10.50",
+               "--stock", "7")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert (store_qty(sandbox, "S1"), oms_level(db, "S1").on_hand) == (7, 7)
+
+    renamed = run("products", "create", "--sku", "S1", "--name", "Mug v2", "--price", "10.50",
+                  "--json")  # fmt: skip
+    assert renamed.exit_code == 0, renamed.output
+    (outcome,) = json.loads(renamed.output)["products"]
+    assert (outcome["result"], outcome["fields"]) == ("update", ["name"])
+    assert (store_qty(sandbox, "S1"), oms_level(db, "S1").on_hand) == (7, 7)
+    product = next(p for p in sandbox.store.records("products") if p["reference"] == "S1")
+    assert "Mug v2" in json.dumps(product["name"])
+
+    # --stock given: it is written; a new product without --stock starts at 0
+    assert run("products", "create", "--sku", "S1", "--name", "Mug v2", "--price", "10.50",
+               "--stock", "3").exit_code == 0  # fmt: skip
+    assert (store_qty(sandbox, "S1"), oms_level(db, "S1").on_hand) == (3, 3)
+    assert run("products", "create", "--sku", "S2", "--name", "Cup", "--price", "4").exit_code == 0
+    assert (store_qty(sandbox, "S2"), oms_level(db, "S2").on_hand) == (0, 0)
+
+
+def test_a_file_without_stock_keeps_each_variants_stock(
+    db: Any, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    (tmp_path / "tee.yaml").write_text(
+        "sku: TEE\nname: Tee\nprice: '20.00'\nvariants:\n"
+        "  - {sku: TEE-S, attributes: {Size: S}, stock: 3}\n"
+        "  - {sku: TEE-M, attributes: {Size: M}, stock: 4}\n"
+    )
+    assert run("products", "create", "--from", "tee.yaml").exit_code == 0
+    (tmp_path / "tee2.yaml").write_text(
+        "sku: TEE\nname: Tee shirt\nprice: '20.00'\nvariants:\n"
+        "  - {sku: TEE-S, attributes: {Size: S}}\n"
+        "  - {sku: TEE-M, attributes: {Size: M}, stock: 9}\n"
+    )
+    again = run("products", "create", "--from", "tee2.yaml")
+    assert again.exit_code == 0, again.output
+    assert (oms_level(db, "TEE-S").on_hand, oms_level(db, "TEE-M").on_hand) == (3, 9)
+    pid = int(next(p for p in sandbox.store.records("products") if p["reference"] == "TEE")["id"])
+    by_ref = {sandbox.store.get("combinations", c)["reference"]: c
+              for c in sandbox.store.combinations_of(pid)}  # fmt: skip
+    assert sandbox.store.stock_of(pid, by_ref["TEE-S"]) == 3
+    assert sandbox.store.stock_of(pid, by_ref["TEE-M"]) == 9
