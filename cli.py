@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -663,9 +663,10 @@ def _open_runtime() -> tuple[Any, Any, Any]:
 
 
 def _progress(as_json: bool) -> Any:
-    from engine.runtime.sync import terminal_progress
+    """A rich bar on stderr when it is a terminal and --json is off; else a silent counter."""
+    from engine.runtime.sync.progress import interactive, terminal_progress
 
-    return terminal_progress(sys.stdout.isatty() and not as_json)
+    return terminal_progress(interactive(as_json))
 
 
 def _print_report(doc: dict[str, Any]) -> None:
@@ -981,6 +982,7 @@ def _require_sku(sessions: Any, sku: str) -> None:
 def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) -> None:
     from engine.runtime import inventory
     from engine.runtime.db.session import open_database
+    from engine.runtime.service import StockHeld
     from engine.runtime.settings import Settings
     from engine.runtime.specs import load_bundle
 
@@ -997,21 +999,37 @@ def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) ->
                 emit_json({"sku": sku, "error": str(exc), "variants": list(exc.variants)})
             fail(str(exc), exc.exit_code)
         bundle = load_bundle(settings.specs_dir, settings.channels_dir)
-        result = change(sessions, bundle)
+        try:
+            result = change(sessions, bundle)
+        except StockHeld as exc:
+            # below what orders past New hold: nothing is written; one line names them
+            if as_json:
+                emit_json({"sku": sku, "error": str(exc), "held": exc.held,
+                           "orders": [h.to_json() for h in exc.holds]})  # fmt: skip
+            fail(str(exc), exc.exit_code)
     finally:
         engine.dispose()
     level = result.level
+    refs = result.references
     doc = {
         "sku": sku,
         "on_hand": level.on_hand,
         "reserved": level.reserved,
         "available": level.available,
         "promoted_orders": list(result.promoted),
+        "shorted_orders": list(result.shorted),
+        "orders": {str(oid): ref for oid, ref in refs.items()},
     }
     if as_json:
         emit_json(doc)
     else:
-        extra = f"; {len(result.promoted)} Partial order(s) now New" if result.promoted else ""
+        extra = ""
+        if result.shorted:
+            names = ", ".join(refs.get(o, f"#{o}") for o in result.shorted)
+            extra += f"; {len(result.shorted)} order(s) moved to Partial (stock short): {names}"
+        if result.promoted:
+            names = ", ".join(refs.get(o, f"#{o}") for o in result.promoted)
+            extra += f"; {len(result.promoted)} Partial order(s) now New: {names}"
         click.echo(
             f"{sku}: on hand {level.on_hand}, reserved {level.reserved}, "
             f"available {level.available} (store push queued){extra}"
@@ -1437,28 +1455,53 @@ def _listing_open(store_name: str | None, base_dir: Any = None) -> Any:
 
 
 def _listing_apply(drafts: Any, store_name: str | None, base_dir: Any, dry_run: bool,
-                   as_json: bool) -> Any:  # fmt: skip
-    """Run apply_drafts with a rich progress bar on a terminal; returns the report."""
-    from engine.runtime.listing.apply import apply_drafts
+                   as_json: bool, again: str = "run the same command again") -> Any:  # fmt: skip
+    """Run apply_drafts (stock rules on) with a progress bar on a terminal; returns the
+    report. Ctrl-C: what was written is bound, one line says how far it got (the JSON report
+    so far with --json), exit 130."""
+    from engine.runtime.listing.apply import Interrupted, apply_drafts
 
-    engine, factory, store, _bundle, target = _listing_open(store_name, base_dir)
+    engine, factory, store, bundle, target = _listing_open(store_name, base_dir)
+    progress = _progress(as_json)
+    last = [0]
+
+    def advance(done: int, total: int, _sku: str) -> None:
+        if not last[0] and total:
+            progress.start("products", total)
+        progress.advance("products", done - last[0])
+        last[0] = done
+
     try:
-        if as_json or not sys.stderr.isatty() or not drafts:
-            return apply_drafts(factory, store.id, target, drafts, dry_run=dry_run)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[sku]}"), transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("listing", total=len(drafts), sku="")
-            return apply_drafts(
-                factory, store.id, target, drafts, dry_run=dry_run,
-                progress=lambda done, _total, sku: bar.update(task, completed=done, sku=sku),
-            )  # fmt: skip
+        report = apply_drafts(factory, store.id, target, drafts, dry_run=dry_run,
+                              progress=advance, bundle=bundle)  # fmt: skip
+    except Interrupted as exc:
+        progress.close()
+        doc = {**exc.report.to_json(), "total": exc.total}
+        _interrupted(exc.summary(again), doc, as_json)
     finally:
+        progress.close()
         target.adapter.close()
         engine.dispose()
+    return report
+
+
+def _interrupted(message: str, doc: dict[str, Any] | None, as_json: bool) -> NoReturn:
+    """Ctrl-C: one line on stderr saying what was done and how to finish (with --json also
+    ``doc`` with ``interrupted: true`` on stdout); exit 130."""
+    if as_json and doc is not None:
+        emit_json({"interrupted": True, "message": message, **doc})
+    click.echo(message, err=True)
+    sys.exit(130)
+
+
+def _moved_orders(outcome: Any) -> str:
+    """``; 2 order(s) moved to Partial: R1, R2`` for a listing outcome that moved orders."""
+    out = ""
+    if outcome.shorted:
+        out += f"; {len(outcome.shorted)} order(s) moved to Partial: {', '.join(outcome.shorted)}"
+    if outcome.promoted:
+        out += f"; {len(outcome.promoted)} Partial order(s) now New: {', '.join(outcome.promoted)}"
+    return out
 
 
 def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
@@ -1538,7 +1581,7 @@ def products_create(
     else:
         for o in report.outcomes:
             line = f"{o.sku}: {o.kind}" + (f" (product {o.product_id})" if o.product_id else "")
-            click.echo(line + (f": {o.error}" if o.error else ""))
+            click.echo(line + (f": {o.error}" if o.error else "") + _moved_orders(o))
         click.echo(_listing_summary(report))
     if report.counts()["failed"]:
         sys.exit(1)
@@ -1572,7 +1615,8 @@ def products_import(
 
     src = Path(path)
     read = read_workbook(src, sources=load_bundle().channel.prices.sources)
-    report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json)
+    report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json,
+                            again="run the same import again")  # fmt: skip
     notes = read.row_notes()
     for o in report.outcomes:
         for r in read.rows_per_draft.get(o.sku, ()):
@@ -1604,6 +1648,8 @@ def products_import(
         for o in report.outcomes:
             if o.error:
                 click.echo(f"{o.sku}: {o.error}", err=True)
+            elif o.shorted or o.promoted:
+                click.echo(f"{o.sku}{_moved_orders(o)}".replace(";", ":", 1))
         products = len(read.drafts) + len(read.excluded)
         summary = _listing_summary(report, counts)
         click.echo(f"{read.rows_read} rows, {products} products: {summary}")

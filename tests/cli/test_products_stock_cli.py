@@ -54,10 +54,13 @@ def run(*args: str, input: str | None = None) -> Any:
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Through ``cli.main``: its error boundary prints refusals as one line / JSON."""
-    with pytest.raises(SystemExit) as exit_info:
+    code = 0
+    try:
         main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
     out = capsys.readouterr()
-    return int(exit_info.value.code or 0), out.out, out.err
+    return code, out.out, out.err
 
 
 def store_qty(sandbox: SandboxServer, sku: str) -> int:
@@ -133,3 +136,101 @@ def test_a_file_without_stock_keeps_each_variants_stock(
               for c in sandbox.store.combinations_of(pid)}  # fmt: skip
     assert sandbox.store.stock_of(pid, by_ref["TEE-S"]) == 3
     assert sandbox.store.stock_of(pid, by_ref["TEE-M"]) == 9
+
+
+# --------------------------------------------------------------------------- stock set
+
+
+def test_stock_set_below_reserved_shorts_the_newest_order_and_refuses_below_released(
+    db: Any, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("products", "create", "--sku", "S1", "--name", "Mug", "--price", "5",
+               "--stock", "4").exit_code == 0  # fmt: skip
+    assert order(db, "OLD", 10, {"S1": 2}) == "New"
+    assert order(db, "YOUNG", 20, {"S1": 2}) == "New"
+
+    code, out, err = run_main(capsys, "stock", "set", "S1", "2", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["on_hand"], doc["reserved"], doc["available"]) == (2, 2, 0)
+    assert [doc["orders"][str(o)] for o in doc["shorted_orders"]] == ["YOUNG"]
+    assert states(db) == {"OLD": "New", "YOUNG": "Partial"}
+
+    code, out, err = run_main(capsys, "stock", "adjust", "S1", "+2")
+    assert code == 0, err
+    assert out.strip().endswith("1 Partial order(s) now New: YOUNG")
+
+    service.apply_inbound(db, load_bundle(), reference="OLD", trigger="release",
+                          source="user", idempotency_key="t:rel", at=T0)  # fmt: skip
+    code, out, err = run_main(capsys, "stock", "set", "S1", "1")
+    assert code == 78
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: stock set S1 1: 2 unit(s) of S1 are held by order(s)")
+    assert "OLD (RFP, 2)" in line
+    code, out, err = run_main(capsys, "stock", "adjust", "S1", "-3", "--json")
+    assert code == 78
+    refused = json.loads(out)
+    assert [o["reference"] for o in refused["orders"]] == ["OLD"]
+    assert refused["held"] == 2
+    assert (oms_level(db, "S1").on_hand, states(db)) == (4, {"OLD": "RFP", "YOUNG": "New"})
+
+    code, out, err = run_main(capsys, "stock", "set", "S1", "2")
+    assert code == 0, err
+    assert "1 order(s) moved to Partial (stock short): YOUNG" in out
+
+
+def test_stock_set_on_a_product_with_variants_is_refused_naming_them(
+    db: Any, sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tee.yaml").write_text(
+        "sku: TEE\nname: Tee\nprice: '20.00'\nvariants:\n"
+        "  - {sku: TEE-S, attributes: {Size: S}, stock: 3}\n"
+        "  - {sku: TEE-M, attributes: {Size: M}, stock: 4}\n"
+    )
+    assert run("products", "create", "--from", "tee.yaml").exit_code == 0
+    code, _out, err = run_main(capsys, "stock", "set", "TEE", "5")
+    assert code == 78
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: TEE has variants")
+    assert "TEE-M, TEE-S" in line
+    code, out, _err = run_main(capsys, "stock", "adjust", "TEE", "+1", "--json")
+    assert (code, json.loads(out)["variants"]) == (78, ["TEE-M", "TEE-S"])
+    assert oms_level(db, "TEE").on_hand == 0
+
+
+def test_listing_a_lower_stock_follows_the_stock_rules(
+    db: Any, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("products", "create", "--sku", "S1", "--name", "Mug", "--price", "5",
+               "--stock", "5").exit_code == 0  # fmt: skip
+    order(db, "REL", 5, {"S1": 1})
+    order(db, "OLD", 10, {"S1": 2})
+    order(db, "YOUNG", 20, {"S1": 2})
+    service.apply_inbound(db, load_bundle(), reference="REL", trigger="release",
+                          source="user", idempotency_key="t:rel", at=T0)  # fmt: skip
+    before = store_qty(sandbox, "S1")
+
+    # below what the released order holds: the product fails before any store write
+    code, out, err = run_main(capsys, "products", "create", "--sku", "S1", "--name", "Mug",
+                              "--price", "5", "--stock", "0", "--json")  # fmt: skip
+    assert code == 1
+    (outcome,) = json.loads(out)["products"]
+    assert outcome["result"] == "failed"
+    assert "REL (RFP, 1)" in outcome["error"]
+    assert store_qty(sandbox, "S1") == before
+    assert states(db) == {"REL": "RFP", "OLD": "New", "YOUNG": "New"}
+
+    # below what is reserved: the newest order goes to Partial, in the binding transaction
+    code, out, err = run_main(capsys, "products", "create", "--sku", "S1", "--name", "Mug",
+                              "--price", "5", "--stock", "3")  # fmt: skip
+    assert code == 0, err
+    assert "S1: update (product 1); 1 order(s) moved to Partial: YOUNG" in out
+    assert states(db) == {"REL": "RFP", "OLD": "New", "YOUNG": "Partial"}
+    level = oms_level(db, "S1")
+    assert (level.on_hand, level.reserved, level.available) == (3, 3, 0)
+
+    # more stock serves the waiting order again
+    code, out, err = run_main(capsys, "products", "create", "--sku", "S1", "--name", "Mug",
+                              "--price", "5", "--stock", "6")  # fmt: skip
+    assert "1 Partial order(s) now New: YOUNG" in out
+    assert states(db)["YOUNG"] == "New"

@@ -1,11 +1,15 @@
-"""Progress reporting for sync runs: a rich bar on a terminal, nothing otherwise.
+"""Progress reporting for long commands: a rich bar on a terminal, nothing otherwise.
 
-Sync code calls a ``Progress`` (``start``/``advance``/``finish``); the CLI picks
-``terminal_progress()`` when stdout is a TTY and ``--json`` is off, else ``NullProgress``.
+Sync, listing and stock pushes call a ``Progress`` (``start``/``advance``/``finish``); the
+CLI picks ``terminal_progress(interactive(as_json))``: a rich bar on **stderr** when stderr
+is a terminal and ``--json`` is off, else ``NullProgress``. Stdout is left to the command's
+summary (and its JSON), so a pipe or a script never reads a progress bar. Both kinds count
+what was done per stream (``done``), which is what a Ctrl-C message reports.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol
 
 
@@ -16,47 +20,71 @@ class Progress(Protocol):
 
 
 class NullProgress:
-    """Reports nothing (tests, pipes, ``--json``)."""
+    """Shows nothing (tests, pipes, ``--json``); still counts what was done."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, int] = {}
+        self.totals: dict[str, int | None] = {}
 
     def start(self, stream: str, total: int | None = None) -> None:
-        return None
+        self.done.setdefault(stream, 0)
+        self.totals[stream] = total
 
     def advance(self, stream: str, n: int = 1) -> None:
-        return None
+        self.done[stream] = self.done.get(stream, 0) + n
 
     def finish(self, stream: str) -> None:
         return None
 
+    def close(self) -> None:
+        return None
 
-class RichProgress:
-    """One rich progress task per stream (count, rate, elapsed) on stderr's console."""
+    def __enter__(self) -> NullProgress:
+        return self
 
-    def __init__(self) -> None:
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RichProgress(NullProgress):
+    """One rich progress task per stream (count, bar, rate, elapsed) on stderr's console."""
+
+    def __init__(self, console: Any = None) -> None:
+        super().__init__()
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
+        self.console = console if console is not None else Console(stderr=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TaskProgressColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
             transient=False,
         )
         self._tasks: dict[str, Any] = {}
         self._running = False
 
     def start(self, stream: str, total: int | None = None) -> None:
+        super().start(stream, total)
         if not self._running:
             self._progress.start()
             self._running = True
         self._tasks[stream] = self._progress.add_task(stream, total=total)
 
     def advance(self, stream: str, n: int = 1) -> None:
+        super().advance(stream, n)
         task = self._tasks.get(stream)
         if task is not None:
             self._progress.advance(task, n)
@@ -64,13 +92,23 @@ class RichProgress:
     def finish(self, stream: str) -> None:
         task = self._tasks.pop(stream, None)
         if task is not None:
-            done = next((t.completed for t in self._progress.tasks if t.id == task), 0)
+            done = self.done.get(stream, 0)
             self._progress.update(task, total=done or 1, completed=done or 1)
-        if not self._tasks and self._running:
+        if not self._tasks:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the live display (the bars stay as they were drawn); idempotent."""
+        if self._running:
             self._progress.stop()
             self._running = False
 
 
-def terminal_progress(enabled: bool) -> Progress:
-    """A rich bar when ``enabled`` (stdout is a TTY and no ``--json``), else nothing."""
+def interactive(as_json: bool = False) -> bool:
+    """True when progress should be drawn: stderr is a terminal and ``--json`` is off."""
+    return not as_json and sys.stderr.isatty()
+
+
+def terminal_progress(enabled: bool) -> NullProgress:
+    """A rich bar on stderr when ``enabled`` (see ``interactive``), else nothing."""
     return RichProgress() if enabled else NullProgress()
