@@ -1659,13 +1659,43 @@ def products_import(
 
 
 def _listing_change(skus: tuple[str, ...], store_name: str | None, action: str,
-                    as_json: bool) -> None:  # fmt: skip
-    from engine.runtime.listing.manage import change_products
+                    as_json: bool, force: bool = False) -> None:  # fmt: skip
+    from engine.runtime.listing.manage import HeldSkus, change_products
+    from engine.runtime.service import waiting_states
 
-    engine, factory, store, _bundle, target = _listing_open(store_name)
+    engine, factory, store, bundle, target = _listing_open(store_name)
+    progress = _progress(as_json)
+    finished: list[str] = []
+
+    def advance(done: int, total: int, sku: str) -> None:
+        if done == 1:
+            progress.start(f"{action} products", total)
+        progress.advance(f"{action} products")
+        finished.append(sku)
+
     try:
-        results = change_products(factory, store.id, target.adapter, skus, action)  # type: ignore[arg-type]
+        results = change_products(
+            factory, store.id, target.adapter, skus, action,  # type: ignore[arg-type]
+            force=force, waiting_states=waiting_states(bundle), progress=advance,
+        )  # fmt: skip
+    except HeldSkus as exc:
+        # open orders hold some of them: nothing changed; one line names SKUs and orders
+        if as_json:
+            held = {sku: [h.to_json() for h in hs] for sku, hs in exc.holds.items()}
+            error = {"type": "HeldSkus", "message": str(exc), "exit_code": exc.exit_code}
+            emit_json({"action": action, "error": error, "held": held})
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        progress.close()
+        _interrupted(
+            f"interrupted: {len(finished)} of {len(dict.fromkeys(skus))} SKU(s) done "
+            f"({action}); run the same command again to finish — SKUs already done are "
+            "reported as done",
+            {"action": action, "done": finished},
+            as_json,
+        )
     finally:
+        progress.close()
         target.adapter.close()
         engine.dispose()
     if as_json:
@@ -1688,26 +1718,31 @@ def products_activate(skus: tuple[str, ...], store_name: str | None, as_json: bo
 
 @products_group.command("deactivate")
 @click.argument("skus", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also SKUs that open orders hold or wait for.")
 @click.option("--store", "store_name", default=None, help="Store name (if several).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def products_deactivate(skus: tuple[str, ...], store_name: str | None, as_json: bool) -> None:
-    """Hide products in the store (and mark them inactive in the OMS)."""
-    _listing_change(skus, store_name, "deactivate", as_json)
+def products_deactivate(skus: tuple[str, ...], force: bool, store_name: str | None,
+                        as_json: bool) -> None:  # fmt: skip
+    """Hide products in the store (and mark them inactive in the OMS). Refused for SKUs that
+    open orders hold or wait for (the orders are listed) unless --force."""
+    _listing_change(skus, store_name, "deactivate", as_json, force)
 
 
 @products_group.command("delete")
 @click.argument("skus", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also SKUs that open orders hold or wait for.")
 @click.option("--store", "store_name", default=None, help="Store name (if several).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def products_delete(skus: tuple[str, ...], yes: bool, store_name: str | None,
+def products_delete(skus: tuple[str, ...], yes: bool, force: bool, store_name: str | None,
                     as_json: bool) -> None:  # fmt: skip
     """Delete products (or a variant's combination) from the store; mark them deleted in the
-    OMS. Asks for confirmation unless --yes."""
+    OMS. Asks for confirmation unless --yes. Refused for SKUs that open orders hold or wait
+    for (the orders are listed) unless --force."""
     if not yes:
         click.confirm(f"delete {len(skus)} product(s) from the store: {', '.join(skus)}?",
                       abort=True, err=True)  # fmt: skip
-    _listing_change(skus, store_name, "delete", as_json)
+    _listing_change(skus, store_name, "delete", as_json, force)
 
 
 @products_group.group("brands")

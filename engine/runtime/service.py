@@ -919,7 +919,7 @@ def settle_stock(
     refs: dict[int, str] = {}
     if moved:
         query = select(OrderRow.id, OrderRow.reference).where(OrderRow.id.in_(moved))
-        refs = {int(oid): str(ref) for oid, ref in session.execute(query).tuples()}
+        refs = {int(row[0]): str(row[1]) for row in session.execute(query)}
     return Settled(shorted, promoted, refs)
 
 

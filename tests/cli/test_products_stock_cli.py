@@ -234,3 +234,60 @@ def test_listing_a_lower_stock_follows_the_stock_rules(
                               "--price", "5", "--stock", "6")  # fmt: skip
     assert "1 Partial order(s) now New: YOUNG" in out
     assert states(db)["YOUNG"] == "New"
+
+
+# --------------------------------------------------------------------------- delete / deactivate
+
+
+def test_delete_or_deactivate_of_held_skus_needs_force_and_names_the_orders(
+    db: Any, sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for sku in ("S1", "S2"):
+        assert run("products", "create", "--sku", sku, "--name", sku, "--price", "5",
+                   "--stock", "5").exit_code == 0  # fmt: skip
+    (tmp_path / "tee.yaml").write_text(
+        "sku: TEE\nname: Tee\nprice: '20.00'\nvariants:\n"
+        "  - {sku: TEE-S, attributes: {Size: S}, stock: 3}\n"
+        "  - {sku: TEE-M, attributes: {Size: M}, stock: 4}\n"
+    )
+    assert run("products", "create", "--from", "tee.yaml").exit_code == 0
+    assert order(db, "HOLD-1", 10, {"S1": 2}) == "New"
+    assert order(db, "WAIT-1", 20, {"TEE-M": 10}) == "Partial"
+    refs = set(by_ref(sandbox))
+
+    code, out, err = run_main(capsys, "products", "delete", "S1", "S2", "--yes")
+    assert code == 78
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: products delete: 1 SKU(s) held by open orders (S1: HOLD-1")
+    assert "HOLD-1 (New, 2 reserved)" in line
+    assert "--force" in line
+    assert set(by_ref(sandbox)) == refs  # nothing changed, S2 included
+
+    code, out, err = run_main(capsys, "products", "deactivate", "TEE", "--json")
+    assert code == 78
+    doc = json.loads(out)
+    assert [(o["reference"], o["sku"], o["reserved"]) for o in doc["held"]["TEE"]] == [
+        ("WAIT-1", "TEE-M", 0)
+    ]
+    assert by_ref(sandbox)["TEE"]["active"] == "1"
+
+    code, out, err = run_main(capsys, "products", "deactivate", "TEE", "--force")
+    assert code == 0, err
+    assert "forced: open orders still hold it: WAIT-1 (Partial, waiting)" in out + err
+    assert by_ref(sandbox)["TEE"]["active"] == "0"
+
+    code, out, err = run_main(capsys, "products", "delete", "S1", "S2", "--yes", "--force",
+                              "--json")  # fmt: skip
+    assert code == 0, err
+    results = {r["sku"]: r for r in json.loads(out)["results"]}
+    assert [o["reference"] for o in results["S1"]["orders"]] == ["HOLD-1"]
+    assert results["S2"]["orders"] == []
+    assert not {"S1", "S2"} & set(by_ref(sandbox))
+    # a re-run (after Ctrl-C, say) reports them done
+    code, out, err = run_main(capsys, "products", "delete", "S1", "S2", "--yes")
+    assert code == 0, err
+    assert "S1: already deleted" in out + err
+
+
+def by_ref(sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
+    return {p["reference"]: p for p in sandbox.store.records("products")}
