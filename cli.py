@@ -686,9 +686,21 @@ def sync_catalog_cmd(store_name: str | None, full: bool, as_json: bool) -> None:
     from engine.runtime.sync import sync_catalog
 
     engine, factory, bundle = _open_runtime()
+    progress = _progress(as_json)
     try:
-        report = sync_catalog(factory, bundle, store_name, full=full, progress=_progress(as_json))
+        report = sync_catalog(factory, bundle, store_name, full=full, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        seen = sum(progress.done.values())
+        _interrupted(
+            f"interrupted: {seen} product(s) read and saved; run the same command again to "
+            "finish — a full sync resumes after the last saved page, a delta sync reads the "
+            "changes again (nothing is bound twice)",
+            {"stream": "catalog", "products_saved": seen},
+            as_json,
+        )
     finally:
+        progress.close()
         engine.dispose()
     if as_json:
         emit_json(report.to_json())
@@ -711,11 +723,21 @@ def sync_orders_cmd(store_name: str | None, since: str | None, as_json: bool) ->
 
     days = parse_since(since) if since else None
     engine, factory, bundle = _open_runtime()
+    progress = _progress(as_json)
     try:
-        report = sync_orders(
-            factory, bundle, store_name, since_days=days, progress=_progress(as_json)
+        report = sync_orders(factory, bundle, store_name, since_days=days, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        seen = sum(progress.done.values())
+        _interrupted(
+            f"interrupted: {seen} order(s) read and saved; run the same command again to "
+            "finish — each page is saved with its cursor, and an order seen twice is not "
+            "imported twice",
+            {"stream": "orders", "orders_saved": seen},
+            as_json,
         )
     finally:
+        progress.close()
         engine.dispose()
     if as_json:
         emit_json(report.to_json())
@@ -1212,19 +1234,42 @@ def outbox_run(once: bool, concurrency: int, as_json: bool) -> None:
 @click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
-    """Push every SKU's available quantity to the store (the manual "Sync Stock")."""
-    from engine.runtime import outbox
+    """Push every SKU's available quantity to the store (the manual "Sync Stock"). A bar on
+    a terminal; Ctrl-C says how many were pushed (the rest stay queued)."""
+    from engine.runtime import inventory, outbox
     from engine.runtime.db.stores import get_store_row
     from engine.runtime.settings import Settings
+    from engine.runtime.sync.progress import Watcher
 
     settings = Settings.from_env()
+    progress = _progress(as_json)
     with outbox.open_dispatcher(settings) as dispatcher:
-        with dispatcher.session_factory.begin() as session:
+        sessions = dispatcher.session_factory
+        with sessions.begin() as session:
             store_id = get_store_row(session, store_name).id
             queued = outbox.enqueue_stock_sync(
                 session, store_id=store_id, every_sku=every_sku, at=_now()
             )
-        stats = dispatcher.run_once()
+
+        def waiting() -> int:
+            with sessions() as s:
+                return inventory.stock_pushes_waiting(s, store_id)
+
+        try:
+            with Watcher(progress, "stock pushes", queued, waiting):
+                stats = dispatcher.run_once()
+        except KeyboardInterrupt:
+            progress.close()
+            left = min(queued, waiting())
+            _interrupted(
+                f"interrupted: {queued - left} of {queued} SKU(s) pushed to the store; the "
+                f"other {left} stay queued: 'omsflow run' (or 'omsflow outbox run') delivers "
+                "them, or run 'omsflow sync stock' again",
+                {"queued": queued, "pushed": queued - left, "waiting": left},
+                as_json,
+            )
+        finally:
+            progress.close()
     if as_json:
         emit_json({"queued": queued, **stats.as_dict()})
     else:
@@ -1868,15 +1913,13 @@ def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> Non
     from pathlib import Path
 
     from engine.runtime.demo import run_demo, summary_lines
-    from engine.runtime.sync import terminal_progress
 
-    interactive = sys.stdout.isatty() and not as_json
     result = run_demo(
         products=products,
         orders=orders,
         keep=Path(keep) if keep else None,
         say=(lambda _line: None) if as_json else (lambda line: click.echo(f"- {line}")),
-        progress=terminal_progress(interactive),
+        progress=_progress(as_json),
     )
     if as_json:
         emit_json(result.to_json())

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.errors import ConfigError
 
 from .db.repository import SqlInventoryRepository, SqlOutboxRepository
-from .db.tables import InventoryRow, OrderLineRow, OrderRow, ProductRow, StoreRow
+from .db.tables import InventoryRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, StoreRow
 
 PUSH_STOCK = "push_stock"
 
@@ -66,6 +66,16 @@ def levels(session: Session, skus: Iterable[str] | None = None) -> dict[str, Sto
         for sku in wanted:
             found.setdefault(sku, StockLevel(sku, 0, 0))
     return found
+
+
+def stock_pushes_waiting(session: Session, store_id: int | None = None) -> int:
+    """``push_stock`` rows not delivered yet (pending or leased), of one store or all."""
+    query = select(func.count()).where(
+        OutboxRow.kind == PUSH_STOCK, OutboxRow.state.in_(("pending", "leased"))
+    )
+    if store_id is not None:
+        query = query.where(OutboxRow.store_id == store_id)
+    return int(session.scalar(query) or 0)
 
 
 def stock_dedup_key(store_id: int, sku: str) -> str:

@@ -112,3 +112,57 @@ def interactive(as_json: bool = False) -> bool:
 def terminal_progress(enabled: bool) -> NullProgress:
     """A rich bar on stderr when ``enabled`` (see ``interactive``), else nothing."""
     return RichProgress() if enabled else NullProgress()
+
+
+class Watcher:
+    """Draws progress for work it cannot see: a thread polls ``remaining()`` (e.g. rows left
+    in the outbox) every ``every`` seconds and advances ``stream`` to ``total - remaining``.
+    A context manager: the thread stops (after one last poll) on exit."""
+
+    def __init__(
+        self,
+        progress: NullProgress,
+        stream: str,
+        total: int,
+        remaining: Any,
+        every: float = 0.5,
+    ) -> None:
+        import threading
+
+        self.progress = progress
+        self.stream = stream
+        self.total = total
+        self.remaining = remaining
+        self.every = every
+        self.shown = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-watcher", daemon=True)
+
+    def poll(self) -> int:
+        """Advance to what is done now; returns it."""
+        try:
+            done = max(0, min(self.total, self.total - int(self.remaining())))
+        except Exception:  # noqa: BLE001 - a failed poll only skips one redraw
+            return self.shown
+        if done > self.shown:
+            self.progress.advance(self.stream, done - self.shown)
+            self.shown = done
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.poll()
+
+    def __enter__(self) -> Watcher:
+        self.progress.start(self.stream, self.total)
+        if not isinstance(self.progress, RichProgress):
+            return self  # nothing drawn: no thread, the caller polls once at the end
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.poll()
+        self.progress.finish(self.stream)
