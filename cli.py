@@ -1235,45 +1235,43 @@ def outbox_run(once: bool, concurrency: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
     """Push every SKU's available quantity to the store (the manual "Sync Stock"). A bar on
-    a terminal; Ctrl-C says how many were pushed (the rest stay queued)."""
-    from engine.runtime import inventory, outbox
-    from engine.runtime.db.stores import get_store_row
+    a terminal; Ctrl-C finishes the pushes in flight and says how many went out (the rest
+    stay queued for 'omsflow run' or a re-run)."""
+    from engine.runtime import outbox
     from engine.runtime.settings import Settings
-    from engine.runtime.sync.progress import Watcher
+    from engine.runtime.sync.stock import push_all_stock
 
-    settings = Settings.from_env()
+    def stopping() -> None:
+        click.echo("stopping: finishing the pushes in flight (Ctrl-C again to quit now)",
+                   err=True)  # fmt: skip
+
     progress = _progress(as_json)
-    with outbox.open_dispatcher(settings) as dispatcher:
-        sessions = dispatcher.session_factory
-        with sessions.begin() as session:
-            store_id = get_store_row(session, store_name).id
-            queued = outbox.enqueue_stock_sync(
-                session, store_id=store_id, every_sku=every_sku, at=_now()
-            )
-
-        def waiting() -> int:
-            with sessions() as s:
-                return inventory.stock_pushes_waiting(s, store_id)
-
-        try:
-            with Watcher(progress, "stock pushes", queued, waiting):
-                stats = dispatcher.run_once()
-        except KeyboardInterrupt:
-            progress.close()
-            left = min(queued, waiting())
-            _interrupted(
-                f"interrupted: {queued - left} of {queued} SKU(s) pushed to the store; the "
-                f"other {left} stay queued: 'omsflow run' (or 'omsflow outbox run') delivers "
-                "them, or run 'omsflow sync stock' again",
-                {"queued": queued, "pushed": queued - left, "waiting": left},
-                as_json,
-            )
-        finally:
-            progress.close()
+    try:
+        # batches of 50: a smooth bar, and Ctrl-C waits for at most two batches in flight
+        with outbox.open_dispatcher(Settings.from_env(), batch=50) as dispatcher:
+            done = push_all_stock(dispatcher, store_name=store_name, every_sku=every_sku,
+                                  at=_now(), progress=progress, on_interrupt=stopping)  # fmt: skip
+    except KeyboardInterrupt:
+        progress.close()
+        _interrupted("interrupted at once: pushes in flight stay leased for up to a minute, "
+                     "then 'omsflow run' or 'omsflow sync stock' delivers them", None,
+                     as_json)  # fmt: skip
+    finally:
+        progress.close()
+    stats = done.stats
+    if done.interrupted:
+        _interrupted(
+            f"interrupted: {done.pushed} of {done.queued} SKU(s) pushed to the store; the "
+            f"other {done.waiting} stay queued: 'omsflow run' (or 'omsflow outbox run') "
+            "delivers them, or run 'omsflow sync stock' again",
+            {"queued": done.queued, "pushed": done.pushed, "waiting": done.waiting,
+             **stats.as_dict()},
+            as_json,
+        )  # fmt: skip
     if as_json:
-        emit_json({"queued": queued, **stats.as_dict()})
+        emit_json({"queued": done.queued, **stats.as_dict()})
     else:
-        click.echo(f"{queued} SKU(s) queued; " + _dispatch_line(stats))
+        click.echo(f"{done.queued} SKU(s) queued; " + _dispatch_line(stats))
         for line in stats.errors:
             click.echo(f"  {line}")
     if stats.dead:
@@ -1517,6 +1515,7 @@ def _listing_apply(drafts: Any, store_name: str | None, base_dir: Any, dry_run: 
         last[0] = done
 
     try:
+        progress.note(f"planning {len(drafts)} product(s): the OMS, then the store by SKU")
         report = apply_drafts(factory, store.id, target, drafts, dry_run=dry_run,
                               progress=advance, bundle=bundle)  # fmt: skip
     except Interrupted as exc:
@@ -1659,7 +1658,9 @@ def products_import(
     from engine.runtime.specs import load_bundle
 
     src = Path(path)
-    read = read_workbook(src, sources=load_bundle().channel.prices.sources)
+    with _progress(as_json) as steps:
+        steps.note(f"reading {src.name}")
+        read = read_workbook(src, sources=load_bundle().channel.prices.sources)
     report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json,
                             again="run the same import again")  # fmt: skip
     notes = read.row_notes()
@@ -1674,7 +1675,9 @@ def products_import(
 
     errors = [*read.errors, *(RowError(r, "", str(msg)) for r, msg in failed_rows)]
     out = Path(errors_out) if errors_out else src.with_name(src.stem + ".errors.xlsx")
-    write_errors_copy(src, out, errors, notes=notes)
+    with _progress(as_json) as steps:
+        steps.note(f"writing {out.name}")
+        write_errors_copy(src, out, errors, notes=notes)
     counts = report.counts()
     counts["failed"] += len(read.excluded)
     if as_json:

@@ -32,7 +32,7 @@ from sqlalchemy import select as sql_select
 
 from engine.runtime.db import session as dbsession
 from engine.runtime.db import stores
-from engine.runtime.db.tables import AttributeValueRow, InventoryRow, ProductRow
+from engine.runtime.db.tables import AttributeValueRow, InventoryRow, OutboxRow, ProductRow
 from engine.runtime.listing.sample import sample_drafts
 from engine.runtime.listing.workbook import write_workbook
 from engine.runtime.sandbox.server import SandboxServer, start_sandbox
@@ -306,3 +306,60 @@ def test_after_a_hard_kill_the_same_import_adopts_what_the_store_holds_and_finis
         assert again.returncode == 0, again.stderr
         assert _store_state(sandbox) == want_store
         assert _oms_state(db) == want_oms
+
+
+def test_ctrl_c_in_sync_stock_settles_what_is_in_flight_and_a_rerun_pushes_the_rest(
+    tmp_path: Path,
+) -> None:
+    from engine.runtime.inventory import levels, set_on_hand, stock_pushes_waiting
+    from tests.runtime.outbox.support import T0, put_count, seed_catalogue, seed_store
+
+    with start_sandbox(products=60, orders=0, seed=3) as sandbox:
+        db = f"sqlite:///{tmp_path / 'oms.db'}"
+        engine = dbsession.make_engine(db)
+        dbsession.upgrade(engine)
+        sessions = dbsession.session_factory(engine)
+        skus = seed_catalogue(sessions, sandbox, seed_store(sessions, sandbox))
+        units = {sku: ids for sku, ids in skus.items() if sku}
+        with sessions.begin() as s:  # the OMS counted again: every unit differs from the store
+            for sku, (pid, cid) in units.items():
+                set_on_hand(s, sku, sandbox.store.stock_of(pid, cid) + 7, at=T0, push=False)
+        sandbox.faults.latency_ms = 120
+        proc = subprocess.Popen(
+            _argv("sync", "stock"), cwd=tmp_path, env=_env(db),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while put_count(sandbox) < 8 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (out, err)
+        lines = err.strip().splitlines()
+        assert lines[0] == "stopping: finishing the pushes in flight (Ctrl-C again to quit now)"
+        match = re.fullmatch(
+            r"interrupted: (\d+) of (\d+) SKU\(s\) pushed to the store; the other (\d+) stay "
+            r"queued: 'omsflow run' \(or 'omsflow outbox run'\) delivers them, or run "
+            r"'omsflow sync stock' again",
+            lines[-1],
+        )
+        assert match, lines
+        pushed, queued, left = map(int, match.groups())
+        assert queued == len(units)
+        assert pushed + left == queued
+        assert 0 < left < queued  # stopped part-way, not at the end
+        with sessions() as s:
+            assert stock_pushes_waiting(s) == left  # what it says is what is queued
+            states = {r.state for r in s.scalars(sql_select(OutboxRow))}
+        assert "leased" not in states  # nothing left holding a SKU's lane
+
+        sandbox.faults.latency_ms = 0
+        again = run_piped(tmp_path, db, "sync", "stock")
+        assert again.returncode == 0, again.stderr
+        with sessions() as s:
+            oms = levels(s, units)
+            assert stock_pushes_waiting(s) == 0
+        engine.dispose()
+        store = {sku: sandbox.store.stock_of(pid, cid) for sku, (pid, cid) in units.items()}
+        assert store == {sku: level.pushable for sku, level in oms.items()}

@@ -39,6 +39,11 @@ class NullProgress:
     def close(self) -> None:
         return None
 
+    def note(self, text: str) -> None:
+        """Say what runs now, before anything can be counted (a spinner on a terminal,
+        until the next ``start``, ``note`` or ``close``)."""
+        return None
+
     def __enter__(self) -> NullProgress:
         return self
 
@@ -75,9 +80,11 @@ class RichProgress(NullProgress):
         )
         self._tasks: dict[str, Any] = {}
         self._running = False
+        self._status: Any = None
 
     def start(self, stream: str, total: int | None = None) -> None:
         super().start(stream, total)
+        self._end_note()
         if not self._running:
             self._progress.start()
             self._running = True
@@ -97,8 +104,20 @@ class RichProgress(NullProgress):
         if not self._tasks:
             self.close()
 
+    def note(self, text: str) -> None:
+        self._end_note()
+        if not self._running:  # one live display at a time: a bar already shows progress
+            self._status = self.console.status(text)
+            self._status.start()
+
+    def _end_note(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
     def close(self) -> None:
         """Stop the live display (the bars stay as they were drawn); idempotent."""
+        self._end_note()
         if self._running:
             self._progress.stop()
             self._running = False
