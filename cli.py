@@ -389,10 +389,23 @@ def store_connect(
         if not no_sync:  # issue 4: catalogue, then the order backfill, by themselves
             from engine.runtime.sync import run_initial_sync
 
-            synced = [
-                r.to_json()
-                for r in run_initial_sync(factory, bundle, store_name, progress=_progress(as_json))
-            ]
+            progress = _progress(as_json)
+            try:
+                synced = [
+                    r.to_json()
+                    for r in run_initial_sync(factory, bundle, store_name, progress=progress)
+                ]
+            except KeyboardInterrupt:
+                progress.close()
+                _interrupted(
+                    f"interrupted: store {store_name!r} is connected; its first sync stopped "
+                    f"after {sum(progress.done.values())} record(s) saved: run 'omsflow sync "
+                    "catalog' then 'omsflow sync orders' to finish it",
+                    {"store": saved, "sync_saved": dict(progress.done)},
+                    as_json,
+                )
+            finally:
+                progress.close()
     finally:
         engine.dispose()
     for warning in report.warnings:
