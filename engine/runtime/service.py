@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, exists, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -171,7 +171,26 @@ def _retried(
                     f"{what}: the order kept changing; gave up after {attempt}"
                 ) from None
             time.sleep(0.005 * attempt)
+        except DBAPIError as exc:
+            # PostgreSQL chose this transaction as a deadlock's victim (a stock change
+            # shorting or promoting orders locks their other SKUs after its own): all of it
+            # was rolled back, so running it again is safe
+            if not rolled_back_whole(exc) or attempt == MAX_ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
     raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
+
+
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+"""deadlock_detected, serialization_failure: the transaction was rolled back whole."""
+
+
+def rolled_back_whole(exc: DBAPIError) -> bool:
+    """True for a database error that rolled the whole transaction back and goes away on a
+    second try (``RETRIED_SQLSTATES``: PostgreSQL's deadlock victim, serialization failure)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in RETRIED_SQLSTATES
 
 
 def _in_transaction(

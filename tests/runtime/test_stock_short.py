@@ -176,3 +176,57 @@ def test_available_never_below_zero_after_any_sequence_of_changes(
             held = {line.reserved == line.quantity for line in order.lines}
             # New holds every line; Partial holds nothing
             assert held == ({True} if order.state == "New" else {False}), order.reference
+
+
+def test_concurrent_stock_sets_and_imports_keep_the_books_straight(
+    sessions: sessionmaker[Session], bundle: Bundle
+) -> None:
+    """Two threads lower and raise stock while two import orders: every SKU's reserved
+    equals what its lines hold, nothing is promised twice, New orders hold every line and
+    Partial ones none (PostgreSQL: row locks; SQLite: one writer at a time)."""
+    import random
+    import threading
+
+    service.set_stock(sessions, bundle, "A", 10, at=T0)
+    service.set_stock(sessions, bundle, "B", 10, at=T0)
+    errors: list[BaseException] = []
+
+    def setter(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(25):
+                service.set_stock(sessions, bundle, rng.choice("AB"), rng.randint(0, 12), at=T0)
+        except StockHeld:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def importer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for n in range(25):
+                lines = {"A": rng.randint(1, 3)} if n % 2 else {"A": 1, "B": rng.randint(1, 2)}
+                _order(sessions, bundle, f"T{seed}-{n}", rng.randint(0, 500), **lines)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setter, args=(i,)) for i in (1, 2)]
+    threads += [threading.Thread(target=importer, args=(i,)) for i in (3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors, errors
+    with sessions() as s:
+        orders = list(s.scalars(select(OrderRow)))
+        held = {"A": 0, "B": 0}
+        for order in orders:
+            for line in order.lines:
+                held[line.sku] += line.reserved
+            holds_all = {line.reserved == line.quantity for line in order.lines}
+            assert holds_all == ({True} if order.state == "New" else {False}), order.reference
+        levels = inventory.levels(s, ["A", "B"])
+    assert len(orders) == 50
+    for sku in "AB":
+        assert levels[sku].reserved == held[sku]
+        assert levels[sku].available >= 0

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -741,7 +742,10 @@ def _bind_batch(
     bundle: Any,
 ) -> None:
     """Bind what the store accepted for ``batch`` in one transaction (again if an order
-    changed under the stock rules' events: the binding is idempotent)."""
+    changed under the stock rules' events, or PostgreSQL broke a deadlock by rolling it
+    back: the binding is idempotent)."""
+    from engine.runtime.service import rolled_back_whole
+
     for attempt in range(1, 4):
         try:
             with session_factory() as session, session.begin():
@@ -750,6 +754,9 @@ def _bind_batch(
             return
         except (StaleOrder, StaleDataError):
             if attempt == 3:
+                raise
+        except DBAPIError as exc:
+            if not rolled_back_whole(exc) or attempt == 3:
                 raise
 
 
