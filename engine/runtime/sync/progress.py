@@ -77,6 +77,9 @@ class RichProgress(NullProgress):
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
+            # what the command prints meanwhile goes above the bar when stdout is this
+            # terminal too; a piped stdout keeps it (it cannot garble the bar)
+            redirect_stdout=sys.stdout.isatty(),
         )
         self._tasks: dict[str, Any] = {}
         self._running = False
