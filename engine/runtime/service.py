@@ -49,7 +49,7 @@ from engine.errors import ConfigError, NotFound, StaleOrder
 
 from . import inventory
 from .db.base import utcnow
-from .db.repository import SqlOrderRepository, _dialect_insert
+from .db.repository import SqlInventoryRepository, SqlOrderRepository, _dialect_insert
 from .db.statements import EventStatements, event_statements
 from .db.tables import (
     InboundEventRow,
@@ -875,8 +875,10 @@ def set_stock(
     """
 
     def work(session: Session) -> StockResult:
+        before = _locked_on_hand(session, sku)
         inventory.set_on_hand(session, sku, quantity, at=at)
-        return _settle_stock(session, bundle, sku, at=at, what=f"stock set {sku} {quantity}")
+        what = f"stock set {sku} {quantity}"
+        return _settle_stock(session, bundle, sku, before, at=at, what=what)
 
     return _in_transaction(session_factory, work, what=f"stock set {sku}")[0]
 
@@ -897,19 +899,27 @@ def adjust_stock(
     """
 
     def work(session: Session) -> StockResult:
+        before = _locked_on_hand(session, sku)
         inventory.adjust(session, sku, delta, at=at)
-        return _settle_stock(session, bundle, sku, at=at, what=f"stock adjust {sku} {delta:+d}")
+        what = f"stock adjust {sku} {delta:+d}"
+        return _settle_stock(session, bundle, sku, before, at=at, what=what)
 
     return _in_transaction(session_factory, work, what=f"stock adjust {sku}")[0]
 
 
+def _locked_on_hand(session: Session, sku: str) -> int:
+    """``sku``'s on hand, its row locked (created when missing) for this transaction."""
+    return SqlInventoryRepository(session).lock([sku])[sku].on_hand
+
+
 def _settle_stock(
-    session: Session, bundle: BundleLike, sku: str, *, at: datetime, what: str
+    session: Session, bundle: BundleLike, sku: str, before: int, *, at: datetime, what: str
 ) -> StockResult:
-    """After ``sku``'s on hand changed (row locked): refuse a value below the firm holds,
-    short the newest orders while available is below 0, promote Partial orders while it is
-    above; the result with the orders' references."""
-    require_unheld(session, bundle, {sku: inventory.levels(session, [sku])[sku].on_hand}, what)
+    """After ``sku``'s on hand changed from ``before`` (row locked): refuse a lower value
+    below the firm holds, short the newest orders while available is below 0, promote
+    Partial orders while it is above; the result with the orders' references."""
+    now = inventory.levels(session, [sku])[sku].on_hand
+    require_unheld(session, bundle, {sku: now}, what, before={sku: before})
     moved = settle_stock(session, bundle, skus={sku}, at=at)
     return StockResult(
         inventory.levels(session, [sku])[sku], moved.promoted, moved.shorted, moved.references
@@ -983,12 +993,20 @@ def waiting_states(bundle: BundleLike) -> frozenset[str]:
 
 
 def require_unheld(
-    session: Session, bundle: BundleLike, on_hand: Mapping[str, int], what: str
+    session: Session,
+    bundle: BundleLike,
+    on_hand: Mapping[str, int],
+    what: str,
+    *,
+    before: Mapping[str, int] | None = None,
 ) -> None:
-    """Raise ``StockHeld`` when a SKU's (new) on hand is below what orders that cannot be
-    shorted hold."""
+    """Raise ``StockHeld`` when a SKU's new on hand is below what orders that cannot be
+    shorted hold. With ``before`` (the on hand until now), only a SKU whose stock goes down
+    is checked: more stock is never refused, even while still short."""
     shortable = shortable_states(bundle)
     for sku, quantity in sorted(on_hand.items()):
+        if before is not None and quantity >= before.get(sku, 0):
+            continue
         firm = [h for h in inventory.holds(session, [sku]) if h.state not in shortable]
         held = sum(h.reserved for h in firm)
         if quantity < held:

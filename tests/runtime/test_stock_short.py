@@ -154,6 +154,22 @@ def test_units_held_past_new_refuse_a_lower_stock_and_nothing_is_written(
     assert _level(sessions, "A") == (2, 2, 0)
 
 
+def test_more_stock_is_never_refused_even_while_still_below_what_is_held(
+    sessions: sessionmaker[Session], bundle: Bundle
+) -> None:
+    service.set_stock(sessions, bundle, "A", 5, at=T0)
+    released = _order(sessions, bundle, "REL", 10, A=5)
+    service.apply_inbound(sessions, bundle, order_id=released, trigger="release",
+                          source="user", idempotency_key="u:rel", at=T0)  # fmt: skip
+    with sessions.begin() as s:  # a miscount recorded before these rules (or by hand)
+        inventory.set_on_hand(s, "A", 1, at=T0)
+    up = service.adjust_stock(sessions, bundle, "A", +2, at=T0)
+    assert (up.level.on_hand, up.level.available) == (3, -2)
+    assert service.set_stock(sessions, bundle, "A", 4, at=T0).level.on_hand == 4
+    with pytest.raises(StockHeld):
+        service.set_stock(sessions, bundle, "A", 2, at=T0)  # down again: refused
+
+
 def test_available_never_below_zero_after_any_sequence_of_changes(
     sessions: sessionmaker[Session], bundle: Bundle
 ) -> None:

@@ -665,8 +665,10 @@ def _refuse_below_held(
             stock = _planned_stock(job)
             if not stock:
                 continue
+            now = {sku: level.on_hand for sku, level in inventory.levels(session, stock).items()}
             try:
-                service.require_unheld(session, bundle, stock, f"stock of {job.draft.sku}")
+                what = f"stock of {job.draft.sku}"
+                service.require_unheld(session, bundle, stock, what, before=now)
             except service.StockHeld as exc:
                 c = job.change
                 outcomes[job.draft.sku] = Outcome(
