@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -490,10 +490,23 @@ def store_connect(
         if not no_sync:  # issue 4: catalogue, then the order backfill, by themselves
             from engine.runtime.sync import run_initial_sync
 
-            synced = [
-                r.to_json()
-                for r in run_initial_sync(factory, bundle, store_name, progress=_progress(as_json))
-            ]
+            progress = _progress(as_json)
+            try:
+                synced = [
+                    r.to_json()
+                    for r in run_initial_sync(factory, bundle, store_name, progress=progress)
+                ]
+            except KeyboardInterrupt:
+                progress.close()
+                _interrupted(
+                    f"interrupted: store {store_name!r} is connected; its first sync stopped "
+                    f"after {sum(progress.done.values())} record(s) saved: run 'omsflow sync "
+                    "catalog' then 'omsflow sync orders' to finish it",
+                    {"store": saved, "sync_saved": dict(progress.done)},
+                    as_json,
+                )
+            finally:
+                progress.close()
     finally:
         engine.dispose()
     for warning in report.warnings:
@@ -764,9 +777,10 @@ def _open_runtime() -> tuple[Any, Any, Any]:
 
 
 def _progress(as_json: bool) -> Any:
-    from engine.runtime.sync import terminal_progress
+    """A rich bar on stderr when it is a terminal and --json is off; else a silent counter."""
+    from engine.runtime.sync.progress import interactive, terminal_progress
 
-    return terminal_progress(sys.stdout.isatty() and not as_json)
+    return terminal_progress(interactive(as_json))
 
 
 def _print_report(doc: dict[str, Any]) -> None:
@@ -786,9 +800,21 @@ def sync_catalog_cmd(store_name: str | None, full: bool, as_json: bool) -> None:
     from engine.runtime.sync import sync_catalog
 
     engine, factory, bundle = _open_runtime()
+    progress = _progress(as_json)
     try:
-        report = sync_catalog(factory, bundle, store_name, full=full, progress=_progress(as_json))
+        report = sync_catalog(factory, bundle, store_name, full=full, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        seen = sum(progress.done.values())
+        _interrupted(
+            f"interrupted: {seen} product(s) read and saved; run the same command again to "
+            "finish — a full sync resumes after the last saved page, a delta sync reads the "
+            "changes again (nothing is bound twice)",
+            {"stream": "catalog", "products_saved": seen},
+            as_json,
+        )
     finally:
+        progress.close()
         engine.dispose()
     if as_json:
         emit_json(report.to_json())
@@ -811,11 +837,21 @@ def sync_orders_cmd(store_name: str | None, since: str | None, as_json: bool) ->
 
     days = parse_since(since) if since else None
     engine, factory, bundle = _open_runtime()
+    progress = _progress(as_json)
     try:
-        report = sync_orders(
-            factory, bundle, store_name, since_days=days, progress=_progress(as_json)
+        report = sync_orders(factory, bundle, store_name, since_days=days, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        seen = sum(progress.done.values())
+        _interrupted(
+            f"interrupted: {seen} order(s) read and saved; run the same command again to "
+            "finish — each page is saved with its cursor, and an order seen twice is not "
+            "imported twice",
+            {"stream": "orders", "orders_saved": seen},
+            as_json,
         )
     finally:
+        progress.close()
         engine.dispose()
     if as_json:
         emit_json(report.to_json())
@@ -1157,6 +1193,7 @@ def _require_sku(sessions: Any, sku: str) -> None:
 def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) -> None:
     from engine.runtime import inventory
     from engine.runtime.db.session import open_database
+    from engine.runtime.service import StockHeld
     from engine.runtime.settings import Settings
     from engine.runtime.specs import load_bundle
 
@@ -1173,21 +1210,37 @@ def _stock_change(sku: str, as_json: bool, change: Callable[[Any, Any], Any]) ->
                 emit_json({"sku": sku, "error": str(exc), "variants": list(exc.variants)})
             fail(str(exc), exc.exit_code)
         bundle = load_bundle(settings.specs_dir, settings.channels_dir)
-        result = change(sessions, bundle)
+        try:
+            result = change(sessions, bundle)
+        except StockHeld as exc:
+            # below what orders past New hold: nothing is written; one line names them
+            if as_json:
+                emit_json({"sku": sku, "error": str(exc), "held": exc.held,
+                           "orders": [h.to_json() for h in exc.holds]})  # fmt: skip
+            fail(str(exc), exc.exit_code)
     finally:
         engine.dispose()
     level = result.level
+    refs = result.references
     doc = {
         "sku": sku,
         "on_hand": level.on_hand,
         "reserved": level.reserved,
         "available": level.available,
         "promoted_orders": list(result.promoted),
+        "shorted_orders": list(result.shorted),
+        "orders": {str(oid): ref for oid, ref in refs.items()},
     }
     if as_json:
         emit_json(doc)
     else:
-        extra = f"; {len(result.promoted)} Partial order(s) now New" if result.promoted else ""
+        extra = ""
+        if result.shorted:
+            names = ", ".join(refs.get(o, f"#{o}") for o in result.shorted)
+            extra += f"; {len(result.shorted)} order(s) moved to Partial (stock short): {names}"
+        if result.promoted:
+            names = ", ".join(refs.get(o, f"#{o}") for o in result.promoted)
+            extra += f"; {len(result.promoted)} Partial order(s) now New: {names}"
         click.echo(
             f"{sku}: on hand {level.on_hand}, reserved {level.reserved}, "
             f"available {level.available} (store push queued){extra}"
@@ -1370,23 +1423,44 @@ def outbox_run(once: bool, concurrency: int, as_json: bool) -> None:
 @click.option("--store", "store_name", default=None, help="Store name (default: the only one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def sync_stock(every_sku: bool, store_name: str | None, as_json: bool) -> None:
-    """Push every SKU's available quantity to the store (the manual "Sync Stock")."""
+    """Push every SKU's available quantity to the store (the manual "Sync Stock"). A bar on
+    a terminal; Ctrl-C finishes the pushes in flight and says how many went out (the rest
+    stay queued for 'omsflow run' or a re-run)."""
     from engine.runtime import outbox
-    from engine.runtime.db.stores import get_store_row
     from engine.runtime.settings import Settings
+    from engine.runtime.sync.stock import push_all_stock
 
-    settings = Settings.from_env()
-    with outbox.open_dispatcher(settings) as dispatcher:
-        with dispatcher.session_factory.begin() as session:
-            store_id = get_store_row(session, store_name).id
-            queued = outbox.enqueue_stock_sync(
-                session, store_id=store_id, every_sku=every_sku, at=_now()
-            )
-        stats = dispatcher.run_once()
+    def stopping() -> None:
+        click.echo("stopping: finishing the pushes in flight (Ctrl-C again to quit now)",
+                   err=True)  # fmt: skip
+
+    progress = _progress(as_json)
+    try:
+        # batches of 50: a smooth bar, and Ctrl-C waits for at most two batches in flight
+        with outbox.open_dispatcher(Settings.from_env(), batch=50) as dispatcher:
+            done = push_all_stock(dispatcher, store_name=store_name, every_sku=every_sku,
+                                  at=_now(), progress=progress, on_interrupt=stopping)  # fmt: skip
+    except KeyboardInterrupt:
+        progress.close()
+        _interrupted("interrupted at once: pushes in flight stay leased for up to a minute, "
+                     "then 'omsflow run' or 'omsflow sync stock' delivers them", None,
+                     as_json)  # fmt: skip
+    finally:
+        progress.close()
+    stats = done.stats
+    if done.interrupted:
+        _interrupted(
+            f"interrupted: {done.pushed} of {done.queued} SKU(s) pushed to the store; the "
+            f"other {done.waiting} stay queued: 'omsflow run' (or 'omsflow outbox run') "
+            "delivers them, or run 'omsflow sync stock' again",
+            {"queued": done.queued, "pushed": done.pushed, "waiting": done.waiting,
+             **stats.as_dict()},
+            as_json,
+        )  # fmt: skip
     if as_json:
-        emit_json({"queued": queued, **stats.as_dict()})
+        emit_json({"queued": done.queued, **stats.as_dict()})
     else:
-        click.echo(f"{queued} SKU(s) queued; " + _dispatch_line(stats))
+        click.echo(f"{done.queued} SKU(s) queued; " + _dispatch_line(stats))
         for line in stats.errors:
             click.echo(f"  {line}")
     if stats.dead:
@@ -1658,28 +1732,54 @@ def _listing_open(store_name: str | None, base_dir: Any = None) -> Any:
 
 
 def _listing_apply(drafts: Any, store_name: str | None, base_dir: Any, dry_run: bool,
-                   as_json: bool) -> Any:  # fmt: skip
-    """Run apply_drafts with a rich progress bar on a terminal; returns the report."""
-    from engine.runtime.listing.apply import apply_drafts
+                   as_json: bool, again: str = "run the same command again") -> Any:  # fmt: skip
+    """Run apply_drafts (stock rules on) with a progress bar on a terminal; returns the
+    report. Ctrl-C: what was written is bound, one line says how far it got (the JSON report
+    so far with --json), exit 130."""
+    from engine.runtime.listing.apply import Interrupted, apply_drafts
 
-    engine, factory, store, _bundle, target = _listing_open(store_name, base_dir)
+    engine, factory, store, bundle, target = _listing_open(store_name, base_dir)
+    progress = _progress(as_json)
+    last = [0]
+
+    def advance(done: int, total: int, _sku: str) -> None:
+        if not last[0] and total:
+            progress.start("products", total)
+        progress.advance("products", done - last[0])
+        last[0] = done
+
     try:
-        if as_json or not sys.stderr.isatty() or not drafts:
-            return apply_drafts(factory, store.id, target, drafts, dry_run=dry_run)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[sku]}"), transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("listing", total=len(drafts), sku="")
-            return apply_drafts(
-                factory, store.id, target, drafts, dry_run=dry_run,
-                progress=lambda done, _total, sku: bar.update(task, completed=done, sku=sku),
-            )  # fmt: skip
+        progress.note(f"planning {len(drafts)} product(s): the OMS, then the store by SKU")
+        report = apply_drafts(factory, store.id, target, drafts, dry_run=dry_run,
+                              progress=advance, bundle=bundle)  # fmt: skip
+    except Interrupted as exc:
+        progress.close()
+        doc = {**exc.report.to_json(), "total": exc.total}
+        _interrupted(exc.summary(again), doc, as_json)
     finally:
+        progress.close()
         target.adapter.close()
         engine.dispose()
+    return report
+
+
+def _interrupted(message: str, doc: dict[str, Any] | None, as_json: bool) -> NoReturn:
+    """Ctrl-C: one line on stderr saying what was done and how to finish (with --json also
+    ``doc`` with ``interrupted: true`` on stdout); exit 130."""
+    if as_json and doc is not None:
+        emit_json({"interrupted": True, "message": message, **doc})
+    click.echo(message, err=True)
+    sys.exit(130)
+
+
+def _moved_orders(outcome: Any) -> str:
+    """``; 2 order(s) moved to Partial: R1, R2`` for a listing outcome that moved orders."""
+    out = ""
+    if outcome.shorted:
+        out += f"; {len(outcome.shorted)} order(s) moved to Partial: {', '.join(outcome.shorted)}"
+    if outcome.promoted:
+        out += f"; {len(outcome.promoted)} Partial order(s) now New: {', '.join(outcome.promoted)}"
+    return out
 
 
 def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
@@ -1700,7 +1800,8 @@ def _listing_summary(report: Any, counts: dict[str, int] | None = None) -> str:
     "--stock",
     default=None,
     type=click.IntRange(0, STOCK_MAX),
-    help="Quantity (single products).",
+    help="Quantity (single products). Left out: a new product starts at 0, an existing one "
+    "keeps its stock.",
 )
 @click.option("--image", default=None, help="Cover image: a file or an http(s) URL.")
 @click.option("--category", default=None, help="Default category by name (created if missing).")
@@ -1740,6 +1841,7 @@ def products_create(
             draft = dr.ProductDraft(
                 sku=dr.parse_sku(sku), name=dr.parse_name(name),
                 price=dr.parse_price(price) or Decimal(0), stock=dr.parse_stock(stock),
+                keep_stock=stock is None,  # no --stock: an update leaves stock alone
                 category=dr.parse_label(category, "category", dr.CATEGORY_MAX),
                 brand=dr.parse_label(brand, "brand", dr.BRAND_MAX), image=dr.parse_image(image),
             )  # fmt: skip
@@ -1757,7 +1859,7 @@ def products_create(
     else:
         for o in report.outcomes:
             line = f"{o.sku}: {o.kind}" + (f" (product {o.product_id})" if o.product_id else "")
-            click.echo(line + (f": {o.error}" if o.error else ""))
+            click.echo(line + (f": {o.error}" if o.error else "") + _moved_orders(o))
         click.echo(_listing_summary(report))
     if report.counts()["failed"]:
         sys.exit(1)
@@ -1790,8 +1892,11 @@ def products_import(
     from engine.runtime.specs import load_bundle
 
     src = Path(path)
-    read = read_workbook(src, sources=load_bundle().channel.prices.sources)
-    report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json)
+    with _progress(as_json) as steps:
+        steps.note(f"reading {src.name}")
+        read = read_workbook(src, sources=load_bundle().channel.prices.sources)
+    report = _listing_apply(read.drafts, store_name, src.resolve().parent, dry_run, as_json,
+                            again="run the same import again")  # fmt: skip
     notes = read.row_notes()
     for o in report.outcomes:
         for r in read.rows_per_draft.get(o.sku, ()):
@@ -1804,7 +1909,9 @@ def products_import(
 
     errors = [*read.errors, *(RowError(r, "", str(msg)) for r, msg in failed_rows)]
     out = Path(errors_out) if errors_out else src.with_name(src.stem + ".errors.xlsx")
-    write_errors_copy(src, out, errors, notes=notes)
+    with _progress(as_json) as steps:
+        steps.note(f"writing {out.name}")
+        write_errors_copy(src, out, errors, notes=notes)
     counts = report.counts()
     counts["failed"] += len(read.excluded)
     if as_json:
@@ -1823,6 +1930,8 @@ def products_import(
         for o in report.outcomes:
             if o.error:
                 click.echo(f"{o.sku}: {o.error}", err=True)
+            elif o.shorted or o.promoted:
+                click.echo(f"{o.sku}{_moved_orders(o)}".replace(";", ":", 1))
         products = len(read.drafts) + len(read.excluded)
         summary = _listing_summary(report, counts)
         click.echo(f"{read.rows_read} rows, {products} products: {summary}")
@@ -1832,13 +1941,43 @@ def products_import(
 
 
 def _listing_change(skus: tuple[str, ...], store_name: str | None, action: str,
-                    as_json: bool) -> None:  # fmt: skip
-    from engine.runtime.listing.manage import change_products
+                    as_json: bool, force: bool = False) -> None:  # fmt: skip
+    from engine.runtime.listing.manage import HeldSkus, change_products
+    from engine.runtime.service import waiting_states
 
-    engine, factory, store, _bundle, target = _listing_open(store_name)
+    engine, factory, store, bundle, target = _listing_open(store_name)
+    progress = _progress(as_json)
+    finished: list[str] = []
+
+    def advance(done: int, total: int, sku: str) -> None:
+        if done == 1:
+            progress.start(f"{action} products", total)
+        progress.advance(f"{action} products")
+        finished.append(sku)
+
     try:
-        results = change_products(factory, store.id, target.adapter, skus, action)  # type: ignore[arg-type]
+        results = change_products(
+            factory, store.id, target.adapter, skus, action,  # type: ignore[arg-type]
+            force=force, waiting_states=waiting_states(bundle), progress=advance,
+        )  # fmt: skip
+    except HeldSkus as exc:
+        # open orders hold some of them: nothing changed; one line names SKUs and orders
+        if as_json:
+            held = {sku: [h.to_json() for h in hs] for sku, hs in exc.holds.items()}
+            error = {"type": "HeldSkus", "message": str(exc), "exit_code": exc.exit_code}
+            emit_json({"action": action, "error": error, "held": held})
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        progress.close()
+        _interrupted(
+            f"interrupted: {len(finished)} of {len(dict.fromkeys(skus))} SKU(s) done "
+            f"({action}); run the same command again to finish — SKUs already done are "
+            "reported as done",
+            {"action": action, "done": finished},
+            as_json,
+        )
     finally:
+        progress.close()
         target.adapter.close()
         engine.dispose()
     if as_json:
@@ -1861,26 +2000,31 @@ def products_activate(skus: tuple[str, ...], store_name: str | None, as_json: bo
 
 @products_group.command("deactivate")
 @click.argument("skus", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also SKUs that open orders hold or wait for.")
 @click.option("--store", "store_name", default=None, help="Store name (if several).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def products_deactivate(skus: tuple[str, ...], store_name: str | None, as_json: bool) -> None:
-    """Hide products in the store (and mark them inactive in the OMS)."""
-    _listing_change(skus, store_name, "deactivate", as_json)
+def products_deactivate(skus: tuple[str, ...], force: bool, store_name: str | None,
+                        as_json: bool) -> None:  # fmt: skip
+    """Hide products in the store (and mark them inactive in the OMS). Refused for SKUs that
+    open orders hold or wait for (the orders are listed) unless --force."""
+    _listing_change(skus, store_name, "deactivate", as_json, force)
 
 
 @products_group.command("delete")
 @click.argument("skus", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also SKUs that open orders hold or wait for.")
 @click.option("--store", "store_name", default=None, help="Store name (if several).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def products_delete(skus: tuple[str, ...], yes: bool, store_name: str | None,
+def products_delete(skus: tuple[str, ...], yes: bool, force: bool, store_name: str | None,
                     as_json: bool) -> None:  # fmt: skip
     """Delete products (or a variant's combination) from the store; mark them deleted in the
-    OMS. Asks for confirmation unless --yes."""
+    OMS. Asks for confirmation unless --yes. Refused for SKUs that open orders hold or wait
+    for (the orders are listed) unless --force."""
     if not yes:
         click.confirm(f"delete {len(skus)} product(s) from the store: {', '.join(skus)}?",
                       abort=True, err=True)  # fmt: skip
-    _listing_change(skus, store_name, "delete", as_json)
+    _listing_change(skus, store_name, "delete", as_json, force)
 
 
 @products_group.group("brands")
@@ -2006,15 +2150,13 @@ def demo_cmd(products: int, orders: int, keep: str | None, as_json: bool) -> Non
     from pathlib import Path
 
     from engine.runtime.demo import run_demo, summary_lines
-    from engine.runtime.sync import terminal_progress
 
-    interactive = sys.stdout.isatty() and not as_json
     result = run_demo(
         products=products,
         orders=orders,
         keep=Path(keep) if keep else None,
         say=(lambda _line: None) if as_json else (lambda line: click.echo(f"- {line}")),
-        progress=terminal_progress(interactive),
+        progress=_progress(as_json),
     )
     if as_json:
         emit_json(result.to_json())

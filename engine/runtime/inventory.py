@@ -11,6 +11,10 @@ arrives needs the lifecycle, so it lives in ``service`` (``service.set_stock`` a
 Stock belongs to sellable units: a simple product or a variant. A product with variants
 holds none (the store keeps its own row as the sum of its variants'); ``stock set`` /
 ``stock adjust`` on it are refused (``require_stock_unit``).
+
+``holds`` lists the orders that claim a SKU's units (reserved, or waiting for them): what
+``service`` shorts when stock drops below what is reserved, and what ``products delete`` /
+``deactivate`` name before they take a product away.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import ConfigError
 
 from .db.repository import SqlInventoryRepository, SqlOutboxRepository
-from .db.tables import InventoryRow, ProductRow, StoreRow
+from .db.tables import InventoryRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, StoreRow
 
 PUSH_STOCK = "push_stock"
 
@@ -62,6 +66,16 @@ def levels(session: Session, skus: Iterable[str] | None = None) -> dict[str, Sto
         for sku in wanted:
             found.setdefault(sku, StockLevel(sku, 0, 0))
     return found
+
+
+def stock_pushes_waiting(session: Session, store_id: int | None = None) -> int:
+    """``push_stock`` rows not delivered yet (pending or leased), of one store or all."""
+    query = select(func.count()).where(
+        OutboxRow.kind == PUSH_STOCK, OutboxRow.state.in_(("pending", "leased"))
+    )
+    if store_id is not None:
+        query = query.where(OutboxRow.store_id == store_id)
+    return int(session.scalar(query) or 0)
 
 
 def stock_dedup_key(store_id: int, sku: str) -> str:
@@ -173,3 +187,69 @@ def adjust(session: Session, sku: str, delta: int, *, at: datetime) -> StockLeve
     row.on_hand += delta
     change.finish(at=at)
     return _level(row)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One order's claim on one SKU: ``reserved`` units it holds, ``outstanding`` units it
+    still has to ship (a waiting order holds none but needs them)."""
+
+    sku: str
+    order_id: int
+    reference: str
+    state: str
+    reserved: int
+    outstanding: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "sku": self.sku,
+            "order_id": self.order_id,
+            "reference": self.reference,
+            "state": self.state,
+            "reserved": self.reserved,
+            "outstanding": self.outstanding,
+        }
+
+
+def holds(
+    session: Session, skus: Iterable[str], *, waiting_states: Iterable[str] = ()
+) -> list[Hold]:
+    """The orders holding units of ``skus`` (a line with ``reserved > 0``), and the orders in
+    ``waiting_states`` (Partial: short, waiting for stock) with units of them still to ship;
+    per SKU, then oldest order first."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return []
+    waiting = sorted(set(waiting_states))
+    outstanding = OrderLineRow.quantity - OrderLineRow.consumed
+    claim = OrderLineRow.reserved > 0
+    if waiting:
+        claim = or_(claim, OrderRow.state.in_(waiting) & (outstanding > 0))
+    found: list[Hold] = []
+    for i in range(0, len(wanted), 500):
+        query = (
+            select(
+                OrderLineRow.sku,
+                OrderRow.id,
+                OrderRow.reference,
+                OrderRow.state,
+                func.sum(OrderLineRow.reserved),
+                func.sum(outstanding),
+            )
+            .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
+            .where(OrderLineRow.sku.in_(wanted[i : i + 500]), claim)
+            .group_by(
+                OrderLineRow.sku,
+                OrderRow.id,
+                OrderRow.reference,
+                OrderRow.state,
+                OrderRow.ordered_at,
+            )
+            .order_by(OrderLineRow.sku, OrderRow.ordered_at, OrderRow.id)
+        )
+        found.extend(
+            Hold(sku, oid, ref, state, int(reserved or 0), int(left or 0))
+            for sku, oid, ref, state, reserved, left in session.execute(query)
+        )
+    return found

@@ -11,6 +11,12 @@ Partial orders to New, oldest first, *in the same transaction* as the stock chan
 coalesced stock push then carries the value after those reservations, so a store is never
 told about units that are already promised to waiting orders, and a crash cannot leave the
 stock changed but the waiting orders forgotten.
+
+The mirror: stock dropping below what is reserved (``set_stock``, ``adjust_stock``, a
+listing that writes a lower stock) fires ``stock_short`` on the NEWEST orders holding the
+SKU, one at a time, until available is back at 0 or above, in that same transaction. Orders
+the lifecycle cannot short (past New: released to the warehouse) keep their units: a change
+below what they hold is refused (``StockHeld``), so available never goes below 0.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, select, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -45,7 +51,7 @@ from engine.spec.source import did_you_mean
 
 from . import inventory
 from .db.base import utcnow
-from .db.repository import SqlOrderRepository, _dialect_insert
+from .db.repository import SqlInventoryRepository, SqlOrderRepository, _dialect_insert
 from .db.statements import EventStatements, event_statements
 from .db.tables import (
     AuditRow,
@@ -151,6 +157,11 @@ class NewOrder:
 class StockResult:
     level: inventory.StockLevel
     promoted: tuple[int, ...] = ()
+    shorted: tuple[int, ...] = ()
+    """Orders moved to Partial (``stock_short``) because the stock dropped below what they
+    held, newest first."""
+    references: Mapping[int, str] = field(default_factory=dict)
+    """Order id -> reference, for the promoted and shorted orders."""
 
 
 # --------------------------------------------------------------------------- transactions
@@ -172,7 +183,26 @@ def _retried(
                     f"{what}: the order kept changing; gave up after {attempt}"
                 ) from None
             time.sleep(0.005 * attempt)
+        except DBAPIError as exc:
+            # PostgreSQL chose this transaction as a deadlock's victim (a stock change
+            # shorting or promoting orders locks their other SKUs after its own): all of it
+            # was rolled back, so running it again is safe
+            if not rolled_back_whole(exc) or attempt == MAX_ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
     raise StaleOrder(f"{what}: gave up after {MAX_ATTEMPTS} attempts")  # pragma: no cover
+
+
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+"""deadlock_detected, serialization_failure: the transaction was rolled back whole."""
+
+
+def rolled_back_whole(exc: DBAPIError) -> bool:
+    """True for a database error that rolled the whole transaction back and goes away on a
+    second try (``RETRIED_SQLSTATES``: PostgreSQL's deadlock victim, serialization failure)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in RETRIED_SQLSTATES
 
 
 def _in_transaction(
@@ -1031,12 +1061,18 @@ def set_stock(
     *,
     at: datetime,
 ) -> StockResult:
-    """``omsflow stock set``: on hand := quantity, then promote Partial orders; one transaction."""
+    """``omsflow stock set``: on hand := quantity, then short the newest orders (stock below
+    what is reserved) or promote Partial orders (stock above); one transaction.
+
+    Raises:
+        StockHeld: ``quantity`` is below what orders past New hold; nothing is written.
+    """
 
     def work(session: Session) -> StockResult:
+        before = _locked_on_hand(session, sku)
         inventory.set_on_hand(session, sku, quantity, at=at)
-        promoted = promote_partials(session, bundle, skus={sku}, at=at)
-        return StockResult(inventory.levels(session, [sku])[sku], promoted)
+        what = f"stock set {sku} {quantity}"
+        return _settle_stock(session, bundle, sku, before, at=at, what=what)
 
     return _in_transaction(session_factory, work, what=f"stock set {sku}")[0]
 
@@ -1049,14 +1085,175 @@ def adjust_stock(
     *,
     at: datetime,
 ) -> StockResult:
-    """``omsflow stock adjust``: on hand += delta, then promote Partial orders; one transaction."""
+    """``omsflow stock adjust``: on hand += delta, then short or promote as ``set_stock``;
+    one transaction.
+
+    Raises:
+        StockHeld: the new on hand is below what orders past New hold; nothing is written.
+    """
 
     def work(session: Session) -> StockResult:
+        before = _locked_on_hand(session, sku)
         inventory.adjust(session, sku, delta, at=at)
-        promoted = promote_partials(session, bundle, skus={sku}, at=at) if delta > 0 else ()
-        return StockResult(inventory.levels(session, [sku])[sku], promoted)
+        what = f"stock adjust {sku} {delta:+d}"
+        return _settle_stock(session, bundle, sku, before, at=at, what=what)
 
     return _in_transaction(session_factory, work, what=f"stock adjust {sku}")[0]
+
+
+def _locked_on_hand(session: Session, sku: str) -> int:
+    """``sku``'s on hand, its row locked (created when missing) for this transaction."""
+    return SqlInventoryRepository(session).lock([sku])[sku].on_hand
+
+
+def _settle_stock(
+    session: Session, bundle: BundleLike, sku: str, before: int, *, at: datetime, what: str
+) -> StockResult:
+    """After ``sku``'s on hand changed from ``before`` (row locked): refuse a lower value
+    below the firm holds, short the newest orders while available is below 0, promote
+    Partial orders while it is above; the result with the orders' references."""
+    now = inventory.levels(session, [sku])[sku].on_hand
+    require_unheld(session, bundle, {sku: now}, what, before={sku: before})
+    moved = settle_stock(session, bundle, skus={sku}, at=at)
+    return StockResult(
+        inventory.levels(session, [sku])[sku], moved.promoted, moved.shorted, moved.references
+    )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a stock change did to orders: shorted (to Partial) and promoted (to New)."""
+
+    shorted: tuple[int, ...] = ()
+    promoted: tuple[int, ...] = ()
+    references: Mapping[int, str] = field(default_factory=dict)
+
+
+def settle_stock(
+    session: Session, bundle: BundleLike, *, skus: Iterable[str], at: datetime
+) -> Settled:
+    """After the on hand of ``skus`` changed (in the caller's transaction): short the newest
+    orders of each SKU whose available went below 0 (``short_newest``), then promote the
+    Partial orders its stock can now serve (``promote_partials``)."""
+    wanted = set(skus)
+    shorted, promoted = short_newest(session, bundle, skus=wanted, at=at)
+    promoted += promote_partials(session, bundle, skus=wanted, at=at)
+    moved = sorted({*shorted, *promoted})
+    refs: dict[int, str] = {}
+    if moved:
+        query = select(OrderRow.id, OrderRow.reference).where(OrderRow.id.in_(moved))
+        refs = {int(row[0]): str(row[1]) for row in session.execute(query)}
+    return Settled(shorted, promoted, refs)
+
+
+# --------------------------------------------------------------------------- New -> Partial
+
+
+STOCK_SHORT = "stock_short"
+
+
+class StockHeld(ConfigError):
+    """A stock change below what orders the lifecycle cannot short hold (released to the
+    warehouse: ``stock_short`` does not leave their state). ``holds``: those orders."""
+
+    def __init__(self, what: str, sku: str, held: int, holds: Sequence[inventory.Hold]) -> None:
+        self.sku = sku
+        self.held = held
+        self.holds = tuple(holds)
+        shown = ", ".join(f"{h.reference} ({h.state}, {h.reserved})" for h in self.holds[:10])
+        more = f" and {len(self.holds) - 10} more" if len(self.holds) > 10 else ""
+        super().__init__(
+            f"{what}: {held} unit(s) of {sku} are held by order(s) already past New: "
+            f"{shown}{more}; on hand cannot go below {held} (fix: set at least {held}, or "
+            "cancel one of those orders first)"
+        )
+
+
+def _sources_of(bundle: BundleLike, trigger: str) -> frozenset[str]:
+    """The states ``trigger`` leaves from in the lifecycle."""
+    return frozenset(
+        source for t in bundle.machine.transitions if t.trigger == trigger for source in t.sources
+    )
+
+
+def shortable_states(bundle: BundleLike) -> frozenset[str]:
+    """States whose orders can be moved to Partial (``stock_short`` leaves from them)."""
+    return _sources_of(bundle, STOCK_SHORT)
+
+
+def waiting_states(bundle: BundleLike) -> frozenset[str]:
+    """States whose orders wait for stock (``stock_arrived`` leaves from them)."""
+    return _sources_of(bundle, STOCK_ARRIVED)
+
+
+def require_unheld(
+    session: Session,
+    bundle: BundleLike,
+    on_hand: Mapping[str, int],
+    what: str,
+    *,
+    before: Mapping[str, int] | None = None,
+) -> None:
+    """Raise ``StockHeld`` when a SKU's new on hand is below what orders that cannot be
+    shorted hold. With ``before`` (the on hand until now), only a SKU whose stock goes down
+    is checked: more stock is never refused, even while still short."""
+    shortable = shortable_states(bundle)
+    for sku, quantity in sorted(on_hand.items()):
+        if before is not None and quantity >= before.get(sku, 0):
+            continue
+        firm = [h for h in inventory.holds(session, [sku]) if h.state not in shortable]
+        held = sum(h.reserved for h in firm)
+        if quantity < held:
+            raise StockHeld(what, sku, held, firm)
+
+
+def short_newest(
+    session: Session, bundle: BundleLike, *, skus: Iterable[str], at: datetime
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Fire ``stock_short`` on the newest orders (latest ``ordered_at``) holding units of each
+    SKU whose available quantity is below 0, one order at a time, until it is 0 or above —
+    the mirror of ``promote_partials``, through the one rule in the caller's transaction. An
+    order shorted gives back all its lines' units; Partial orders the release can now serve
+    are promoted by the same rule (oldest first). Returns (shorted, promoted) order ids."""
+    shortable = sorted(shortable_states(bundle))
+    shorted: list[int] = []
+    promoted: list[int] = []
+    if not shortable:
+        return (), ()
+    for sku in sorted(set(skus)):
+        tried: set[int] = set()
+        while inventory.levels(session, [sku])[sku].available < 0:
+            query = (
+                select(OrderRow)
+                .where(
+                    OrderRow.state.in_(shortable),
+                    exists().where(
+                        OrderLineRow.order_id == OrderRow.id,
+                        OrderLineRow.sku == sku,
+                        OrderLineRow.reserved > 0,
+                    ),
+                )
+                .order_by(OrderRow.ordered_at.desc(), OrderRow.id.desc())
+            )
+            if tried:
+                query = query.where(OrderRow.id.not_in(sorted(tried)))
+            row = session.scalars(query.limit(1)).first()
+            if row is None:
+                break
+            tried.add(row.id)
+            result = apply_in_session(
+                session,
+                bundle,
+                row,
+                trigger=STOCK_SHORT,
+                source="system",
+                idempotency_key=f"system:{STOCK_SHORT}:{row.id}:{row.version}",
+                at=at,
+            )
+            if result.applied:
+                shorted.append(row.id)
+                promoted.extend(result.promoted)
+    return tuple(shorted), tuple(promoted)
 
 
 # --------------------------------------------------------------------------- import

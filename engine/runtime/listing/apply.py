@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
-from engine.errors import OmsflowError
+from engine.errors import OmsflowError, StaleOrder
 from engine.runtime import inventory
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import SqlBindingRepository
@@ -67,6 +70,10 @@ class Outcome:
     error: str | None = None
     planned: str | None = None
     """For ``failed``: what was planned (create or update)."""
+    shorted: tuple[str, ...] = ()
+    """References of the orders moved to Partial: the new stock is below what they held."""
+    promoted: tuple[str, ...] = ()
+    """References of the Partial orders the new stock serves (now New)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,8 @@ class Outcome:
             "fields": list(self.fields),
             "product_id": self.product_id,
             "error": self.error,
+            "shorted_orders": list(self.shorted),
+            "promoted_orders": list(self.promoted),
         }
 
 
@@ -242,6 +251,11 @@ class _Job:
     brand_id: int | None = None
     value_ids: dict[str, list[int]] = field(default_factory=dict)
     written: _Written = field(default_factory=_Written)
+    adopted: bool = False
+    """The store already held the product (found by SKU) but the OMS had not bound it: a
+    run interrupted after its store writes, or a product made in the store by hand."""
+    shorted: tuple[str, ...] = ()
+    promoted: tuple[str, ...] = ()
 
 
 def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> _Written:
@@ -305,8 +319,11 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
         if quantities:
             w.stock_ids.update(target.write_stock(pid, quantities))
             w.stock_done.update(dict(stock_skus.values()))
-        if "adopted" in change.fields_changed:  # the store already matched the draft
-            w.stock_done.update(dict(_stocks(d)))
+        if job.adopted:  # the OMS learns the stock of every unit the store already held
+            held = _store_stocks(job.snapshot)
+            for sku, qty in _stocks(d):
+                if sku not in w.stock_done and sku in held:
+                    w.stock_done[sku] = held[sku] if _keeps(d, sku) else qty
         if d.image and (change.kind == "create" or "image" in change.fields_changed):
             w.image = (target.upload_image(pid, d.image), d.image)
     except OmsflowError as exc:
@@ -316,6 +333,22 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
 
 def _stocks(d: ProductDraft) -> list[tuple[str, int]]:
     return [(v.sku, v.stock) for v in d.variants] if d.variants else [(d.sku, d.stock)]
+
+
+def _keeps(d: ProductDraft, sku: str) -> bool:
+    """True when the draft gives no stock for ``sku`` (``keep_stock``)."""
+    if not d.variants:
+        return d.keep_stock
+    return any(v.keep_stock for v in d.variants if v.sku == sku)
+
+
+def _store_stocks(snap: ProductSnapshot | None) -> dict[str, int]:
+    """SKU -> the store's quantity, for the units of a product found in the store."""
+    if snap is None:
+        return {}
+    if snap.combinations:
+        return {c.sku: c.stock for c in snap.combinations}
+    return {snap.sku: snap.stock}
 
 
 # --------------------------------------------------------------------------- binding
@@ -362,6 +395,7 @@ def _bind(
     store_id: int,
     target: PrestaShopTarget,
     job: _Job,
+    bundle: Any = None,
 ) -> None:
     d, w = job.draft, job.written
     if w.product_id is None:
@@ -449,6 +483,13 @@ def _bind(
             bindings.bind(store_id, "stock_available", str(w.stock_ids[cid]), str(row.id))
     for sku, qty in sorted(w.stock_done.items()):
         inventory.set_on_hand(session, sku, qty, at=now, push=False)
+    if bundle is not None and w.stock_done:
+        # stock below what orders hold shorts the newest; stock above serves waiting ones
+        from engine.runtime import service
+
+        moved = service.settle_stock(session, bundle, skus=w.stock_done, at=now)
+        job.shorted = tuple(moved.references[o] for o in moved.shorted)
+        job.promoted = tuple(moved.references[o] for o in moved.promoted)
 
 
 def _k(text: str) -> str:
@@ -484,10 +525,39 @@ def plan_against(
             if hit is not None and job.change.kind == "create":
                 job.snapshot = hit.snapshot
                 job.stock_ids = hit.stock_ids
+                job.adopted = True
                 job.change = plan_changes([job.draft], {job.draft.sku: hit.snapshot})[0]
                 if job.change.kind == "unchanged":  # bind it: the store already matches
                     job.change = replace(job.change, kind="update", fields_changed=("adopted",))
     return jobs, reserved
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``apply_drafts``. The products whose store writes had started were
+    finished and bound first (nothing the store accepted is left unbound); ``report`` holds
+    their outcomes. A re-run of the same drafts finishes the rest: it is idempotent by SKU
+    (bound products plan unchanged, products the store holds but the OMS has not bound are
+    found by SKU and adopted)."""
+
+    def __init__(self, report: ApplyReport, total: int) -> None:
+        self.report = report
+        self.total = total
+        super().__init__(self.summary())
+
+    @property
+    def done(self) -> int:
+        """Products whose store state now matches their draft (created, updated, unchanged)."""
+        c = self.report.counts()
+        return c["created"] + c["updated"] + c["unchanged"]
+
+    def summary(self, again: str = "run the same import again") -> str:
+        c = self.report.counts()
+        failed = f", {c['failed']} failed" if c["failed"] else ""
+        return (
+            f"interrupted: {self.done} of {self.total} products written to the store "
+            f"(created {c['created']}, updated {c['updated']}, unchanged {c['unchanged']}"
+            f"{failed}); {again} to finish it — it is idempotent by SKU"
+        )
 
 
 def apply_drafts(
@@ -499,6 +569,7 @@ def apply_drafts(
     dry_run: bool = False,
     progress: Progress | None = None,
     chunk: int = CHUNK,
+    bundle: Any = None,
 ) -> ApplyReport:
     """Create or update ``drafts`` in the store and bind them in the OMS (see module doc).
 
@@ -510,56 +581,210 @@ def apply_drafts(
         dry_run: plan only (reads: the DB, and the store by SKU for would-be creates).
         progress: called after each product.
         chunk: products written concurrently before one binding transaction.
+        bundle: the lifecycle (``specs.Bundle``). Given, stock follows the stock rules: a
+            stock below what orders past New hold fails that product before any write, a
+            stock below what is reserved moves the newest orders to Partial, a stock above
+            serves waiting orders (``service.settle_stock``, in the binding transaction).
 
     Returns:
         The report; a product whose write failed is ``failed`` with the store's message.
+
+    Raises:
+        Interrupted: Ctrl-C; what was written is bound, the exception holds the report.
     """
     started = time.monotonic()
     before = _stats(target)
-    jobs, reserved = plan_against(session_factory, store_id, target, drafts)
     outcomes: dict[str, Outcome] = {}
-    total = len(jobs)
-    done = 0
-    pending: list[_Job] = []
-    for job in jobs:
-        if job.change.kind == "unchanged" or dry_run:
-            outcomes[job.draft.sku] = Outcome(
-                job.draft.sku, job.change.kind, job.change.fields_changed, job.change.existing_id
-            )
-            done += 1
-            if progress:
-                progress(done, total, job.draft.sku)
-        else:
-            pending.append(job)
-    _ensure_names(target, pending, outcomes)
-    ready = [j for j in pending if j.draft.sku not in outcomes]
-    for i in range(0, len(ready), max(1, chunk)):
-        batch = ready[i : i + chunk]
-        target.adapter.client.map_concurrent(lambda j: _write(target, j, reserved), batch)
-        with session_factory() as session, session.begin():
-            for job in batch:
-                _bind(session, store_id, target, job)
-        for job in batch:
-            w, c = job.written, job.change
-            if w.error is None:
+    jobs: list[_Job] = []
+
+    def report() -> ApplyReport:
+        after = _stats(target)
+        return ApplyReport(
+            outcomes=[outcomes[j.draft.sku] for j in jobs if j.draft.sku in outcomes],
+            dry_run=dry_run,
+            requests={m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)},
+            created_names=dict(target.created),
+            seconds=time.monotonic() - started,
+        )
+
+    try:
+        jobs, reserved = plan_against(session_factory, store_id, target, drafts)
+        if bundle is not None:
+            _refuse_below_held(session_factory, bundle, jobs, outcomes)
+        total = len(jobs)
+        done = len(outcomes)
+        pending: list[_Job] = []
+        for job in jobs:
+            if job.draft.sku in outcomes:
+                continue
+            if job.change.kind == "unchanged" or dry_run:
                 outcomes[job.draft.sku] = Outcome(
-                    job.draft.sku, c.kind, c.fields_changed, w.product_id
+                    job.draft.sku,
+                    job.change.kind,
+                    job.change.fields_changed,
+                    job.change.existing_id,
                 )
+                done += 1
+                if progress:
+                    progress(done, total, job.draft.sku)
             else:
+                pending.append(job)
+        _ensure_names(target, pending, outcomes)
+        ready = [j for j in pending if j.draft.sku not in outcomes]
+        done = len(outcomes)
+        _write_all(
+            session_factory,
+            store_id,
+            target,
+            ready,
+            reserved,
+            outcomes,
+            chunk=chunk,
+            bundle=bundle,
+            progress=progress,
+            done=done,
+            total=total,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(report(), len(drafts)) from None
+    return report()
+
+
+def _refuse_below_held(
+    session_factory: sessionmaker[Session],
+    bundle: Any,
+    jobs: Sequence[_Job],
+    outcomes: dict[str, Outcome],
+) -> None:
+    """Fail (before any write) the products whose new stock is below what orders past New
+    hold (``service.require_unheld``): those orders cannot be moved back to Partial."""
+    from engine.runtime import service
+
+    with session_factory() as session:
+        for job in jobs:
+            stock = _planned_stock(job)
+            if not stock:
+                continue
+            now = {sku: level.on_hand for sku, level in inventory.levels(session, stock).items()}
+            try:
+                what = f"stock of {job.draft.sku}"
+                service.require_unheld(session, bundle, stock, what, before=now)
+            except service.StockHeld as exc:
+                c = job.change
                 outcomes[job.draft.sku] = Outcome(
-                    job.draft.sku, "failed", c.fields_changed, w.product_id, w.error, c.kind
+                    job.draft.sku, "failed", c.fields_changed, c.existing_id, str(exc), c.kind
                 )
-            done += 1
-            if progress:
-                progress(done, total, job.draft.sku)
-    after = _stats(target)
-    return ApplyReport(
-        outcomes=[outcomes[j.draft.sku] for j in jobs],
-        dry_run=dry_run,
-        requests={m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)},
-        created_names=dict(target.created),
-        seconds=time.monotonic() - started,
-    )
+
+
+def _planned_stock(job: _Job) -> dict[str, int]:
+    """SKU -> the stock this job will write (as ``_write`` decides)."""
+    d, c = job.draft, job.change
+    if c.kind == "unchanged":
+        return {}
+    if not d.variants:
+        return {d.sku: d.stock} if c.kind == "create" or "stock" in c.fields_changed else {}
+    return {
+        v.sku: v.stock
+        for v, vc in zip(d.variants, c.variants, strict=True)
+        if vc.kind == "create" or "stock" in vc.fields_changed
+    }
+
+
+def _write_all(
+    session_factory: sessionmaker[Session],
+    store_id: int,
+    target: PrestaShopTarget,
+    ready: Sequence[_Job],
+    reserved: Mapping[str, int],
+    outcomes: dict[str, Outcome],
+    *,
+    chunk: int,
+    bundle: Any,
+    progress: Progress | None,
+    done: int,
+    total: int,
+) -> None:
+    """Write ``ready`` to the store ``chunk`` products at a time on the client's threads,
+    binding each chunk in one transaction. On Ctrl-C the products already started are
+    finished (nothing queued is started), bound, and the interrupt re-raised."""
+    workers = max(1, int(getattr(target.adapter.client, "max_concurrency", 8)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="listing")
+    batch: Sequence[_Job] = ()
+    futures: dict[Future[_Written], _Job] = {}
+    bound = True
+    try:
+        for i in range(0, len(ready), max(1, chunk)):
+            batch = ready[i : i + max(1, chunk)]
+            bound = False
+            futures = {pool.submit(_write, target, j, reserved): j for j in batch}
+            for future in as_completed(futures):
+                future.result()
+                done += 1
+                if progress:
+                    progress(done, total, futures[future].draft.sku)
+            _bind_batch(session_factory, store_id, target, batch, bundle)
+            _record(batch, outcomes)
+            bound = True
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)  # running products finish
+        if not bound:
+            started = [j for f, j in futures.items() if f.done() and not f.cancelled()]
+            _bind_batch(session_factory, store_id, target, started, bundle)
+            _record(started, outcomes)
+        raise
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _bind_batch(
+    session_factory: sessionmaker[Session],
+    store_id: int,
+    target: PrestaShopTarget,
+    batch: Sequence[_Job],
+    bundle: Any,
+) -> None:
+    """Bind what the store accepted for ``batch`` in one transaction (again if an order
+    changed under the stock rules' events, or PostgreSQL broke a deadlock by rolling it
+    back: the binding is idempotent)."""
+    from engine.runtime.service import rolled_back_whole
+
+    for attempt in range(1, 4):
+        try:
+            with session_factory() as session, session.begin():
+                for job in batch:
+                    _bind(session, store_id, target, job, bundle)
+            return
+        except (StaleOrder, StaleDataError):
+            if attempt == 3:
+                raise
+        except DBAPIError as exc:
+            if not rolled_back_whole(exc) or attempt == 3:
+                raise
+
+
+def _record(batch: Sequence[_Job], outcomes: dict[str, Outcome]) -> None:
+    for job in batch:
+        w, c = job.written, job.change
+        if w.error is None:
+            outcomes[job.draft.sku] = Outcome(
+                job.draft.sku,
+                c.kind,
+                c.fields_changed,
+                w.product_id,
+                shorted=job.shorted,
+                promoted=job.promoted,
+            )
+        else:
+            outcomes[job.draft.sku] = Outcome(
+                job.draft.sku,
+                "failed",
+                c.fields_changed,
+                w.product_id,
+                w.error,
+                c.kind,
+                shorted=job.shorted,
+                promoted=job.promoted,
+            )
 
 
 def _ensure_names(
@@ -582,4 +807,4 @@ def _ensure_names(
             outcomes[d.sku] = Outcome(d.sku, "failed", c.fields_changed, None, str(exc), c.kind)
 
 
-__all__ = ["ApplyReport", "Outcome", "apply_drafts", "db_snapshots", "plan_against"]
+__all__ = ["ApplyReport", "Interrupted", "Outcome", "apply_drafts", "db_snapshots", "plan_against"]

@@ -66,6 +66,9 @@ class VariantDraft:
     """Price relative to the parent's price, tax excluded; may be negative."""
     stock: int = 0
     """Quantity available for this combination."""
+    keep_stock: bool = False
+    """No stock was given: a new combination starts at 0, an existing one keeps its stock
+    (in the store and in the OMS)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ class ProductDraft:
     active: bool = True
     description: str = ""
     variants: tuple[VariantDraft, ...] = ()
+    keep_stock: bool = False
+    """No stock was given (``products create`` without ``--stock``, a file without
+    ``stock``): a new product starts at 0, an existing one keeps its stock (in the store and
+    in the OMS). Only single products; a variation product's stock is its variants'."""
 
     @property
     def is_variation(self) -> bool:
@@ -645,6 +652,11 @@ def load_drafts(
     return [d for d, _ in drafts]
 
 
+def _not_given(raw: object) -> bool:
+    """A field left out (or blank): the draft keeps what is there."""
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
 def _problem_path(ppath: str, draft: ProductDraft, problem: Problem) -> str:
     if problem.variant is None:
         return f"{ppath}.{problem.field}"
@@ -756,7 +768,8 @@ def _product_from_data(
                 assert v is not None  # noqa: S101 - required=True
                 attrs.append((g, v))
         if ok:
-            variants.append(VariantDraft(vsku, tuple(attrs), impact, vstock))
+            keep = _not_given(raw.get("stock"))
+            variants.append(VariantDraft(vsku, tuple(attrs), impact, vstock, keep_stock=keep))
     if not ok or final_price is None:
         return None
     return ProductDraft(
@@ -772,6 +785,7 @@ def _product_from_data(
         active=active,
         description=description,
         variants=tuple(variants),
+        keep_stock=_not_given(item.get("stock")) and not variants,
     )
 
 
@@ -783,7 +797,7 @@ def drafts_to_data(drafts: Sequence[ProductDraft]) -> dict[str, Any]:
         for key in ("retail_selling_price", "selling_price"):
             if getattr(d, key) is not None:
                 out[key] = str(getattr(d, key))
-        if d.stock:
+        if not d.variants and not d.keep_stock:
             out["stock"] = d.stock
         for key in ("category", "brand", "image"):
             if getattr(d, key) is not None:
@@ -797,7 +811,7 @@ def drafts_to_data(drafts: Sequence[ProductDraft]) -> dict[str, Any]:
                     "sku": v.sku,
                     "attributes": dict(v.attributes),
                     "price_impact": str(v.price_impact),
-                    "stock": v.stock,
+                    **({} if v.keep_stock else {"stock": v.stock}),
                 }
                 for v in d.variants
             ]

@@ -5,19 +5,25 @@ id comes from ``ProductRow.store_ids[str(store_id)]`` (written by listing or the
 sync). Activate/deactivate is a full-object PUT of ``active`` (skipped when the store already
 shows it) and sets ``ProductRow.active`` on the product and its variants. Delete removes the
 product (or, for a variant SKU, its combination) from the store, a 404 counting as done,
-then marks the OMS rows ``deleted``, drops their ids for that store and their bindings.
+then marks the OMS rows ``deleted``, drops their ids for that store and their bindings; a
+SKU deleted before is reported as done (a re-run after Ctrl-C finishes the rest).
+
+Deleting or deactivating a SKU that open orders hold (reserved units) or wait for (Partial)
+is refused before anything is changed, naming the orders (``HeldSkus``), unless ``force``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ChannelNotFound, OmsflowError
+from engine.errors import ChannelNotFound, ConfigError, OmsflowError
+from engine.runtime import inventory
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.db.tables import BindingRow, ProductRow
 
@@ -33,6 +39,8 @@ class SkuResult:
     message: str
     product_id: int | None = None
     combination_id: int | None = None
+    holds: tuple[inventory.Hold, ...] = ()
+    """Open orders that still hold or wait for it (``force``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,7 +49,35 @@ class SkuResult:
             "message": self.message,
             "product_id": self.product_id,
             "combination_id": self.combination_id,
+            "orders": [h.to_json() for h in self.holds],
         }
+
+
+def _orders_text(holds: Iterable[inventory.Hold]) -> str:
+    """``R-1 (New, 2 reserved), R-2 (Partial, waiting)``, one entry per order."""
+    per_order: dict[str, list[inventory.Hold]] = defaultdict(list)
+    for h in holds:
+        per_order[h.reference].append(h)
+    parts = []
+    for ref, hs in per_order.items():
+        reserved = sum(h.reserved for h in hs)
+        parts.append(f"{ref} ({hs[0].state}, {f'{reserved} reserved' if reserved else 'waiting'})")
+    return ", ".join(parts)
+
+
+class HeldSkus(ConfigError):
+    """SKUs that open orders hold or wait for; nothing was changed. ``holds``: SKU asked
+    -> the orders' claims (on it, or for a product with variants, on its variants)."""
+
+    def __init__(self, action: str, holds: dict[str, list[inventory.Hold]]) -> None:
+        self.action = action
+        self.holds = holds
+        shown = "; ".join(f"{sku}: {_orders_text(hs)}" for sku, hs in holds.items())
+        super().__init__(
+            f"products {action}: {len(holds)} SKU(s) held by open orders ({shown}); nothing "
+            f"was changed (fix: ship or cancel those orders first, or pass --force to "
+            f"{action} anyway)"
+        )
 
 
 def _ids(row: ProductRow, store_id: int) -> dict[str, Any] | None:
@@ -69,14 +105,65 @@ def change_products(
     adapter: PrestaShopAdapter,
     skus: Sequence[str],
     action: Action,
+    *,
+    force: bool = False,
+    waiting_states: Iterable[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[SkuResult]:
-    """Activate, deactivate or delete each SKU in the store, then record it in the OMS."""
+    """Activate, deactivate or delete each SKU in the store, then record it in the OMS.
+
+    Args:
+        force: delete/deactivate also SKUs that open orders hold or wait for.
+        waiting_states: states whose orders wait for stock (``service.waiting_states``).
+        progress: ``(done, total, sku)`` after each SKU.
+
+    Raises:
+        HeldSkus: delete/deactivate of SKUs open orders hold, without ``force``; nothing
+            was changed.
+    """
+    wanted = list(dict.fromkeys(skus))
+    held: dict[str, list[inventory.Hold]] = {}
+    if action in ("delete", "deactivate"):
+        held = _held(session_factory, wanted, waiting_states)
+        if held and not force:
+            raise HeldSkus(action, held)
     out: list[SkuResult] = []
-    for sku in dict.fromkeys(skus):
+    for done, sku in enumerate(wanted, start=1):
         try:
-            out.append(_one(session_factory, store_id, adapter, sku, action))
+            result = _one(session_factory, store_id, adapter, sku, action)
         except OmsflowError as exc:
-            out.append(SkuResult(sku, False, str(exc)))
+            result = SkuResult(sku, False, str(exc))
+        if sku in held and result.ok:
+            result = SkuResult(
+                result.sku,
+                result.ok,
+                f"{result.message} (forced: open orders still hold it: {_orders_text(held[sku])})",
+                result.product_id,
+                result.combination_id,
+                tuple(held[sku]),
+            )
+        out.append(result)
+        if progress:
+            progress(done, len(wanted), sku)
+    return out
+
+
+def _held(
+    session_factory: sessionmaker[Session], skus: Sequence[str], waiting_states: Iterable[str]
+) -> dict[str, list[inventory.Hold]]:
+    """SKU asked -> the open orders' claims on it (a product: also on its variants)."""
+    waiting = tuple(waiting_states)
+    out: dict[str, list[inventory.Hold]] = {}
+    with session_factory() as session:
+        for sku in skus:
+            row = session.scalars(select(ProductRow).where(ProductRow.sku == sku)).one_or_none()
+            if row is None or row.deleted:
+                continue
+            units = [sku, *session.scalars(select(ProductRow.sku).where(
+                ProductRow.parent_id == row.id, ProductRow.deleted.is_(False)))]  # fmt: skip
+            found = inventory.holds(session, units, waiting_states=waiting)
+            if found:
+                out[sku] = found
     return out
 
 
@@ -92,6 +179,8 @@ def _one(
         if row is None:
             return SkuResult(sku, False, f"SKU {sku!r} is not in the OMS catalogue")
         entry = _ids(row, store_id)
+        if row.deleted and action == "delete":
+            return SkuResult(sku, True, "already deleted")
         if entry is None or row.deleted:
             return SkuResult(sku, False, f"SKU {sku!r} is not listed in this store")
         pid = int(entry["product_id"])
@@ -125,4 +214,4 @@ def _one(
         return SkuResult(sku, True, f"deleted {what}", pid, cid)
 
 
-__all__ = ["Action", "SkuResult", "change_products"]
+__all__ = ["Action", "HeldSkus", "SkuResult", "change_products"]

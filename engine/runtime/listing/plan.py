@@ -179,7 +179,7 @@ def _plan_one(draft: ProductDraft, snap: ProductSnapshot | None) -> Change:
         if getattr(draft, f) is not None and getattr(draft, f) != getattr(snap, f)
     ]
     if not draft.variants:
-        if draft.stock != snap.stock:
+        if draft.stock != snap.stock and not draft.keep_stock:
             changed.append("stock")
         if snap.combinations:
             changed.append("type")  # the store has combinations; the draft is a single product
@@ -203,7 +203,7 @@ def _plan_variant(v: VariantDraft, snap: CombinationSnapshot | None) -> Change:
         changed.append("attributes")
     if v.price_impact != snap.price_impact:
         changed.append("price_impact")
-    if v.stock != snap.stock:
+    if v.stock != snap.stock and not v.keep_stock:
         changed.append("stock")
     return Change("update" if changed else "unchanged", v.sku, tuple(changed), existing_id=snap.id)
 
