@@ -138,7 +138,7 @@ def test_validate_against_a_connected_store(workdir: Path, sandbox: SandboxServe
     bad = run("spec", "validate", "--store", "sb", code=1).stdout.strip().splitlines()
     assert bad == [
         f"channels/prestashop.yaml:{line_of(text, 'to: prise')}:25: store 'sb' (PrestaShop "
-        "8.1.7) products have no field 'prise' (at $.mappings.price_out.direct[1].to); "
+        "8.2.1) products have no field 'prise' (at $.mappings.price_out.direct[1].to); "
         "did you mean 'price'? [spec.unknown-store-field]"
     ]
 
