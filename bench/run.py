@@ -284,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-floors", action="store_true", help="skip the floor scripts")
     ap.add_argument("--out", default=str(RESULTS), help="markdown file to write")
     a = ap.parse_args(argv)
+    # scenarios copy their databases (a connected template per round): one secret key for all
+    # of them through the environment, instead of a key file beside each copy
+    if not os.environ.get("OMSFLOW_SECRET_KEY"):
+        from cryptography.fernet import Fernet
+
+        os.environ["OMSFLOW_SECRET_KEY"] = Fernet.generate_key().decode()
     from bench.scenarios import SCENARIOS, _pg_url
 
     names = [n.strip() for n in a.only.split(",") if n.strip()] or list(SCENARIOS)
