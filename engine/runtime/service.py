@@ -81,6 +81,12 @@ class BundleLike(Protocol):
     def machine(self) -> Any: ...
 
 
+def spec_of(bundle: BundleLike) -> str | None:
+    """The spec version a bundle carries (``specs.Bundle.spec_version``; None if none)."""
+    version = getattr(bundle, "spec_version", None)
+    return version if isinstance(version, str) else None
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     """What happened to one inbound event.
@@ -565,14 +571,19 @@ def _apply_event_core(
         update = (
             st.update_applied_clear if _clears_attention(order, outcome) else st.update_applied
         )
-        written = conn.execute(update, {**versioned, "b_state": outcome.state, "b_at": at})
+        written = conn.execute(
+            update,
+            {**versioned, "b_state": outcome.state, "b_at": at, "b_spec": spec_of(bundle)},
+        )
         _check_version(written, order)
         local = _local_kinds(outcome)
         freed = _book_local(conn, st, order, local, at=at) if local else set()
-        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at)
+        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at, spec=spec_of(bundle))
     conn.execute(
         st.insert_audit,
-        _audit_values(order.id, event_id, trigger, order.state, outcome, source, at),
+        _audit_values(
+            order.id, event_id, trigger, order.state, outcome, source, at, spec=spec_of(bundle)
+        ),
     )
     result = _result(
         outcome,
@@ -624,8 +635,10 @@ def _audit_values(
     outcome: Applied | Refused,
     source: Source,
     at: datetime,
+    *,
+    spec: str | None,
 ) -> dict[str, Any]:
-    """The audit row of an applied or refused event."""
+    """The audit row of an applied or refused event (``spec``: the spec version)."""
     if isinstance(outcome, Applied):
         effects, blockers = [e.kind for e in outcome.effects], []
     else:
@@ -641,11 +654,12 @@ def _audit_values(
         "effects": effects,
         "blockers": blockers,
         "at": at,
+        "spec_version": spec,
     }
 
 
 def _outbox_values(
-    order: _Order, outcome: Applied, trigger: str, at: datetime
+    order: _Order, outcome: Applied, trigger: str, at: datetime, *, spec: str | None
 ) -> list[dict[str, Any]]:
     """One pending outbox row per effect that is not local (with its ``then`` trigger)."""
     extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
@@ -661,6 +675,7 @@ def _outbox_values(
             "attempts": 0,
             "next_attempt_at": at,
             "created_at": at,
+            "spec_version": spec,
         }
         for effect in outcome.effects
         if not (effect.local or is_local(effect.kind))
@@ -675,11 +690,12 @@ def _write_outbox(
     trigger: str,
     *,
     at: datetime,
+    spec: str | None,
 ) -> list[int]:
     """The outbox rows of the order's effects; their ids."""
     return [
         int(conn.execute(st.insert_outbox, values).scalar_one())
-        for values in _outbox_values(order, outcome, trigger, at)
+        for values in _outbox_values(order, outcome, trigger, at, spec=spec)
     ]
 
 
@@ -1324,7 +1340,7 @@ def create_order(
 
 
 def _order_values(
-    order: NewOrder, state: str, attention: str | None, at: datetime
+    order: NewOrder, state: str, attention: str | None, at: datetime, *, spec: str | None
 ) -> dict[str, Any]:
     """A new order's row: inserted (version 1), then written once by its import trigger
     (version 2) — as it is written in its new state at once."""
@@ -1353,6 +1369,7 @@ def _order_values(
         "extra": dict(order.extra),
         "created_at": at,
         "updated_at": at,
+        "spec_version": spec,
     }
 
 
@@ -1416,7 +1433,8 @@ def _create_order_core(
         local = _local_kinds(outcome)
         if local:
             freed = _book_local(conn, st, new, local, at=at)
-    values = _order_values(order, outcome.state, _attention(outcome, source), at)
+    spec = spec_of(bundle)
+    values = _order_values(order, outcome.state, _attention(outcome, source), at, spec=spec)
     new.id = conn.execute(st.insert_order, values).scalar_one()
     conn.execute(st.insert_lines, _line_values(new.id, order, new.lines))
     event_id = conn.execute(
@@ -1424,10 +1442,11 @@ def _create_order_core(
         _event_values(idempotency_key, source, trigger, new.id, None, at, outcome),
     ).scalar_one()
     conn.execute(
-        st.insert_audit, _audit_values(new.id, event_id, trigger, new.state, outcome, source, at)
+        st.insert_audit,
+        _audit_values(new.id, event_id, trigger, new.state, outcome, source, at, spec=spec),
     )
     outbox_ids = (
-        _write_outbox(conn, st, new, outcome, trigger, at=at)
+        _write_outbox(conn, st, new, outcome, trigger, at=at, spec=spec)
         if isinstance(outcome, Applied)
         else []
     )
@@ -1732,7 +1751,7 @@ def _import_segment(
         if book.create_missing():
             break
         book.reset()  # a concurrent writer created a row we assumed absent: plan again
-    _write_segment(session, plans, book, source, at)
+    _write_segment(session, plans, book, source, at, spec=spec_of(bundle))
     for plan in plans:
         results[plan.index] = _result_of(plan)
     last = plans[-1]
@@ -1761,6 +1780,8 @@ def _write_segment(
     book: _StockBook,
     source: Source,
     at: datetime,
+    *,
+    spec: str | None,
 ) -> None:
     """The planned orders, lines, inbound events, audit rows, outbox rows, stock rows and
     coalesced stock pushes, in a few bulk statements (ids in parameter order)."""
@@ -1769,7 +1790,9 @@ def _write_segment(
     ids = session.scalars(
         orders_t.insert().returning(orders_t.c.id, sort_by_parameter_order=True),
         [
-            _order_values(p.item.order, p.outcome.state, _attention(p.outcome, source), at)
+            _order_values(
+                p.item.order, p.outcome.state, _attention(p.outcome, source), at, spec=spec
+            )
             for p in plans
         ],
     )
@@ -1799,7 +1822,14 @@ def _write_segment(
         st.insert_audit,
         [
             _audit_values(
-                p.new.id, int(event_id), p.item.trigger, p.new.state, p.outcome, source, at
+                p.new.id,
+                int(event_id),
+                p.item.trigger,
+                p.new.state,
+                p.outcome,
+                source,
+                at,
+                spec=spec,
             )
             for p, event_id in zip(plans, list(event_ids), strict=True)
         ],
@@ -1808,7 +1838,7 @@ def _write_segment(
         (p, values)
         for p in plans
         if isinstance(p.outcome, Applied)
-        for values in _outbox_values(p.new, p.outcome, p.item.trigger, at)
+        for values in _outbox_values(p.new, p.outcome, p.item.trigger, at, spec=spec)
     ]
     if effect_rows:
         outbox_t = _table(OutboxRow)

@@ -65,6 +65,7 @@ class EventStatements:
     insert_event: Insert
     """Returns the new id, or no row when the idempotency key exists (a replay)."""
     update_applied: Update
+    """State, version and the spec version (``b_spec``) the order moved under."""
     update_applied_clear: Update
     """``update_applied`` that also clears the attention flag (the order moved on)."""
     update_refused: Update
@@ -155,6 +156,7 @@ def _build(dialect: str) -> EventStatements:
             state=bindparam("b_state"),
             version=bindparam("b_next"),
             updated_at=bindparam("b_at"),
+            spec_version=bindparam("b_spec"),
         ),
         update_applied_clear=o.update()
         .where(*versioned)
@@ -162,6 +164,7 @@ def _build(dialect: str) -> EventStatements:
             state=bindparam("b_state"),
             version=bindparam("b_next"),
             updated_at=bindparam("b_at"),
+            spec_version=bindparam("b_spec"),
             needs_attention=False,
             attention_reason=None,
             attention_state=None,
