@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, select, update
@@ -340,6 +341,7 @@ class _Order:
     needs_attention: bool = False
     attention_reason: str | None = None
     attention_state: str | None = None
+    spec_version: str | None = None
 
 
 def _read_order(
@@ -382,6 +384,7 @@ def _read_order(
         needs_attention=bool(first[13]),
         attention_reason=first[14],
         attention_state=first[15],
+        spec_version=first[16],
     )
     for row in rows:
         if row[6] is None:  # an order without lines
@@ -541,12 +544,13 @@ def _apply_event_core(
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
         raise NotFound(f"order {reference!r} not found")
-    if trigger not in bundle.compiled.triggers:
+    compiled, spec = _serving(conn, st, bundle, order)
+    if trigger not in compiled.triggers:
         # a typo is the caller's mistake, not an event: refused before anything is written
         raise UnknownTrigger(
             f"order {order.reference}: " + unknown_trigger_message(bundle, trigger, order.state)
         )
-    outcome = apply_event(bundle.compiled, _snapshot(order), trigger, at=at)
+    outcome = apply_event(compiled, _snapshot(order), trigger, at=at)
     event_id = conn.execute(
         st.insert_event,
         _event_values(idempotency_key, source, trigger, order.id, payload, at, outcome),
@@ -572,18 +576,15 @@ def _apply_event_core(
             st.update_applied_clear if _clears_attention(order, outcome) else st.update_applied
         )
         written = conn.execute(
-            update,
-            {**versioned, "b_state": outcome.state, "b_at": at, "b_spec": spec_of(bundle)},
+            update, {**versioned, "b_state": outcome.state, "b_at": at, "b_spec": spec}
         )
         _check_version(written, order)
         local = _local_kinds(outcome)
         freed = _book_local(conn, st, order, local, at=at) if local else set()
-        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at, spec=spec_of(bundle))
+        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at, spec=spec)
     conn.execute(
         st.insert_audit,
-        _audit_values(
-            order.id, event_id, trigger, order.state, outcome, source, at, spec=spec_of(bundle)
-        ),
+        _audit_values(order.id, event_id, trigger, order.state, outcome, source, at, spec=spec),
     )
     result = _result(
         outcome,
@@ -595,6 +596,38 @@ def _apply_event_core(
         outbox_ids=outbox_ids,
     )
     return _promoted(conn, bundle, result, freed if promote else set(), at=at)
+
+
+def _serving(
+    conn: Connection, st: EventStatements, bundle: BundleLike, order: _Order
+) -> tuple[Any, str | None]:
+    """The compiled machine and spec version that serve ``order`` (the in-flight rule): the
+    newest spec, except for an order in a state the newest spec lacks with no migration
+    declared for it — that order stays on the spec version it was last moved under
+    (``spec_versions``), so a deploy never strands it; ``spec migrate`` moves it over."""
+    compiled = bundle.compiled
+    if order.state in compiled.states or order.spec_version is None:
+        return compiled, spec_of(bundle)
+    moves = getattr(bundle.machine, "state_moves", None)
+    if moves is not None and order.state in moves():
+        return compiled, spec_of(bundle)  # migrated by `spec migrate`, not served by the old
+    row = conn.execute(st.read_spec, {"b_version": order.spec_version}).first()
+    old = _compiled_version(order.spec_version, row[0], row[1]) if row is not None else None
+    if old is None or order.state not in old.states:
+        return compiled, spec_of(bundle)
+    return old, order.spec_version
+
+
+@lru_cache(maxsize=16)
+def _compiled_version(version: str, text: str, file: str) -> Any:
+    """A recorded spec version's lifecycle, compiled (None if it no longer loads)."""
+    from engine.core import VOCABULARY, compile_machine
+    from engine.spec import parse_machine
+
+    try:
+        return compile_machine(parse_machine(text, file=file, vocabulary=VOCABULARY))
+    except Exception:  # noqa: BLE001 - an old copy that no longer loads serves nothing
+        return None
 
 
 def _promoted(

@@ -247,3 +247,33 @@ def test_a_queued_effect_the_spec_no_longer_knows(
     assert gone[0]["orders"] == ["E1"]
     assert gone[0]["outbox_count"] == 1
     assert "'push_status'" in gone[0]["message"]
+
+
+def test_an_order_the_new_spec_strands_is_served_by_its_own_spec_version(env: Path) -> None:
+    """The in-flight rule: no migration declared for Packed, so the Packed order keeps
+    being served by the spec version it is on; once it reaches a state the new spec has,
+    the newest spec applies again (and the deploy check is clean)."""
+    _orders("P4", "R4")
+    for ref, triggers in (("P4", ("release", "pack")), ("R4", ("release",))):
+        for trigger in triggers:
+            assert _run("orders", "fire", ref, trigger).exit_code == 0
+    old_version = json.loads(_run("orders", "show", "P4", "--json").output)["spec_version"]
+    _renamed_copy(env)
+    assert _run("spec", "check").exit_code == 1
+    fired = _run("orders", "fire", "P4", "picked")
+    assert fired.exit_code == 0, fired.output
+    assert "Packed -> Ready_to_Ship" in fired.output
+    doc = json.loads(_run("orders", "show", "P4", "--json").output)
+    assert doc["history"][-1]["spec_version"] == old_version
+    assert doc["spec_version"] == old_version
+    # R4 is in RFP, a state the new spec has: the newest spec serves it (pack -> Boxed)
+    packed = _run("orders", "fire", "R4", "pack")
+    assert packed.exit_code == 0, packed.output
+    assert "RFP -> Boxed" in packed.output
+    new = json.loads(_run("orders", "show", "R4", "--json").output)
+    assert new["spec_version"] not in (None, old_version)
+    delivered = _run("orders", "fire", "P4", "handover")
+    assert "Ready_to_Ship -> In_transit" in delivered.output
+    after = json.loads(_run("orders", "show", "P4", "--json").output)
+    assert after["history"][-1]["spec_version"] == new["spec_version"]
+    assert _run("spec", "check").exit_code == 0

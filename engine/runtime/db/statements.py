@@ -25,6 +25,7 @@ from .tables import (
     OrderLineRow,
     OrderRow,
     OutboxRow,
+    SpecVersionRow,
     StoreRow,
 )
 
@@ -43,6 +44,7 @@ EVENTS = _table(InboundEventRow)
 AUDIT = _table(AuditRow)
 OUTBOX = _table(OutboxRow)
 STORES = _table(StoreRow)
+SPEC_VERSIONS = _table(SpecVersionRow)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class EventStatements:
     store_ids: Select[Any]
     push_stock: Insert
     """Upsert of the pending ``push_stock`` row of a dedup key (latest value wins)."""
+    read_spec: Select[Any]
+    """A recorded spec version's lifecycle text and file (the in-flight rule)."""
 
 
 _BUILT: dict[str, EventStatements] = {}
@@ -115,6 +119,7 @@ def _build(dialect: str) -> EventStatements:
             o.c.needs_attention,
             o.c.attention_reason,
             o.c.attention_state,
+            o.c.spec_version,
         )
         .select_from(
             o.outerjoin(ln, ln.c.order_id == o.c.id).outerjoin(inv, inv.c.sku == ln.c.sku)
@@ -200,4 +205,7 @@ def _build(dialect: str) -> EventStatements:
         .values(reserved=bindparam("b_reserved"), consumed=bindparam("b_consumed")),
         store_ids=select(STORES.c.id).order_by(STORES.c.id),
         push_stock=push,
+        read_spec=select(SPEC_VERSIONS.c.machine_text, SPEC_VERSIONS.c.machine_file).where(
+            SPEC_VERSIONS.c.version == bindparam("b_version")
+        ),
     )
