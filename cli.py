@@ -444,6 +444,8 @@ def spec_simulate(
         click.echo(f"start: {start or machine.initial}")
         for step in doc["steps"]:
             effects = f"  [{', '.join(step['effects'])}]" if step["effects"] else ""
+            if step.get("migration"):
+                effects = f"  (declared migration: {step['migration']})"
             click.echo(f"{step['trigger']}: {step['from']} -> {step['to']}{effects}")
         if doc["refused"]:
             r = doc["refused"]

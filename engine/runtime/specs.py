@@ -242,6 +242,16 @@ def simulate(
     """
     spec = compiled.spec
     state = start or spec.initial
+    steps: list[dict[str, Any]] = []
+    moves = spec.state_moves()
+    if state not in compiled.states and state in moves:
+        # an order still in a state this spec migrates away: `spec migrate` moves it first
+        kind = next(m.kind for m in spec.migrations if (state, moves[state]) in m.moves)
+        steps.append(
+            {"trigger": "spec_migration", "from": state, "to": moves[state], "effects": []}
+        )
+        steps[-1]["migration"] = kind
+        state = moves[state]
     if state not in compiled.states:
         raise ConfigError(
             f"--from: unknown state '{state}' (states: {', '.join(spec.state_names)})"
@@ -255,7 +265,6 @@ def simulate(
             f"(guards: {', '.join(sorted(VOCABULARY.guards))})"
         )
     when = at or datetime.now(UTC)
-    steps: list[dict[str, Any]] = []
     refused: dict[str, Any] | None = None
     for trigger in events:
         outcome = apply_event(

@@ -277,3 +277,23 @@ def test_an_order_the_new_spec_strands_is_served_by_its_own_spec_version(env: Pa
     after = json.loads(_run("orders", "show", "P4", "--json").output)
     assert after["history"][-1]["spec_version"] == new["spec_version"]
     assert _run("spec", "check").exit_code == 0
+
+
+def test_simulate_from_a_migrated_state_and_the_diagrams_show_the_migration(env: Path) -> None:
+    _renamed_copy(env, "  - rename: {Packed: Boxed}\n")
+    simulated = _run("spec", "simulate", "--from", "Packed", "--events", "picked,handover")
+    assert simulated.exit_code == 0, simulated.output
+    lines = simulated.output.splitlines()
+    assert lines[1] == "spec_migration: Packed -> Boxed  (declared migration: rename)"
+    assert lines[2].startswith("picked: Boxed -> Ready_to_Ship")
+    assert lines[-1] == "final state: In_transit"
+    doc = json.loads(
+        _run("spec", "simulate", "--from", "Packed", "--events", "pack", "--json").output
+    )
+    assert doc["steps"][0]["migration"] == "rename"
+    assert doc["refused"]["state"] == "Boxed"  # pack is not enabled from Boxed
+    mermaid = _run("spec", "graph", "--format", "mermaid").output
+    assert "    Packed --> Boxed : migration rename" in mermaid
+    assert 'state "Packed (gone)" as Packed' in mermaid
+    dot = _run("spec", "graph", "--format", "dot").output
+    assert '"Packed" -> "Boxed" [label="migration rename", style=dashed];' in dot
