@@ -108,11 +108,31 @@ def spec_validate(paths: tuple[str, ...], store_name: str | None, as_json: bool)
             side = live_store_side(factory, store_name, None)
         finally:
             engine.dispose()
-    result = specs.validate([Path(p) for p in paths] or None, store=side)
+    from engine.runtime import specdeploy
+    from engine.runtime.settings import Settings
+
+    settings = Settings.from_env()
+    stranded: list[Any] = []
+    previous = None
+    with_db = specdeploy.database_exists(settings)
+    if with_db:
+        from engine.runtime.db import session as dbsession
+
+        engine, factory = dbsession.open_database(settings)
+        try:
+            with factory() as session:
+                previous = specdeploy.last_run_machine(session, None)
+        finally:
+            engine.dispose()
+    result = specs.validate([Path(p) for p in paths] or None, store=side, previous=previous)
+    if with_db and result.ok:
+        # the working specs against the orders and outbox in flight (omsflow spec check)
+        stranded = specdeploy.check_database(settings, specs.load_bundle())
     if as_json:
         emit_json(
             {
-                "ok": result.ok,
+                "ok": result.ok and not stranded,
+                "stranded": [p.doc() for p in stranded],
                 "store": side.label if side is not None else None,
                 "files": result.files,
                 "machines": [m.name for m in result.machines],
@@ -134,7 +154,14 @@ def spec_validate(paths: tuple[str, ...], store_name: str | None, as_json: bool)
     else:
         for p in result.problems:
             click.echo(p.line())
-        if result.ok:
+        for sp in stranded:
+            click.echo(sp.line())
+        if stranded:
+            click.echo(
+                f"{len(stranded)} problem(s) with the orders in flight (omsflow spec check)",
+                err=True,
+            )
+        elif result.ok:
             against = f"; mappings checked against {side.label}" if side is not None else ""
             click.echo(
                 f"ok: {len(result.files)} file(s) valid "
@@ -144,7 +171,117 @@ def spec_validate(paths: tuple[str, ...], store_name: str | None, as_json: bool)
             click.echo(
                 f"{len(result.problems)} problem(s) in {len(result.files)} file(s)", err=True
             )
-    if not result.ok:
+    if not result.ok or stranded:
+        sys.exit(1)
+
+
+@spec_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+def spec_check(as_json: bool) -> None:
+    """The deploy check: the working specs against the orders and outbox in the database.
+
+    Reports orders in states the specs lack (or waiting for a declared migration), orders
+    whose state lost every way out, queued effects the specs no longer know, and store
+    statuses of the channel map a connected store does not resolve: one located line per
+    problem with the orders it strands; exit 1 on any.
+    """
+    from engine.runtime import specdeploy
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    problems = specdeploy.check_database(Settings.from_env(), bundle)
+    if as_json:
+        emit_json(
+            {
+                "ok": not problems,
+                "spec_version": bundle.spec_version,
+                "label": bundle.spec_label,
+                "problems": [p.doc() for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            click.echo(p.line())
+        if problems:
+            orders = {ref for p in problems for ref in p.orders}
+            click.echo(
+                f"{len(problems)} problem(s); {len(orders)} order(s) stranded by spec "
+                f"{bundle.spec_version}",
+                err=True,
+            )
+        else:
+            click.echo(f"ok: the orders in flight fit spec {bundle.spec_version}")
+    if problems:
+        sys.exit(1)
+
+
+@spec_group.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Say what would move; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def spec_migrate(dry_run: bool, as_json: bool) -> None:
+    """Apply the lifecycle's migrations: to the orders in flight: each order moves in its
+    own transaction as an audited event naming the spec change; queued effects of a
+    renamed effect are renamed. Then runs the deploy check (exit 1 if work is still
+    stranded)."""
+    from datetime import UTC, datetime
+
+    from engine.errors import SpecErrors
+    from engine.runtime import specdeploy
+    from engine.runtime.db import session as dbsession
+    from engine.runtime.settings import Settings
+    from engine.runtime.specs import bundled_machine, load_bundle
+    from engine.spec import check_migration_invariants
+    from engine.spec.source import load_file
+
+    bundle = load_bundle()
+    settings = Settings.from_env()
+    engine, factory = dbsession.open_database(settings)
+    try:
+        with factory() as session:
+            previous = specdeploy.last_run_machine(session, bundle.spec_version)
+        reference = previous or bundled_machine()
+        if reference is not None and bundle.machine.migrations:
+            refused = check_migration_invariants(
+                bundle.machine, load_file(bundle.machine.file), reference
+            )
+            if refused:
+                raise SpecErrors(refused)
+        now = datetime.now(UTC)
+        if not dry_run:
+            specdeploy.record_version(factory, bundle, at=now)
+        report = specdeploy.migrate(factory, bundle, at=now, dry_run=dry_run)
+        with factory() as session:
+            left = [] if dry_run else specdeploy.check(session, bundle)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "spec_version": bundle.spec_version,
+                "moved": report.moved,
+                "effects": report.effects,
+                "stranded": [p.doc() for p in left],
+            }
+        )
+    else:
+        verb = "would move" if dry_run else "moved"
+        for m in report.moved:
+            click.echo(f"{verb} {m['reference']}: {m['from']} -> {m['to']} ({m['migration']})")
+        for e in report.effects:
+            click.echo(
+                f"{'would rename' if dry_run else 'renamed'} {e['count']} queued "
+                f"'{e['from']}' effect(s) to '{e['to']}'"
+            )
+        for p in left:
+            click.echo(p.line())
+        click.echo(
+            f"{'dry run: ' if dry_run else ''}{len(report.moved)} order(s) {verb} "
+            f"under spec {bundle.spec_version}"
+            + (f"; {len(left)} problem(s) left (omsflow spec check)" if left else "")
+        )
+    if left:
         sys.exit(1)
 
 
@@ -307,6 +444,8 @@ def spec_simulate(
         click.echo(f"start: {start or machine.initial}")
         for step in doc["steps"]:
             effects = f"  [{', '.join(step['effects'])}]" if step["effects"] else ""
+            if step.get("migration"):
+                effects = f"  (declared migration: {step['migration']})"
             click.echo(f"{step['trigger']}: {step['from']} -> {step['to']}{effects}")
         if doc["refused"]:
             r = doc["refused"]
@@ -768,12 +907,17 @@ def orders_group() -> None:
 
 
 def _open_runtime() -> tuple[Any, Any, Any]:
+    from datetime import UTC, datetime
+
     from engine.runtime.db import session as dbsession
     from engine.runtime.settings import Settings
+    from engine.runtime.specdeploy import record_version
     from engine.runtime.specs import load_bundle
 
     engine, factory = dbsession.open_database(Settings.from_env())
-    return engine, factory, load_bundle()
+    bundle = load_bundle()
+    record_version(factory, bundle, at=datetime.now(UTC))
+    return engine, factory, bundle
 
 
 def _progress(as_json: bool) -> Any:
@@ -1002,9 +1146,11 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
             verdict = f"acknowledged: {reasons}"
         else:
             verdict = "applied" if h["applied"] else f"REFUSED: {reasons}"
+        if h.get("spec_change"):
+            verdict += f" ({h['spec_change']})"
         click.echo(
             f"  {h['at']}\t{h['source']}\t{h['trigger']}\t{h['from_state']} -> "
-            f"{h['to_state']}\t{verdict}"
+            f"{h['to_state']}\t{verdict}\tspec {h.get('spec_version') or '-'}"
         )
     for sh in doc.get("shipments", []):
         click.echo(
@@ -1509,7 +1655,12 @@ def _wms_answer_line(status: int, answer: dict[str, Any]) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port (0: a free one).")
 @click.option("--log-json", is_flag=True, help="One JSON object per log line (stderr).")
-def serve(host: str, port: int, log_json: bool) -> None:
+@click.option(
+    "--allow-stranded",
+    is_flag=True,
+    help="Start even when the specs strand orders in flight (see omsflow spec check).",
+)
+def serve(host: str, port: int, log_json: bool, allow_stranded: bool) -> None:
     """Run the WMS event receiver (POST /wms/events, GET /health) until Ctrl-C.
 
     Events are signed with OMSFLOW_WMS_SECRET and applied to the OMS database
@@ -1521,6 +1672,7 @@ def serve(host: str, port: int, log_json: bool) -> None:
     from engine.runtime.db import session as dbsession
     from engine.runtime.logging import setup_logging
     from engine.runtime.settings import Settings
+    from engine.runtime.specdeploy import guard_start
     from engine.runtime.specs import load_bundle
     from engine.runtime.wms.receiver import WmsReceiver
     from engine.runtime.wms.server import start_in_thread
@@ -1529,6 +1681,7 @@ def serve(host: str, port: int, log_json: bool) -> None:
     secret = _wms_secret()
     setup_logging(json_lines=log_json)
     bundle = load_bundle()
+    guard_start(Settings.from_env(), bundle, "omsflow serve", allow=allow_stranded)
     engine, factory = dbsession.open_database(Settings.from_env())
     app = create_wms_app(
         WmsReceiver(factory, bundle), secret, event_types=bundle.channel.fulfilment.wms_events
@@ -2075,8 +2228,20 @@ def products_brands_sync(direction: str, store_name: str | None, as_json: bool) 
 @click.option("--log-json", is_flag=True, help="One JSON object per log line (stderr).")
 @click.option("--once", is_flag=True, help="Run the jobs due now, drain the outbox, exit.")
 @click.option("--no-schedule", is_flag=True, help="Do not run sync jobs (dispatch only).")
+@click.option(
+    "--allow-stranded",
+    is_flag=True,
+    help="Start even when the specs strand orders in flight (see omsflow spec check).",
+)
 def run_cmd(
-    serve: bool, host: str, port: int, workers: int, log_json: bool, once: bool, no_schedule: bool
+    serve: bool,
+    host: str,
+    port: int,
+    workers: int,
+    log_json: bool,
+    once: bool,
+    no_schedule: bool,
+    allow_stranded: bool,
 ) -> None:
     """The long-running worker: per-store sync schedules, the outbox dispatcher and (with
     --serve) the WMS receiver, until SIGTERM/Ctrl-C (work in flight is finished)."""
@@ -2095,7 +2260,11 @@ def run_cmd(
         once=once,
         schedule_jobs=not no_schedule,
     )
-    code = Worker(settings, load_bundle(), options).run()
+    from engine.runtime.specdeploy import guard_start
+
+    bundle = load_bundle()
+    guard_start(settings, bundle, "omsflow run", allow=allow_stranded)
+    code = Worker(settings, bundle, options).run()
     if code:
         sys.exit(code)
 

@@ -249,7 +249,10 @@ def _history(a: AuditRow, outcome: str | None, payload: Any) -> dict[str, Any]:
         "source": a.source,
         "effects": list(a.effects or []),
         "blockers": blockers,
+        "spec_version": a.spec_version,
     }
+    if isinstance(payload, dict) and "spec_change" in payload:
+        entry["spec_change"] = payload["spec_change"]
     if a.trigger == ACK_TRIGGER and isinstance(payload, dict):
         entry.update(
             by=payload.get("by"), note=payload.get("note"), cleared=payload.get("cleared")
@@ -291,6 +294,7 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
         "external_id": row.external_id,
         "state": row.state,
         "version": row.version,
+        "spec_version": row.spec_version,
         "channel_state": row.channel_state,
         "channel_state_id": row.channel_state_id,
         "channel_updated_at": _when(row.channel_updated_at),
@@ -336,6 +340,7 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
                 "next_attempt_at": _when(e.next_attempt_at),
                 "last_error": e.last_error,
                 "then_trigger": e.then_trigger,
+                "spec_version": e.spec_version,
             }
             for e in effects
         ],

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, and_, case, exists, func, select, update
@@ -79,6 +80,12 @@ class BundleLike(Protocol):
     def compiled(self) -> Any: ...
     @property
     def machine(self) -> Any: ...
+
+
+def spec_of(bundle: BundleLike) -> str | None:
+    """The spec version a bundle carries (``specs.Bundle.spec_version``; None if none)."""
+    version = getattr(bundle, "spec_version", None)
+    return version if isinstance(version, str) else None
 
 
 @dataclass(frozen=True)
@@ -334,6 +341,7 @@ class _Order:
     needs_attention: bool = False
     attention_reason: str | None = None
     attention_state: str | None = None
+    spec_version: str | None = None
 
 
 def _read_order(
@@ -376,6 +384,7 @@ def _read_order(
         needs_attention=bool(first[13]),
         attention_reason=first[14],
         attention_state=first[15],
+        spec_version=first[16],
     )
     for row in rows:
         if row[6] is None:  # an order without lines
@@ -535,12 +544,13 @@ def _apply_event_core(
         if order_id is not None or (reference or "").startswith("#"):
             raise NotFound(f"order #{order_id or (reference or '#')[1:]} not found")
         raise NotFound(f"order {reference!r} not found")
-    if trigger not in bundle.compiled.triggers:
+    compiled, spec = _serving(conn, st, bundle, order)
+    if trigger not in compiled.triggers:
         # a typo is the caller's mistake, not an event: refused before anything is written
         raise UnknownTrigger(
             f"order {order.reference}: " + unknown_trigger_message(bundle, trigger, order.state)
         )
-    outcome = apply_event(bundle.compiled, _snapshot(order), trigger, at=at)
+    outcome = apply_event(compiled, _snapshot(order), trigger, at=at)
     event_id = conn.execute(
         st.insert_event,
         _event_values(idempotency_key, source, trigger, order.id, payload, at, outcome),
@@ -565,14 +575,16 @@ def _apply_event_core(
         update = (
             st.update_applied_clear if _clears_attention(order, outcome) else st.update_applied
         )
-        written = conn.execute(update, {**versioned, "b_state": outcome.state, "b_at": at})
+        written = conn.execute(
+            update, {**versioned, "b_state": outcome.state, "b_at": at, "b_spec": spec}
+        )
         _check_version(written, order)
         local = _local_kinds(outcome)
         freed = _book_local(conn, st, order, local, at=at) if local else set()
-        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at)
+        outbox_ids = _write_outbox(conn, st, order, outcome, trigger, at=at, spec=spec)
     conn.execute(
         st.insert_audit,
-        _audit_values(order.id, event_id, trigger, order.state, outcome, source, at),
+        _audit_values(order.id, event_id, trigger, order.state, outcome, source, at, spec=spec),
     )
     result = _result(
         outcome,
@@ -584,6 +596,38 @@ def _apply_event_core(
         outbox_ids=outbox_ids,
     )
     return _promoted(conn, bundle, result, freed if promote else set(), at=at)
+
+
+def _serving(
+    conn: Connection, st: EventStatements, bundle: BundleLike, order: _Order
+) -> tuple[Any, str | None]:
+    """The compiled machine and spec version that serve ``order`` (the in-flight rule): the
+    newest spec, except for an order in a state the newest spec lacks with no migration
+    declared for it — that order stays on the spec version it was last moved under
+    (``spec_versions``), so a deploy never strands it; ``spec migrate`` moves it over."""
+    compiled = bundle.compiled
+    if order.state in compiled.states or order.spec_version is None:
+        return compiled, spec_of(bundle)
+    moves = getattr(bundle.machine, "state_moves", None)
+    if moves is not None and order.state in moves():
+        return compiled, spec_of(bundle)  # migrated by `spec migrate`, not served by the old
+    row = conn.execute(st.read_spec, {"b_version": order.spec_version}).first()
+    old = _compiled_version(order.spec_version, row[0], row[1]) if row is not None else None
+    if old is None or order.state not in old.states:
+        return compiled, spec_of(bundle)
+    return old, order.spec_version
+
+
+@lru_cache(maxsize=16)
+def _compiled_version(version: str, text: str, file: str) -> Any:
+    """A recorded spec version's lifecycle, compiled (None if it no longer loads)."""
+    from engine.core import VOCABULARY, compile_machine
+    from engine.spec import parse_machine
+
+    try:
+        return compile_machine(parse_machine(text, file=file, vocabulary=VOCABULARY))
+    except Exception:  # noqa: BLE001 - an old copy that no longer loads serves nothing
+        return None
 
 
 def _promoted(
@@ -624,8 +668,10 @@ def _audit_values(
     outcome: Applied | Refused,
     source: Source,
     at: datetime,
+    *,
+    spec: str | None,
 ) -> dict[str, Any]:
-    """The audit row of an applied or refused event."""
+    """The audit row of an applied or refused event (``spec``: the spec version)."""
     if isinstance(outcome, Applied):
         effects, blockers = [e.kind for e in outcome.effects], []
     else:
@@ -641,11 +687,12 @@ def _audit_values(
         "effects": effects,
         "blockers": blockers,
         "at": at,
+        "spec_version": spec,
     }
 
 
 def _outbox_values(
-    order: _Order, outcome: Applied, trigger: str, at: datetime
+    order: _Order, outcome: Applied, trigger: str, at: datetime, *, spec: str | None
 ) -> list[dict[str, Any]]:
     """One pending outbox row per effect that is not local (with its ``then`` trigger)."""
     extra = {"state": outcome.state, "trigger": trigger, "reference": order.reference}
@@ -661,6 +708,7 @@ def _outbox_values(
             "attempts": 0,
             "next_attempt_at": at,
             "created_at": at,
+            "spec_version": spec,
         }
         for effect in outcome.effects
         if not (effect.local or is_local(effect.kind))
@@ -675,11 +723,12 @@ def _write_outbox(
     trigger: str,
     *,
     at: datetime,
+    spec: str | None,
 ) -> list[int]:
     """The outbox rows of the order's effects; their ids."""
     return [
         int(conn.execute(st.insert_outbox, values).scalar_one())
-        for values in _outbox_values(order, outcome, trigger, at)
+        for values in _outbox_values(order, outcome, trigger, at, spec=spec)
     ]
 
 
@@ -1324,7 +1373,7 @@ def create_order(
 
 
 def _order_values(
-    order: NewOrder, state: str, attention: str | None, at: datetime
+    order: NewOrder, state: str, attention: str | None, at: datetime, *, spec: str | None
 ) -> dict[str, Any]:
     """A new order's row: inserted (version 1), then written once by its import trigger
     (version 2) — as it is written in its new state at once."""
@@ -1353,6 +1402,7 @@ def _order_values(
         "extra": dict(order.extra),
         "created_at": at,
         "updated_at": at,
+        "spec_version": spec,
     }
 
 
@@ -1416,7 +1466,8 @@ def _create_order_core(
         local = _local_kinds(outcome)
         if local:
             freed = _book_local(conn, st, new, local, at=at)
-    values = _order_values(order, outcome.state, _attention(outcome, source), at)
+    spec = spec_of(bundle)
+    values = _order_values(order, outcome.state, _attention(outcome, source), at, spec=spec)
     new.id = conn.execute(st.insert_order, values).scalar_one()
     conn.execute(st.insert_lines, _line_values(new.id, order, new.lines))
     event_id = conn.execute(
@@ -1424,10 +1475,11 @@ def _create_order_core(
         _event_values(idempotency_key, source, trigger, new.id, None, at, outcome),
     ).scalar_one()
     conn.execute(
-        st.insert_audit, _audit_values(new.id, event_id, trigger, new.state, outcome, source, at)
+        st.insert_audit,
+        _audit_values(new.id, event_id, trigger, new.state, outcome, source, at, spec=spec),
     )
     outbox_ids = (
-        _write_outbox(conn, st, new, outcome, trigger, at=at)
+        _write_outbox(conn, st, new, outcome, trigger, at=at, spec=spec)
         if isinstance(outcome, Applied)
         else []
     )
@@ -1732,7 +1784,7 @@ def _import_segment(
         if book.create_missing():
             break
         book.reset()  # a concurrent writer created a row we assumed absent: plan again
-    _write_segment(session, plans, book, source, at)
+    _write_segment(session, plans, book, source, at, spec=spec_of(bundle))
     for plan in plans:
         results[plan.index] = _result_of(plan)
     last = plans[-1]
@@ -1761,6 +1813,8 @@ def _write_segment(
     book: _StockBook,
     source: Source,
     at: datetime,
+    *,
+    spec: str | None,
 ) -> None:
     """The planned orders, lines, inbound events, audit rows, outbox rows, stock rows and
     coalesced stock pushes, in a few bulk statements (ids in parameter order)."""
@@ -1769,7 +1823,9 @@ def _write_segment(
     ids = session.scalars(
         orders_t.insert().returning(orders_t.c.id, sort_by_parameter_order=True),
         [
-            _order_values(p.item.order, p.outcome.state, _attention(p.outcome, source), at)
+            _order_values(
+                p.item.order, p.outcome.state, _attention(p.outcome, source), at, spec=spec
+            )
             for p in plans
         ],
     )
@@ -1799,7 +1855,14 @@ def _write_segment(
         st.insert_audit,
         [
             _audit_values(
-                p.new.id, int(event_id), p.item.trigger, p.new.state, p.outcome, source, at
+                p.new.id,
+                int(event_id),
+                p.item.trigger,
+                p.new.state,
+                p.outcome,
+                source,
+                at,
+                spec=spec,
             )
             for p, event_id in zip(plans, list(event_ids), strict=True)
         ],
@@ -1808,7 +1871,7 @@ def _write_segment(
         (p, values)
         for p in plans
         if isinstance(p.outcome, Applied)
-        for values in _outbox_values(p.new, p.outcome, p.item.trigger, at)
+        for values in _outbox_values(p.new, p.outcome, p.item.trigger, at, spec=spec)
     ]
     if effect_rows:
         outbox_t = _table(OutboxRow)

@@ -8,6 +8,7 @@ re-read.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,13 +27,16 @@ from engine.spec import (
     MachineSpec,
     StoreSide,
     Validation,
+    check_migration_invariants,
     load_channel,
     load_machine,
+    parse_machine,
     spec_files,
     to_dot,
     to_mermaid,
     validate_files,
 )
+from engine.spec.source import load_file
 
 MACHINE_FILE = "order_lifecycle.yaml"
 CHANNEL_FILE = "prestashop.yaml"
@@ -45,6 +49,23 @@ class Bundle:
     machine: MachineSpec
     channel: ChannelSpec
     compiled: CompiledMachine
+    spec_version: str | None = None
+    """Content hash of the lifecycle + channel files (``spec_version``); None: not from files."""
+    machine_path: Path | None = None
+    channel_path: Path | None = None
+
+    @property
+    def spec_label(self) -> str:
+        """The lifecycle's own ``version:`` label."""
+        return str(self.machine.version)
+
+
+def spec_version(machine_text: bytes, channel_text: bytes) -> str:
+    """The spec version: the first 16 hex digits of SHA-256 over both files' bytes."""
+    digest = hashlib.sha256()
+    for part in (b"lifecycle\0", machine_text, b"\0channel\0", channel_text):
+        digest.update(part)
+    return digest.hexdigest()[:16]
 
 
 def find_spec(kind: str, filename: str, preferred: Path | None = None) -> Path:
@@ -75,7 +96,15 @@ def _load(machine_key: tuple[str, int], channel_key: tuple[str, int]) -> Bundle:
     channel = load_channel(
         channel_key[0], machine, vocabulary=VOCABULARY, store=prestashop_resources.bundled()
     )
-    return Bundle(machine=machine, channel=channel, compiled=compile_machine(machine))
+    machine_path, channel_path = Path(machine_key[0]), Path(channel_key[0])
+    return Bundle(
+        machine=machine,
+        channel=channel,
+        compiled=compile_machine(machine),
+        spec_version=spec_version(machine_path.read_bytes(), channel_path.read_bytes()),
+        machine_path=machine_path,
+        channel_path=channel_path,
+    )
 
 
 def load_bundle(specs_dir: Path | None = None, channels_dir: Path | None = None) -> Bundle:
@@ -109,7 +138,34 @@ def default_validation_paths() -> list[Path]:
     return out
 
 
-def validate(paths: list[Path] | None = None, *, store: StoreSide | None = None) -> Validation:
+def bundled_machine() -> MachineSpec | None:
+    """The lifecycle as shipped (the wheel's or the checkout's copy), if it loads."""
+    folders = spec_search_path("specs")
+    cwd = (Path.cwd() / "specs").resolve()
+    for folder in folders:
+        candidate = folder / MACHINE_FILE
+        if folder.resolve() != cwd and candidate.is_file():
+            try:
+                return load_machine(candidate, vocabulary=VOCABULARY)
+            except Exception:  # noqa: BLE001 - no reference spec, no comparison
+                return None
+    return None
+
+
+def machine_from_text(text: str, file: str) -> MachineSpec | None:
+    """A lifecycle from its text (a recorded spec version), if it still loads."""
+    try:
+        return parse_machine(text, file=file, vocabulary=VOCABULARY)
+    except Exception:  # noqa: BLE001 - an old copy that no longer loads explains nothing
+        return None
+
+
+def validate(
+    paths: list[Path] | None = None,
+    *,
+    store: StoreSide | None = None,
+    previous: MachineSpec | None = None,
+) -> Validation:
     """Validate spec files and folders together; channels are cross-checked against the
     machine they name (from the files given, else the lifecycle on the search path), their
     mappings against the OMS model and the store side: ``store`` (a connected store's live
@@ -127,7 +183,16 @@ def validate(paths: list[Path] | None = None, *, store: StoreSide | None = None)
     except Exception:  # noqa: BLE001 - only a fallback; problems in it are reported when named
         fallback = []
     side = store or prestashop_resources.bundled()
-    return validate_files(files, vocabulary=VOCABULARY, fallback_machines=fallback, stores=[side])
+    result = validate_files(
+        files, vocabulary=VOCABULARY, fallback_machines=fallback, stores=[side]
+    )
+    reference = previous or bundled_machine()
+    for machine in result.machines:
+        if machine.migrations and reference is not None:
+            # where a migration moves orders is judged against the spec they were under
+            doc = load_file(machine.file)
+            result.problems.extend(check_migration_invariants(machine, doc, reference))
+    return result
 
 
 def render_graph(machine: MachineSpec, fmt: str, output: Path | None) -> str | None:
@@ -177,6 +242,16 @@ def simulate(
     """
     spec = compiled.spec
     state = start or spec.initial
+    steps: list[dict[str, Any]] = []
+    moves = spec.state_moves()
+    if state not in compiled.states and state in moves:
+        # an order still in a state this spec migrates away: `spec migrate` moves it first
+        kind = next(m.kind for m in spec.migrations if (state, moves[state]) in m.moves)
+        steps.append(
+            {"trigger": "spec_migration", "from": state, "to": moves[state], "effects": []}
+        )
+        steps[-1]["migration"] = kind
+        state = moves[state]
     if state not in compiled.states:
         raise ConfigError(
             f"--from: unknown state '{state}' (states: {', '.join(spec.state_names)})"
@@ -190,7 +265,6 @@ def simulate(
             f"(guards: {', '.join(sorted(VOCABULARY.guards))})"
         )
     when = at or datetime.now(UTC)
-    steps: list[dict[str, Any]] = []
     refused: dict[str, Any] | None = None
     for trigger in events:
         outcome = apply_event(

@@ -16,7 +16,7 @@ from engine.spec.build import (
     parse_days,
     parse_duration,
 )
-from engine.spec.checks import check_channel, check_machine
+from engine.spec.checks import check_channel, check_machine, check_migration_invariants
 from engine.spec.graph import reachable, to_dot, to_mermaid
 from engine.spec.model import (
     CatalogRateSpec,
@@ -32,6 +32,7 @@ from engine.spec.model import (
     LateEventSpec,
     MachineSpec,
     MappingSpec,
+    MigrationSpec,
     PricesSpec,
     RateSpec,
     RetrySpec,
@@ -59,6 +60,7 @@ __all__ = [
     "Location",
     "MachineSpec",
     "MappingSpec",
+    "MigrationSpec",
     "PricesSpec",
     "RateSpec",
     "RetrySpec",
@@ -73,6 +75,7 @@ __all__ = [
     "TransitionSpec",
     "Validation",
     "Vocabulary",
+    "check_migration_invariants",
     "load_channel",
     "load_machine",
     "parse_channel",

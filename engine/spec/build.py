@@ -28,6 +28,7 @@ from engine.spec.model import (
     LateEventSpec,
     MachineSpec,
     MappingSpec,
+    MigrationSpec,
     PricesSpec,
     RateSpec,
     RetrySpec,
@@ -54,6 +55,7 @@ MACHINE_KEYS = frozenset(
         "transitions",
         "invariants",
         "late_events",
+        "migrations",
     }
 )
 STATE_KEYS = frozenset({"name", "final", "pseudo", "description"})
@@ -151,6 +153,16 @@ def machine_buildable(doc: Document) -> bool:
     )
 
 
+def _migration(doc: Document, i: int, data: Mapping[str, Any]) -> MigrationSpec:
+    """One ``migrations:`` entry (schema-valid: exactly one kind)."""
+    kind, body = next(iter(data.items()))
+    if kind == "merge":
+        moves = tuple((str(s), str(body["into"])) for s in _names(body["states"]))
+    else:
+        moves = tuple((str(old), str(new)) for old, new in body.items())
+    return MigrationSpec(kind=kind, moves=moves, line=doc.locate(("migrations", i)).line, index=i)
+
+
 def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
     """Spec objects from a machine document, plus build problems. States, transitions and
     invariants the schema refused are left out (``machine_buildable`` must hold)."""
@@ -237,6 +249,13 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
         )
         if not doc.is_broken(("late_events", i))
     )
+    migrations = tuple(
+        _migration(doc, i, m)
+        for i, m in enumerate(
+            [] if doc.refused(("migrations",)) else data.get("migrations", []) or []
+        )
+        if not doc.is_broken(("migrations", i))
+    )
     spec = MachineSpec(
         name=str(data["machine"]),
         initial=str(data["initial"]),
@@ -244,6 +263,7 @@ def build_machine(doc: Document) -> tuple[MachineSpec, list[SpecError]]:
         transitions=tuple(transitions),
         invariants=invariants,
         late_events=late_events,
+        migrations=migrations,
         version=1 if doc.is_broken(("version",)) else int(data.get("version", 1)),
         description=str(data.get("description", "")),
         file=doc.file,

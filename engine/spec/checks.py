@@ -208,6 +208,108 @@ def check_machine(
     first_late: dict[str, int] = {}
     for i in range(len(spec.late_events)):
         problems.extend(_check_late_event(spec, doc, i, known, triggers, first_late))
+    problems.extend(_check_migrations(spec, doc, known, vocabulary))
+    return problems
+
+
+def _move_path(doc: Document, kind: str, index: int, j: int, old: str) -> Path:
+    """Where the OLD name of a migration's ``j``-th move sits."""
+    base: Path = ("migrations", index, kind)
+    if kind == "merge":
+        at: Path = (*base, "states", j)
+        return at if at in doc.values else (*base, "states")
+    return (*base, old)
+
+
+def _check_migrations(
+    spec: MachineSpec, doc: Document, known: set[str], vocabulary: Vocabulary | None
+) -> list[SpecError]:
+    """A state migration moves orders out of a state the spec no longer has (once) into one
+    it has (never the pseudo initial state); an effect rename names a known effect."""
+    problems: list[SpecError] = []
+    seen: dict[tuple[bool, str], int] = {}
+    pseudo = {st.name for st in spec.states if st.pseudo}
+    effects = set(vocabulary.effects) if vocabulary and vocabulary.effects else set()
+    effects |= {e.kind for t in spec.transitions for e in t.effects}
+    for m in spec.migrations:
+        for j, (old, new) in enumerate(m.moves):
+            path = _move_path(doc, m.kind, m.index, j, old)
+            if (m.states, old) in seen:
+                problems.append(
+                    doc.error(
+                        "spec.duplicate-migration",
+                        f"'{old}' is migrated twice (first at migrations[{seen[m.states, old]}])",
+                        path,
+                        key=m.kind != "merge",
+                    )
+                )
+            seen.setdefault((m.states, old), m.index)
+            if not m.states:
+                if new not in effects:
+                    problems.append(
+                        _unknown(doc, "spec.unknown-effect", "effect", new, effects, path)
+                    )
+                continue
+            if old in known:
+                problems.append(
+                    doc.error(
+                        "spec.migration-source-exists",
+                        f"'{old}' is still a state of this spec; a migration moves orders "
+                        "out of a state the spec no longer has (remove the state or the "
+                        "migration)",
+                        path,
+                        key=m.kind != "merge",
+                    )
+                )
+            if new not in known:
+                problems.append(
+                    _unknown(doc, "spec.unknown-state", "state", new, spec.state_names, path)
+                )
+            elif new in pseudo:
+                problems.append(
+                    doc.error(
+                        "spec.migration-to-pseudo",
+                        f"'{old}' cannot be migrated to the pseudo state '{new}'",
+                        path,
+                        key=m.kind != "merge",
+                    )
+                )
+    return problems
+
+
+def check_migration_invariants(
+    spec: MachineSpec, doc: Document, previous: MachineSpec
+) -> list[SpecError]:
+    """A migration may not move an order somewhere the lifecycle's invariants forbid:
+    an order in a state the ``previous`` spec placed at or after an invariant's
+    ``from_states_after`` must land at or after it in ``spec`` (e.g. a Packed order never
+    goes back before Packed, where cancelling is allowed again)."""
+    problems: list[SpecError] = []
+    known = set(spec.state_names)
+    current = {inv.id: inv for inv in spec.invariants}
+    for inv in previous.invariants:
+        kept = current.get(inv.id)  # an invariant the new spec dropped binds nothing
+        if kept is None or inv.from_states_after not in previous.state_names:
+            continue
+        if kept.from_states_after not in known:
+            continue  # reported as an unknown state by check_machine
+        guarded = reachable(previous, [inv.from_states_after])
+        now = reachable(spec, [kept.from_states_after])
+        for m in spec.migrations:
+            if not m.states:
+                continue
+            for j, (old, new) in enumerate(m.moves):
+                if old in guarded and new in known and new not in now:
+                    problems.append(
+                        doc.error(
+                            "spec.migration-breaks-invariant",
+                            f"migrating '{old}' to '{new}' breaks invariant '{inv.id}': "
+                            f"'{old}' is at or after '{inv.from_states_after}' but '{new}' is "
+                            f"not, so {', '.join(inv.triggers)} would be allowed again",
+                            _move_path(doc, m.kind, m.index, j, old),
+                            key=m.kind != "merge",
+                        )
+                    )
     return problems
 
 

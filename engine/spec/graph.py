@@ -59,6 +59,19 @@ def to_mermaid(spec: MachineSpec) -> str:
             lines.append(f"    {src} --> {dest} : {_label(t)}")
     for name in spec.final_states:
         lines.append(f"    {name} --> [*]")
+    if spec.migrations:
+        lines.append("    %% migrations: orders of a state this spec no longer has")
+    for m in spec.migrations:
+        if not m.states:
+            for old, new in m.moves:
+                lines.append(f"    %% effect {old} is delivered as {new} (rename_effect)")
+            continue
+        for old, new in m.moves:
+            lines.append(f'    state "{old} (gone)" as {old}')
+            lines.append(f"    {old} --> {new} : migration {m.kind}")
+            lines.append(f"    class {old} migrated")
+    if any(m.states for m in spec.migrations):
+        lines.append("    classDef migrated stroke-dasharray: 5 5")
     return "\n".join(lines) + "\n"
 
 
@@ -84,5 +97,15 @@ def to_dot(spec: MachineSpec) -> str:
         for src in t.sources:
             style = ", style=dotted" if t.dest is None else ""
             lines.append(f"    {q(src)} -> {q(t.dest or src)} [label={q(_label(t))}{style}];")
+    for m in spec.migrations:
+        if not m.states:
+            for old, new in m.moves:
+                lines.append(f"    // effect {old} is delivered as {new} (rename_effect)")
+            continue
+        for old, new in m.moves:
+            lines.append(f"    {q(old)} [style=dashed, label={q(old + ' (gone)')}];")
+            lines.append(
+                f"    {q(old)} -> {q(new)} [label={q('migration ' + m.kind)}, style=dashed];"
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -73,6 +73,22 @@ class InvariantSpec:
 
 
 @dataclass(frozen=True)
+class MigrationSpec:
+    """One declared migration: ``kind`` rename | removed | merge (state moves, OLD -> NEW:
+    orders in OLD, a state the spec no longer has, go to NEW) or rename_effect (queued
+    outbox rows of effect OLD are delivered as NEW)."""
+
+    kind: str
+    moves: tuple[tuple[str, str], ...]
+    line: int = 0
+    index: int = 0
+
+    @property
+    def states(self) -> bool:
+        return self.kind != "rename_effect"
+
+
+@dataclass(frozen=True)
 class LateEventSpec:
     """A trigger that may arrive after the order is already past it (a warehouse reporting
     ``picked`` and then ``packed``): from the ``after`` states and every state reachable
@@ -94,6 +110,7 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     invariants: tuple[InvariantSpec, ...] = ()
     late_events: tuple[LateEventSpec, ...] = ()
+    migrations: tuple[MigrationSpec, ...] = ()
     version: int = 1
     description: str = ""
     file: str = ""
@@ -106,6 +123,14 @@ class MachineSpec:
     def triggers(self) -> tuple[str, ...]:
         """Every trigger name, in order of first appearance."""
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    def state_moves(self) -> dict[str, str]:
+        """Every declared state migration, OLD -> NEW (``migrations:``)."""
+        return {o: n for m in self.migrations if m.states for o, n in m.moves}
+
+    def effect_moves(self) -> dict[str, str]:
+        """Every declared effect rename, OLD -> NEW."""
+        return {o: n for m in self.migrations if not m.states for o, n in m.moves}
 
     def state(self, name: str) -> StateSpec:
         """The state called ``name``; KeyError if there is none."""

@@ -158,6 +158,8 @@ def _translate(error: ValidationError, doc: Document) -> list[SpecError]:
                 path,
             )
         ]
+    if v in ("minProperties", "maxProperties") and expected:
+        return [doc.error("spec.invalid-value", f"{shown} is not {expected}", path)]
     if v in ("oneOf", "anyOf"):
         wanted = expected or "valid here"
         return [doc.error("spec.invalid-value", f"{shown} is not {wanted}", path)]

@@ -25,6 +25,7 @@ from .tables import (
     OrderLineRow,
     OrderRow,
     OutboxRow,
+    SpecVersionRow,
     StoreRow,
 )
 
@@ -43,6 +44,7 @@ EVENTS = _table(InboundEventRow)
 AUDIT = _table(AuditRow)
 OUTBOX = _table(OutboxRow)
 STORES = _table(StoreRow)
+SPEC_VERSIONS = _table(SpecVersionRow)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class EventStatements:
     insert_event: Insert
     """Returns the new id, or no row when the idempotency key exists (a replay)."""
     update_applied: Update
+    """State, version and the spec version (``b_spec``) the order moved under."""
     update_applied_clear: Update
     """``update_applied`` that also clears the attention flag (the order moved on)."""
     update_refused: Update
@@ -79,6 +82,8 @@ class EventStatements:
     store_ids: Select[Any]
     push_stock: Insert
     """Upsert of the pending ``push_stock`` row of a dedup key (latest value wins)."""
+    read_spec: Select[Any]
+    """A recorded spec version's lifecycle text and file (the in-flight rule)."""
 
 
 _BUILT: dict[str, EventStatements] = {}
@@ -114,6 +119,7 @@ def _build(dialect: str) -> EventStatements:
             o.c.needs_attention,
             o.c.attention_reason,
             o.c.attention_state,
+            o.c.spec_version,
         )
         .select_from(
             o.outerjoin(ln, ln.c.order_id == o.c.id).outerjoin(inv, inv.c.sku == ln.c.sku)
@@ -155,6 +161,7 @@ def _build(dialect: str) -> EventStatements:
             state=bindparam("b_state"),
             version=bindparam("b_next"),
             updated_at=bindparam("b_at"),
+            spec_version=bindparam("b_spec"),
         ),
         update_applied_clear=o.update()
         .where(*versioned)
@@ -162,6 +169,7 @@ def _build(dialect: str) -> EventStatements:
             state=bindparam("b_state"),
             version=bindparam("b_next"),
             updated_at=bindparam("b_at"),
+            spec_version=bindparam("b_spec"),
             needs_attention=False,
             attention_reason=None,
             attention_state=None,
@@ -197,4 +205,7 @@ def _build(dialect: str) -> EventStatements:
         .values(reserved=bindparam("b_reserved"), consumed=bindparam("b_consumed")),
         store_ids=select(STORES.c.id).order_by(STORES.c.id),
         push_stock=push,
+        read_spec=select(SPEC_VERSIONS.c.machine_text, SPEC_VERSIONS.c.machine_file).where(
+            SPEC_VERSIONS.c.version == bindparam("b_version")
+        ),
     )

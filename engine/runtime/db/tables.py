@@ -198,6 +198,8 @@ class OrderRow(Base):
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     attention_reason: Mapped[str | None] = mapped_column(Text)
     attention_state: Mapped[str | None] = mapped_column(String(64))
+    spec_version: Mapped[str | None] = mapped_column(String(32))
+    """The spec version (``spec_versions.version``) the order was last moved under."""
     """The state a refused event flagged the order in: the flag clears when an applied
     transition takes the order out of it. NULL on a flagged order: raised by a dead effect,
     it stays until ``omsflow orders ack`` (``service.acknowledge_attention``)."""
@@ -272,6 +274,8 @@ class AuditRow(Base):
     blockers: Mapped[list[Any]] = mapped_column(default=list)
     """``[{"code", "message", "params"}]`` for refused events."""
     at: Mapped[datetime]
+    spec_version: Mapped[str | None] = mapped_column(String(32))
+    """The spec version the event was applied (or refused) under."""
 
 
 # --------------------------------------------------------------------------- outbox
@@ -311,6 +315,25 @@ class OutboxRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    spec_version: Mapped[str | None] = mapped_column(String(32))
+    """The spec version whose transition queued the effect (None: stock/price pushes)."""
+
+
+class SpecVersionRow(Base):
+    """A copy of every spec version the database has run: the lifecycle and channel files
+    as they were, so any order's history can be explained with the spec that made it."""
+
+    __tablename__ = "spec_versions"
+
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """Content hash of the lifecycle + channel files (``specs.spec_version``)."""
+    label: Mapped[str | None] = mapped_column(String(64))
+    """The lifecycle's own ``version:`` label."""
+    machine_file: Mapped[str] = mapped_column(String(1000))
+    machine_text: Mapped[str] = mapped_column(Text)
+    channel_file: Mapped[str] = mapped_column(String(1000))
+    channel_text: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --------------------------------------------------------------------------- sync
