@@ -98,7 +98,9 @@ def test_a_demo_order_comes_in_whole_and_its_label_prints_and_scans(cli, rps) ->
     doc, store = _check_order(cli, rps, 2)
     shipment = _ship(cli, doc["reference"])
     text = PdfReader(shipment["label_path"]).pages[0].extract_text()
+    shop = rps.scalar("SELECT value FROM ps_configuration WHERE name = 'PS_SHOP_NAME'")
     for expected in (
+        str(shop),  # the sender, read from the store at connect
         f"{store['firstname']} {store['lastname']}",
         store["postcode"],
         store["city"],

@@ -63,18 +63,24 @@ def _ship_to(order: OrderInfo) -> ShipTo | None:
 
 
 def _ship_from(ctx: EffectContext, order: OrderInfo) -> ShipFrom | None:
-    """The sender: the shop's ``PS_SHOP_*`` facts read at connect (``StoreRow.facts``)."""
-    if order.store_id is None:
-        return None
-    try:
-        facts = ctx.adapters.store(order.store_id).facts
-    except EffectFailed:  # the store is gone: a label without a sender beats no label
-        return None
-    shop: dict[str, Any] = dict(facts.get("shop") or {})
-    name = str(shop.get("name") or "").strip()
-    place = " ".join(str(shop[k]).strip() for k in ("postcode", "city") if shop.get(k))
-    lines = [str(shop.get(k) or "").strip() for k in ("address1", "address2")]
-    lines = [line for line in (*lines, place, str(shop.get("country") or "").strip()) if line]
+    """The sender: the shop's ``PS_SHOP_*`` facts read at connect (``StoreRow.facts``),
+    each field overridden by the channel spec's ``fulfilment.ship_from``."""
+    shop: dict[str, Any] = {}
+    if order.store_id is not None:
+        try:
+            shop = dict(ctx.adapters.store(order.store_id).facts.get("shop") or {})
+        except EffectFailed:  # the store is gone: the spec's sender, or none
+            shop = {}
+    override = getattr(ctx.channel.fulfilment, "ship_from", None) or {}
+    shop.update({k: v for k, v in override.items() if str(v).strip()})
+
+    def field(*keys: str) -> str:
+        return " ".join(str(shop[k]).strip() for k in keys if shop.get(k))
+
+    name = field("name")
+    lines = [field("address1"), field("address2"), field("postcode", "city")]
+    lines += [field("state"), field("country")]
+    lines = [line for line in lines if line]
     if not name and not lines:
         return None
     return ShipFrom(name=name or "-", lines=tuple(lines))
