@@ -1329,7 +1329,7 @@ def create_order(
         return ApplyResult("duplicate", trigger, idempotency_key)
 
 
-def _country(address: Mapping[str, Any]) -> str | None:
+def country_of(address: Mapping[str, Any]) -> str | None:
     """The ISO code of an address's country (``country_iso``), upper case; None if absent."""
     code = str(address.get("country_iso") or "").strip().upper()
     return code[:2] or None
@@ -1356,7 +1356,7 @@ def _order_values(
         "customer_email": order.customer_email,
         "shipping_address": dict(order.shipping_address),
         "invoice_address": dict(order.invoice_address),
-        "ship_country": _country(order.shipping_address),
+        "ship_country": country_of(order.shipping_address),
         "carrier": order.carrier,
         "customer_phone": order.customer_phone,
         "total_discounts": order.total_discounts,

@@ -259,6 +259,7 @@ class OrderSync:
                 )
                 seen.add(key)
                 continue
+            self._refresh_parties(row, order, report)
             upd = parse_ps_date(order.date_upd, self.clock)
             if row.channel_state_id == order.current_state:
                 if upd is not None and row.channel_updated_at != upd:
@@ -298,6 +299,31 @@ class OrderSync:
             row.channel_updated_at = upd
             session.flush()
         self._create(session, pending, report, at=at)
+
+    def _refresh_parties(self, row: OrderRow, order: Order, report: SyncReport) -> None:
+        """A known order seen again (its ``date_upd`` moved): take the store's customer,
+        addresses and carrier as they are now (an address edited in the back office)."""
+        if not order.related:
+            return
+        record: OrderRecord = build_record(
+            "order", map_record(self.order_in, self.clock.utc_fields(order.to_mapping()))
+        )
+        fresh = new_order(record, self.store.id, order.id, "", order.current_state)
+        now = {
+            "customer_name": fresh.customer_name,
+            "customer_email": fresh.customer_email,
+            "customer_phone": fresh.customer_phone,
+            "shipping_address": dict(fresh.shipping_address),
+            "invoice_address": dict(fresh.invoice_address),
+            "ship_country": service.country_of(fresh.shipping_address),
+            "carrier": fresh.carrier,
+        }
+        changed = {k: v for k, v in now.items() if getattr(row, k) != v}
+        if not changed:
+            return
+        for name, value in changed.items():
+            setattr(row, name, value)
+        report.add("orders_parties_updated")
 
     def _echoes(self, oms_state: str, name: str, store_state_id: int) -> bool:
         """True when the store's state is what the OMS state shows as (the outbound map; by

@@ -77,3 +77,33 @@ def test_orders_come_in_whole_from_the_store_records(
         for resource in RELATED:
             calls = after[("GET", resource)] - before.get(("GET", resource), 0)
             assert 1 <= calls <= pages, (resource, calls, pages)
+
+
+def test_an_address_edited_in_the_store_reaches_the_oms_on_the_changes_stream(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    tables = sandbox.store.tables
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=25)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        with sessions() as s:
+            row = s.scalars(select(OrderRow).order_by(OrderRow.id)).first()
+            assert row is not None
+            ext = int(row.external_id or 0)
+        # the back office edits the delivery address: PrestaShop saves the order again
+        address = int(tables["orders"][ext]["id_address_delivery"])
+        tables["addresses"][address].update(city="Θεσσαλονίκη", postcode="546 21", id_country="9")
+        tables["orders"][ext]["date_upd"] = sandbox.store.now()
+        sandbox.store.touch("addresses", address)
+        sandbox.store.touch("orders", ext)
+        report = sync_orders(sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC))
+        assert report.counts.get("orders_parties_updated", 0) >= 1
+        with sessions() as s:
+            fresh = s.get(OrderRow, row.id)
+            assert fresh is not None
+            assert fresh.shipping_address["city"] == "Θεσσαλονίκη"
+            assert fresh.shipping_address["postcode"] == "546 21"
+            assert fresh.ship_country == "GR"
+        again = sync_orders(sessions, bundle, "main", adapter=adapter, now=datetime.now(UTC))
+        assert "orders_parties_updated" not in again.counts
