@@ -1052,14 +1052,15 @@ _US_STATES = (
     "WI Wisconsin",
     "WY Wyoming",
 )
-#: customer k % 7 -> (first, last, id_country, city, postcode, address line) or None: the
+#: customer k % 8 -> (first, last, id_country, city, postcode, address line) or None: the
 #: seeded US customer. Several countries and alphabets (Latin with accents, Cyrillic, Greek).
 _PERSONAS: tuple[tuple[str, str, int, str, str, str] | None, ...] = (
     None,
-    ("Zoë", "Ørsted", 20, "København Ø", "2100", "Østerbrogade 12"),
+    None,  # customers 1 and 4 stay US (a state): the shapes the conformance tests compare
     ("Дмитрий", "Иванов", 177, "Москва", "101000", "ул. Тверская, д. 7"),
     ("Γιώργος", "Παπαδόπουλος", 9, "Αθήνα", "105 57", "Οδός Ερμού 15"),
     None,
+    ("Zoë", "Ørsted", 20, "København Ø", "2100", "Østerbrogade 12"),
     ("François", "Lefèvre", 8, "Paris", "75002", "3 rue de l'Église"),
     ("Jürgen", "Müller", 1, "München", "80331", "Marienplatz 8"),
 )
