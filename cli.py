@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -1081,15 +1082,37 @@ def products_conflicts(store_name: str | None, as_json: bool) -> None:
 @orders_group.command("list")
 @click.option("--state", default=None, help="Only orders in this state.")
 @click.option("--attention", is_flag=True, help="Only orders flagged for attention.")
+@click.option(
+    "--country", default=None, help="Only orders shipping to this country (ISO, e.g. FR)."
+)
+@click.option("--carrier", default=None, help="Only orders with this carrier (its name).")
+@click.option("--since", "since", default=None, help="Only orders placed on/after (YYYY-MM-DD).")
+@click.option("--until", "until", default=None, help="Only orders placed before (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print the orders as JSON.")
-def orders_list(state: str | None, attention: bool, as_json: bool) -> None:
+def orders_list(
+    state: str | None,
+    attention: bool,
+    country: str | None,
+    carrier: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
     """Orders, oldest first, with their state and the store's status."""
     from engine.runtime import queries
 
     engine, factory, _bundle = _open_runtime()
     try:
         with factory() as session:
-            rows = queries.list_orders(session, state=state, attention=attention)
+            rows = queries.list_orders(
+                session,
+                state=state,
+                attention=attention,
+                country=country,
+                carrier=carrier,
+                since=_day("--since", since),
+                until=_day("--until", until),
+            )
     finally:
         engine.dispose()
     if as_json:
@@ -1099,9 +1122,43 @@ def orders_list(state: str | None, attention: bool, as_json: bool) -> None:
         flag = f"\tATTENTION: {r['attention_reason']}" if r["needs_attention"] else ""
         click.echo(
             f"{r['reference']}\t#{r['id']}\t{r['state']}\t{r['channel_state'] or '-'}\t"
-            f"{r['ordered_at']}\t{r['lines']} lines\t{r['total_paid'] or '-'}{flag}"
+            f"{r['ordered_at']}\t{r['lines']} lines\t{r['total_paid'] or '-'} "
+            f"{r['currency'] or ''}\t{r['country'] or '-'}\t{r['carrier'] or '-'}{flag}"
         )
     click.echo(f"{len(rows)} orders", err=True)
+
+
+def _address_line(addr: dict[str, Any]) -> str:
+    """An address on one line: name, company, street, postcode city, state, country."""
+    if not addr:
+        return "-"
+    name = " ".join(str(addr[k]) for k in ("firstname", "lastname") if addr.get(k))
+    place = " ".join(str(addr[k]) for k in ("postcode", "city") if addr.get(k))
+    country = addr.get("country") or addr.get("country_iso")
+    parts = (
+        name,
+        addr.get("company"),
+        addr.get("address1"),
+        addr.get("address2"),
+        place,
+        addr.get("state"),
+        country,
+        addr.get("phone") or addr.get("phone_mobile"),
+    )
+    return ", ".join(str(p) for p in parts if p)
+
+
+def _day(option: str, text: str | None) -> datetime | None:
+    """``YYYY-MM-DD`` (or an ISO date-time; UTC unless it says otherwise) -> a UTC instant."""
+    from engine.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a date like 2026-11-30") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @orders_group.command("show")
@@ -1128,6 +1185,21 @@ def orders_show(reference: str, store_name: str | None, as_json: bool) -> None:
     )
     if doc["needs_attention"]:
         click.echo(f"needs attention: {doc['attention_reason']}")
+    cust = doc["customer"]
+    contact = ", ".join(v for v in (cust["email"], cust["phone"]) if v)
+    click.echo(f"customer: {cust['name'] or '-'}" + (f" ({contact})" if contact else ""))
+    for label, key in (("ship to", "shipping_address"), ("invoice to", "invoice_address")):
+        click.echo(f"{label}: {_address_line(doc[key])}")
+    t = doc["totals"]
+    click.echo(
+        f"carrier: {doc['carrier'] or '-'}; payment: {doc['payment'] or '-'}; "
+        f"currency: {doc['currency'] or '-'}"
+    )
+    click.echo(
+        f"totals: paid {t['paid_tax_incl'] or '-'} (tax excl. {t['paid_tax_excl'] or '-'}), "
+        f"products {t['products'] or '-'}, shipping {t['shipping'] or '-'}, "
+        f"discounts {t['discounts'] or '-'}, wrapping {t['wrapping'] or '-'}"
+    )
     for key, value in doc.get("extra", {}).items():  # the channel spec's extra: fields
         click.echo(f"{key}: {value if value not in (None, '') else '-'}")
     click.echo("lines:")

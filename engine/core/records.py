@@ -44,6 +44,7 @@ class CustomerRecord:
     lastname: str | None = None
     email: str | None = None
     company: str | None = None
+    phone: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -66,7 +67,14 @@ class AddressRecord:
     country: str | None = None
     phone: str | None = None
     phone_mobile: str | None = None
+    country_iso: str | None = None
+    vat_number: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str | None:
+        text = " ".join(p for p in (self.firstname, self.lastname) if p)
+        return text or None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,12 @@ class OrderRecord:
     lines: tuple[OrderLineRecord, ...] = ()
     customer: CustomerRecord | None = None
     shipping_address: AddressRecord | None = None
+    invoice_address: AddressRecord | None = None
+    carrier: str | None = None
+    currency: str | None = None
+    total_discounts: Decimal | None = None
+    total_wrapping: Decimal | None = None
+    total_paid_tax_excl: Decimal | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -157,6 +171,9 @@ def json_safe(value: Any) -> Any:
 
 
 def _coerce(f: FieldModel, value: Any, where: str, model: OmsModel) -> Any:
+    if f.type == "record" and isinstance(value, list | tuple) and len(value) <= 1:
+        # a child mapping gives a list: a record field takes its one item (none: empty)
+        value = value[0] if value else None
     if value is None:
         return () if f.type == "list" else ({} if f.type == "extra" else None)
     kind = f.type

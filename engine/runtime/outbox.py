@@ -52,7 +52,14 @@ from engine.runtime import effects
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import SqlOrderRepository, SqlOutboxRepository
 from engine.runtime.db.stores import StoreRecord, get_store
-from engine.runtime.db.tables import InboundEventRow, OrderRow, OutboxRow, ProductRow, StoreRow
+from engine.runtime.db.tables import (
+    InboundEventRow,
+    OrderLineRow,
+    OrderRow,
+    OutboxRow,
+    ProductRow,
+    StoreRow,
+)
 from engine.runtime.effects import Delivery, EffectContext, OrderInfo, ProductInfo
 from engine.runtime.settings import redact
 
@@ -618,8 +625,15 @@ def _orders(session: Session, ids: set[int]) -> dict[int, OrderInfo]:
             OrderRow.state,
             OrderRow.customer_name,
             OrderRow.shipping_address,
+            OrderRow.carrier,
         ).where(OrderRow.id.in_(ids))
     )
+    units = (
+        select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
+        .where(OrderLineRow.order_id.in_(ids))
+        .group_by(OrderLineRow.order_id)
+    )
+    items: dict[int, Any] = {int(row[0]): row[1] for row in session.execute(units)}
     return {
         r.id: OrderInfo(
             id=r.id,
@@ -629,6 +643,8 @@ def _orders(session: Session, ids: set[int]) -> dict[int, OrderInfo]:
             state=r.state,
             customer_name=r.customer_name,
             shipping_address=dict(r.shipping_address or {}),
+            carrier=r.carrier,
+            items=int(items[r.id]) if items.get(r.id) is not None else None,
         )
         for r in rows
     }

@@ -124,6 +124,7 @@ def preview_order(
         store = load_store(sessions, store_name)
         with make_adapter(store, channel) as adapter:
             order = adapter.find_order(ref)
+            order = adapter.with_related([order])[0]  # as sync reads it: customer, addresses
             clock = adapter.clock
         where = f"store '{store.name}': order {order.id}"
     raw = order.to_mapping()

@@ -194,10 +194,19 @@ def list_conflicts(session: Session, *, store: str | None = None) -> list[dict[s
 
 
 def list_orders(
-    session: Session, *, state: str | None = None, attention: bool = False
+    session: Session,
+    *,
+    state: str | None = None,
+    attention: bool = False,
+    country: str | None = None,
+    carrier: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Orders, oldest first: ``reference, id, store, external_id, state, channel_state,
-    ordered_at, lines, total_paid, needs_attention, attention_reason``."""
+    ordered_at, lines, total_paid, currency, country, carrier, needs_attention,
+    attention_reason``; filtered by the delivery country's ISO code, the carrier's name
+    (case-insensitive) and ``since <= ordered_at < until``."""
     lines = (
         select(OrderLineRow.order_id, func.count().label("n"))
         .group_by(OrderLineRow.order_id)
@@ -213,6 +222,14 @@ def list_orders(
         query = query.where(OrderRow.state == state)
     if attention:
         query = query.where(OrderRow.needs_attention.is_(True))
+    if country:
+        query = query.where(OrderRow.ship_country == country.strip().upper())
+    if carrier:
+        query = query.where(func.lower(OrderRow.carrier) == carrier.strip().lower())
+    if since is not None:
+        query = query.where(OrderRow.ordered_at >= since)
+    if until is not None:
+        query = query.where(OrderRow.ordered_at < until)
     return [
         {
             "reference": row.reference,
@@ -224,6 +241,9 @@ def list_orders(
             "ordered_at": _when(row.ordered_at),
             "lines": n or 0,
             "total_paid": _money(row.total_paid),
+            "currency": row.currency,
+            "country": row.ship_country,
+            "carrier": row.carrier,
             "needs_attention": bool(row.needs_attention),
             "attention_reason": row.attention_reason,
         }
@@ -303,7 +323,23 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
         "total_paid": _money(row.total_paid),
         "total_products": _money(row.total_products),
         "total_shipping": _money(row.total_shipping),
+        "totals": {
+            "paid_tax_incl": _money(row.total_paid),
+            "paid_tax_excl": _money(row.total_paid_tax_excl),
+            "products": _money(row.total_products),
+            "shipping": _money(row.total_shipping),
+            "discounts": _money(row.total_discounts),
+            "wrapping": _money(row.total_wrapping),
+        },
         "payment": row.payment,
+        "carrier": row.carrier,
+        "customer": {
+            "name": row.customer_name,
+            "email": row.customer_email,
+            "phone": row.customer_phone,
+        },
+        "shipping_address": dict(row.shipping_address or {}),
+        "invoice_address": dict(row.invoice_address or {}),
         "needs_attention": bool(row.needs_attention),
         "attention_reason": row.attention_reason,
         "extra": dict(row.extra or {}),

@@ -152,6 +152,12 @@ class NewOrder:
     customer_name: str | None = None
     customer_email: str | None = None
     shipping_address: Mapping[str, Any] = field(default_factory=dict)
+    invoice_address: Mapping[str, Any] = field(default_factory=dict)
+    carrier: str | None = None
+    customer_phone: str | None = None
+    total_discounts: Decimal | None = None
+    total_wrapping: Decimal | None = None
+    total_paid_tax_excl: Decimal | None = None
     channel_state: str | None = None
     channel_state_id: int | None = None
     channel_updated_at: datetime | None = None
@@ -1372,6 +1378,12 @@ def create_order(
         return ApplyResult("duplicate", trigger, idempotency_key)
 
 
+def country_of(address: Mapping[str, Any]) -> str | None:
+    """The ISO code of an address's country (``country_iso``), upper case; None if absent."""
+    code = str(address.get("country_iso") or "").strip().upper()
+    return code[:2] or None
+
+
 def _order_values(
     order: NewOrder, state: str, attention: str | None, at: datetime, *, spec: str | None
 ) -> dict[str, Any]:
@@ -1392,6 +1404,13 @@ def _order_values(
         "customer_name": order.customer_name,
         "customer_email": order.customer_email,
         "shipping_address": dict(order.shipping_address),
+        "invoice_address": dict(order.invoice_address),
+        "ship_country": country_of(order.shipping_address),
+        "carrier": order.carrier,
+        "customer_phone": order.customer_phone,
+        "total_discounts": order.total_discounts,
+        "total_wrapping": order.total_wrapping,
+        "total_paid_tax_excl": order.total_paid_tax_excl,
         "channel_state": order.channel_state,
         "channel_state_id": order.channel_state_id,
         "channel_updated_at": order.channel_updated_at,

@@ -101,7 +101,15 @@ CHILD_RULE_KEYS = frozenset({"from", "to", "mapping"})
 PRICES_KEYS = frozenset({"sources", "variation_price"})
 SKUS_KEYS = frozenset({"product", "combination"})
 FULFILMENT_KEYS = frozenset(
-    {"delivery", "carrier_name", "awb_prefix", "label", "wms_endpoint_env", "wms_events"}
+    {
+        "delivery",
+        "carrier_name",
+        "awb_prefix",
+        "label",
+        "ship_from",
+        "wms_endpoint_env",
+        "wms_events",
+    }
 )
 
 
@@ -516,6 +524,7 @@ def build_channel(doc: Document) -> tuple[ChannelSpec, list[SpecError]]:
             height_in=float(lab.get("height_in", 6.0)),
             barcode=str(lab.get("barcode", "code128")),
         ),
+        ship_from={str(k): str(v) for k, v in (ff.get("ship_from") or {}).items()},
         wms_endpoint_env=ff.get("wms_endpoint_env"),
         wms_events={str(k): str(v) for k, v in (ff.get("wms_events") or {}).items()},
     )

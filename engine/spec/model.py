@@ -287,6 +287,9 @@ class FulfilmentSpec:
     carrier_name: str = "Self ship"
     awb_prefix: str = "OMS"
     label: LabelSpec = field(default_factory=LabelSpec)
+    ship_from: Mapping[str, str] = field(default_factory=dict)
+    """The label's sender (name, address1, address2, postcode, city, country): each given
+    field overrides the shop's ``PS_SHOP_*`` fact read at connect."""
     wms_endpoint_env: str | None = None
     wms_events: Mapping[str, str] = field(default_factory=dict)
     """WMS event type -> lifecycle trigger."""

@@ -73,6 +73,8 @@ ORDER = {
                 "product_name": "Tee",
                 "product_quantity": "2",
                 "unit_price_tax_incl": "19.120000",
+                "unit_price_tax_excl": "15.933333",
+                "product_ean13": "4006381333931",
                 "product_id": "1",
                 "product_attribute_id": "0",
             },
@@ -103,7 +105,11 @@ def test_order_mapping_with_children() -> None:
             "name": "Tee",
             "quantity": 2,
             "unit_price": Decimal("19.120000"),
-            "extra": {"reference": "demo_1"},
+            "extra": {
+                "reference": "demo_1",
+                "unit_price_tax_excl": Decimal("15.933333"),
+                "ean13": "4006381333931",
+            },
         },
         {
             "external_id": "12",
@@ -112,10 +118,22 @@ def test_order_mapping_with_children() -> None:
             "name": "Mug",
             "quantity": 1,
             "unit_price": Decimal("14.000000"),
-            "extra": {"reference": "demo_2"},
+            "extra": {"reference": "demo_2", "unit_price_tax_excl": None, "ean13": None},
         },
     ]
-    assert out["extra"] == {"customer_id": "2", "currency_id": "1"}
+    assert out["extra"] == {
+        "customer_id": "2",
+        "currency_id": "1",
+        "total_products_tax_incl": None,
+        "total_shipping_tax_excl": None,
+        "carrier_tax_rate": None,
+        "gift": None,
+        "gift_message": None,
+    }
+    # no customer, addresses, carrier or currency read around this record: left empty
+    assert out["customer"] == []
+    assert out["shipping_address"] == []
+    assert out["carrier"] is None
 
 
 def test_children_accept_xml_shaped_wrappers_and_missing_fields() -> None:

@@ -27,13 +27,48 @@ def test_an_order_is_built_from_the_mapping_output_only() -> None:
     assert rec.ordered_at == datetime(2024, 3, 5, 14, 7, 9, tzinfo=UTC)
     assert rec.total_paid == Decimal("61.800000")
     assert rec.payment_method == "Bank wire"
+    first = {"reference": "demo_1", "unit_price_tax_excl": "15.933333", "ean13": "4006381333931"}
+    second = {"reference": "demo_2", "unit_price_tax_excl": None, "ean13": None}
     assert rec.lines == (
-        OrderLineRecord(11, 1, None, "Tee", 2, Decimal("19.120000"), {"reference": "demo_1"}),
-        OrderLineRecord(12, 2, 9, "Mug", 1, Decimal("14.000000"), {"reference": "demo_2"}),
+        OrderLineRecord(11, 1, None, "Tee", 2, Decimal("19.120000"), first),
+        OrderLineRecord(12, 2, 9, "Mug", 1, Decimal("14.000000"), second),
     )
-    assert rec.extra == {"customer_id": "2", "currency_id": "1"}
+    assert rec.extra["customer_id"] == "2"
+    assert rec.extra["currency_id"] == "1"
     assert rec.customer is None
     assert rec.shipping_address is None
+    assert rec.invoice_address is None
+
+
+def test_the_customer_and_addresses_read_around_the_order_become_records() -> None:
+    order = {
+        **ORDER,
+        "customer": {"id": "2", "firstname": "Дмитрий", "lastname": "Иванов", "email": "d@x.ru"},
+        "delivery_address": {
+            "id": "5",
+            "firstname": "Zoë",
+            "lastname": "Ørsted",
+            "address1": "Østerbrogade 12",
+            "postcode": "2100",
+            "city": "København Ø",
+            "country_iso": "DK",
+            "country": "Denmark",
+            "vat_number": "DK12345678",
+        },
+        "invoice_address": None,
+        "carrier": {"id": 2, "name": "My carrier"},
+        "currency": {"id": 1, "iso_code": "EUR", "name": "Euro"},
+    }
+    rec = build_record("order", map_record(channel().mappings["order_in"], order))
+    assert rec.customer is not None
+    assert rec.customer.full_name == "Дмитрий Иванов"
+    assert rec.customer.external_id == 2
+    ship = rec.shipping_address
+    assert ship is not None
+    assert (ship.external_id, ship.full_name, ship.city) == (5, "Zoë Ørsted", "København Ø")
+    assert (ship.country_iso, ship.country, ship.vat_number) == ("DK", "Denmark", "DK12345678")
+    assert rec.invoice_address is None
+    assert (rec.carrier, rec.currency) == ("My carrier", "EUR")
 
 
 @pytest.mark.parametrize(
@@ -97,4 +132,8 @@ def test_trace_says_where_each_value_came_from() -> None:
     assert by_path["total_paid"].transform == "decimal"
     assert by_path["lines[1].quantity"].source == "order_rows[1].product_quantity"
     assert by_path["extra.customer_id"].raw == "2"
-    assert all(t.found for t in trace)
+    read_around = {"carrier", "currency", "total_discounts", "total_wrapping"}
+    read_around |= {"total_paid_tax_excl"}
+    missing = {t.path for t in trace if not t.found}
+    assert {p for p in missing if "extra" not in p} == read_around
+    assert not by_path["carrier"].found  # nothing read around this record: said so

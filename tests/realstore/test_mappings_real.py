@@ -41,13 +41,12 @@ def test_gift_message_under_extra_reaches_orders_show(rps, cli) -> None:  # type
     assert state == "6"  # Canceled: an imported status
     write_channel(
         cli.folder,
-        replace_once(
-            CHANNEL_TEXT, AFTER, AFTER + "      - {from: gift_message, to: gift_message}\n"
-        ),
+        replace_once(CHANNEL_TEXT, AFTER, AFTER + "      - {from: gift_message, to: gift_text}\n"),
     )
     connect(rps, cli)  # connect runs the catalogue sync and the backfill
     doc = cli.json("orders", "show", reference)
-    assert doc["extra"]["gift_message"] == GIFT
+    assert doc["extra"]["gift_text"] == GIFT
+    assert doc["extra"]["gift_message"] == GIFT  # (the bundled spec keeps it too)
     assert doc["extra"]["customer_id"] == int(
         rps.scalar("SELECT id_customer FROM ps_orders WHERE id_order=1") or 0
     )
@@ -55,7 +54,7 @@ def test_gift_message_under_extra_reaches_orders_show(rps, cli) -> None:  # type
         "SELECT product_reference FROM ps_order_detail WHERE id_order=1 ORDER BY id_order_detail"
     )
     assert [line["extra"]["reference"] for line in doc["lines"]] == [r[0] for r in rows]
-    assert f"gift_message: {GIFT}" in cli("orders", "show", reference).stdout
+    assert f"gift_text: {GIFT}" in cli("orders", "show", reference).stdout
 
 
 def test_validate_against_the_real_store(rps, cli) -> None:  # type: ignore[no-untyped-def]

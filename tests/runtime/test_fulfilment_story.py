@@ -74,7 +74,21 @@ def test_a_paid_order_is_picked_shipped_tracked_and_delivered(
         reader = PdfReader(io.BytesIO(pdf))
         (page,) = reader.pages
         assert (float(page.mediabox.width), float(page.mediabox.height)) == (288.0, 432.0)
-        assert shipment.tracking_id in page.extract_text()
+        text = page.extract_text()
+        assert shipment.tracking_id in text
+        # the consignee as the store has them, and the order's carrier as the service
+        record = w.shop.store.tables["orders"][int(ext)]
+        address = w.shop.store.tables["addresses"][int(record["id_address_delivery"])]
+        country = w.shop.store.tables["countries"][int(address["id_country"])]
+        carrier = w.shop.store.tables["carriers"][int(record["id_carrier"])]
+        for expected in (
+            f"{address['firstname']} {address['lastname']}",
+            address["address1"],
+            f"{address['postcode']} {address['city']}",
+            country["name"][1],
+            f"Service: {carrier['name']}",
+        ):
+            assert expected in text, expected
         assert read_code128(str(shipment.label_path)) == shipment.tracking_id
 
         # the merchant marks it Delivered in the store; the next order sync completes it

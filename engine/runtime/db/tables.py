@@ -190,6 +190,14 @@ class OrderRow(Base):
     customer_name: Mapped[str | None] = mapped_column(String(255))
     customer_email: Mapped[str | None] = mapped_column(String(255))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    invoice_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ship_country: Mapped[str | None] = mapped_column(String(2), index=True)
+    """The delivery address's country (ISO 3166-1 alpha-2), for ``orders list --country``."""
+    carrier: Mapped[str | None] = mapped_column(String(128), index=True)
+    customer_phone: Mapped[str | None] = mapped_column(String(64))
+    total_discounts: Mapped[Decimal | None]
+    total_wrapping: Mapped[Decimal | None]
+    total_paid_tax_excl: Mapped[Decimal | None]
     channel_state: Mapped[str | None] = mapped_column(String(128))
     """The store's status name as last seen (or pushed)."""
     channel_state_id: Mapped[int | None]

@@ -54,6 +54,10 @@ class OrderInfo:
     state: str
     customer_name: str | None = None
     shipping_address: Mapping[str, Any] = field(default_factory=dict)
+    carrier: str | None = None
+    """The store's carrier of the order (printed as the label's service)."""
+    items: int | None = None
+    """Units on the order (the label's item count)."""
 
 
 @dataclass(frozen=True)

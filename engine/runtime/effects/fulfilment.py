@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from engine.runtime.db.tables import ShipmentRow
 from engine.runtime.fulfilment.awb import Shipment
-from engine.runtime.fulfilment.label import ShipTo, issue_shipment_for
+from engine.runtime.fulfilment.label import Parcel, ShipFrom, ShipTo, issue_shipment_for
 from engine.runtime.settings import Secret
 from engine.runtime.wms.client import post_shipping_details, shipping_details_payload
 
@@ -43,19 +43,47 @@ def _order(d: Delivery) -> OrderInfo:
 
 
 def _ship_to(order: OrderInfo) -> ShipTo | None:
+    """The consignee: the delivery address's name (else the customer's), company, street
+    lines, postcode and city, state, country and phone."""
     addr: dict[str, Any] = dict(order.shipping_address or {})
-    name = order.customer_name or " ".join(
-        str(addr.get(k, "")).strip() for k in ("firstname", "lastname") if addr.get(k)
-    )
-    lines = [str(addr[k]).strip() for k in ("company", "address1", "address2") if addr.get(k)]
-    city = " ".join(str(addr[k]).strip() for k in ("postcode", "city") if addr.get(k))
-    if city:
-        lines.append(city)
-    if addr.get("country"):
-        lines.append(str(addr["country"]).strip())
+
+    def field(*keys: str) -> str:
+        return " ".join(str(addr[k]).strip() for k in keys if addr.get(k))
+
+    name = field("firstname", "lastname") or order.customer_name or ""
+    lines = [field(k) for k in ("company", "address1", "address2")]
+    lines.append(field("postcode", "city"))
+    lines.append(field("state"))
+    lines.append(field("country") or field("country_iso"))
+    lines = [line for line in lines if line]
+    phone = field("phone") or field("phone_mobile") or None
     if not name and not lines:
         return None
-    return ShipTo(name=name or order.reference, lines=tuple(lines[:5]))
+    return ShipTo(name=name or order.reference, lines=tuple(lines[:6]), phone=phone)
+
+
+def _ship_from(ctx: EffectContext, order: OrderInfo) -> ShipFrom | None:
+    """The sender: the shop's ``PS_SHOP_*`` facts read at connect (``StoreRow.facts``),
+    each field overridden by the channel spec's ``fulfilment.ship_from``."""
+    shop: dict[str, Any] = {}
+    if order.store_id is not None:
+        try:
+            shop = dict(ctx.adapters.store(order.store_id).facts.get("shop") or {})
+        except EffectFailed:  # the store is gone: the spec's sender, or none
+            shop = {}
+    override = getattr(ctx.channel.fulfilment, "ship_from", None) or {}
+    shop.update({k: v for k, v in override.items() if str(v).strip()})
+
+    def field(*keys: str) -> str:
+        return " ".join(str(shop[k]).strip() for k in keys if shop.get(k))
+
+    name = field("name")
+    lines = [field("address1"), field("address2"), field("postcode", "city")]
+    lines += [field("state"), field("country")]
+    lines = [line for line in lines if line]
+    if not name and not lines:
+        return None
+    return ShipFrom(name=name or "-", lines=tuple(lines))
 
 
 def latest_shipment(ctx: EffectContext, order_id: int) -> ShipmentRow | None:
@@ -78,6 +106,8 @@ def request_awb(ctx: EffectContext, d: Delivery) -> str | None:
         key=SHIPMENT_KEY,
         order_reference=order.reference,
         ship_to=_ship_to(order),
+        ship_from=_ship_from(ctx, order),
+        parcel=Parcel(items=order.items, service=order.carrier),
     )
     label = str(shipment.label_path) if shipment.label_path is not None else None
     with ctx.session_factory.begin() as session:

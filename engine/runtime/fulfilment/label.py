@@ -8,14 +8,19 @@ file. Files are written atomically: a temporary file in the target folder, fsync
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import tempfile
 from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.lib.units import inch
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from engine.errors import ConfigError
@@ -23,7 +28,10 @@ from engine.runtime.fulfilment.awb import Shipment, allocate_numbers
 from engine.spec.model import FulfilmentSpec
 
 __all__ = [
+    "Parcel",
+    "ShipFrom",
     "ShipTo",
+    "barcode_box",
     "issue_shipment",
     "issue_shipment_for",
     "label_filename",
@@ -32,18 +40,53 @@ __all__ = [
 ]
 
 _MARGIN = 14.0
-_BAR_HEIGHT = 96.0
+_BAR_HEIGHT = 72.0
 _MAX_MODULE = 1.6  # pt; wider bars only waste label width
 _MIN_MODULE = 0.7  # pt; ~2 dots on a 203 dpi thermal printer: narrower will not scan
 _QUIET_MODULES = 10
+_TEXT_GAP = 5.0
+"""Points between the bars' bottom and the top of the human-readable text below them."""
+
+FONT = "OmsLabelSans"
+FONT_BOLD = "OmsLabelSans-Bold"
+
+
+@functools.cache
+def _fonts() -> tuple[str, str]:
+    """Register the label's TrueType font (Fira Sans, from the ``fontpkg-fira-sans``
+    package: Latin with accents, Greek, Cyrillic), embedded as a subset in each PDF."""
+    files = resources.files("fontpkg_fira_sans") / "files"
+    for name, file in ((FONT, "FiraSans-Regular.ttf"), (FONT_BOLD, "FiraSans-Bold.ttf")):
+        with resources.as_file(files / file) as path:
+            pdfmetrics.registerFont(TTFont(name, str(path)))
+    return FONT, FONT_BOLD
 
 
 @dataclass(frozen=True)
 class ShipTo:
-    """The consignee as printed on the label: a name and up to five address lines."""
+    """The consignee as printed on the label: a name, address lines (company, street,
+    postcode and city, state, country) and a phone."""
 
     name: str
     lines: tuple[str, ...] = ()
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipFrom:
+    """The sender: the shop's name and address lines (``PS_SHOP_*``, or the channel spec)."""
+
+    name: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What the label says of the parcel: items, weight (kg), the order's carrier service."""
+
+    items: int | None = None
+    weight_kg: Decimal | None = None
+    service: str | None = None
 
 
 def label_filename(tracking_id: str) -> str:
@@ -73,6 +116,29 @@ def _fit(canvas: Canvas, text: str, font: str, size: float, width: float) -> str
     return text + "..."
 
 
+def barcode_box(
+    tracking_id: str, *, width_in: float = 4.0, height_in: float = 6.0
+) -> tuple[float, float, float, float]:
+    """Where the bars are drawn, with their quiet zones: ``(x0, y0, x1, y1)`` in points
+    from the bottom-left corner (no text may enter it)."""
+    width = width_in * inch
+    code, code_width = _barcode(tracking_id, width - 2 * _MARGIN)
+    x0 = (width - code_width) / 2
+    quiet = _QUIET_MODULES * float(code.barWidth)
+    y0 = _bars_bottom()
+    return (x0 - quiet, y0, x0 + code_width + quiet, y0 + _BAR_HEIGHT)
+
+
+def _bars_bottom() -> float:
+    # carrier line, then the tracking text (13 pt: descent ~3.5, cap height ~9.5), a gap
+    return _MARGIN + 6 + 14 + 4 + 10 + _TEXT_GAP
+
+
+def _kg(value: Decimal) -> str:
+    text = f"{value.quantize(Decimal('0.001')):f}".rstrip("0").rstrip(".")
+    return f"{text or '0'} kg"
+
+
 def render_label(
     *,
     awb: str,
@@ -83,67 +149,93 @@ def render_label(
     width_in: float = 4.0,
     height_in: float = 6.0,
     barcode: str = "code128",
+    ship_from: ShipFrom | None = None,
+    parcel: Parcel | None = None,
 ) -> bytes:
     """The label PDF as bytes (deterministic for the same arguments)."""
     if barcode.lower() != "code128":
         raise ConfigError(
             f"fulfilment.label.barcode {barcode!r} is not supported (fix: barcode: code128)"
         )
+    regular, bold = _fonts()
+    parcel = parcel or Parcel()
     width, height = width_in * inch, height_in * inch
     inner = width - 2 * _MARGIN
     out = io.BytesIO()
-    c = Canvas(out, pagesize=(width, height), invariant=1)
+    c = Canvas(out, pagesize=(width, height), invariant=1, initialFontName=regular)
     c.setTitle(f"Shipping label {tracking_id}")
     c.setAuthor("omsflow")
     c.setLineWidth(1.2)
     c.rect(_MARGIN / 2, _MARGIN / 2, width - _MARGIN, height - _MARGIN, stroke=1, fill=0)
 
-    y = height - _MARGIN - 16
-    c.setFont("Helvetica-Bold", 16)
-    c.drawString(_MARGIN, y, _fit(c, carrier_name, "Helvetica-Bold", 16, inner))
-    y -= 14
-    c.setFont("Helvetica", 9)
-    c.drawString(_MARGIN, y, _fit(c, f"Order {order_reference}", "Helvetica", 9, inner))
-    y -= 10
+    def text(x: float, y: float, value: str, font: str, size: float, room: float) -> None:
+        c.setFont(font, size)
+        c.drawString(x, y, _fit(c, value, font, size, room))
+
+    # -- header: carrier and service, then the sender (small)
+    y = height - _MARGIN - 14
+    text(_MARGIN, y, carrier_name, bold, 14, inner * 0.6)
+    if parcel.service:
+        c.setFont(regular, 8)
+        c.drawRightString(
+            width - _MARGIN, y, _fit(c, f"Service: {parcel.service}", regular, 8, inner * 0.4)
+        )
+    y -= 11
+    c.setFont(regular, 7)
+    c.drawString(_MARGIN, y, "FROM")
+    sender = ([ship_from.name, *ship_from.lines] if ship_from else [])[:4]
+    for line in sender:
+        text(_MARGIN + 26, y, line, regular, 7, inner - 26)
+        y -= 8.5
+    if not sender:
+        y -= 8.5
+    y -= 2
+    c.setLineWidth(0.8)
     c.line(_MARGIN, y, width - _MARGIN, y)
 
-    y -= 16
-    c.setFont("Helvetica-Bold", 9)
-    c.drawString(_MARGIN, y, "SHIP TO")
+    # -- the consignee
+    y -= 13
+    text(_MARGIN, y, "SHIP TO", bold, 9, inner)
     if ship_to is not None:
-        y -= 15
-        c.setFont("Helvetica-Bold", 13)
-        c.drawString(_MARGIN, y, _fit(c, ship_to.name, "Helvetica-Bold", 13, inner))
-        c.setFont("Helvetica", 11)
-        for line in ship_to.lines[:5]:
-            y -= 13
-            c.drawString(_MARGIN, y, _fit(c, line, "Helvetica", 11, inner))
+        y -= 16
+        text(_MARGIN, y, ship_to.name, bold, 14, inner)
+        for line in ship_to.lines[:6]:
+            y -= 13.5
+            text(_MARGIN, y, line, regular, 11.5, inner)
+        if ship_to.phone:
+            y -= 12.5
+            text(_MARGIN, y, f"Tel. {ship_to.phone}", regular, 9.5, inner)
     else:
         y -= 15
-        c.setFont("Helvetica-Oblique", 10)
-        c.drawString(_MARGIN, y, "(address on the order)")
+        text(_MARGIN, y, "(address on the order)", regular, 10, inner)
 
-    # Bottom block, laid out upwards from the bottom margin.
+    # -- bottom block, laid out upwards from the bottom margin: carrier line, tracking
+    # text, the bars (text below them, clear of them), then AWB and the parcel's facts
     yb = _MARGIN + 6
-    c.setFont("Helvetica", 9)
-    c.drawString(_MARGIN, yb, _fit(c, f"Carrier: {carrier_name}", "Helvetica", 9, inner))
-    yb += 18
-    c.setFont("Helvetica-Bold", 13)
+    text(_MARGIN, yb, f"Carrier: {carrier_name}", regular, 8, inner)
+    yb += 14 + 4  # the tracking text's baseline: its descenders stay above the carrier line
+    c.setFont(bold, 13)
     c.drawCentredString(width / 2, yb, tracking_id)
-    yb += 8
     code, code_width = _barcode(tracking_id, inner)
-    code.drawOn(c, (width - code_width) / 2, yb)
-    yb += _BAR_HEIGHT + 8
-    c.setFont("Helvetica", 9)
-    c.drawString(_MARGIN, yb, "TRACKING")
-    yb += 14
-    c.setLineWidth(0.8)
-    c.line(_MARGIN, yb, width - _MARGIN, yb)
+    bars = _bars_bottom()
+    code.drawOn(c, (width - code_width) / 2, bars)
+    yb = bars + _BAR_HEIGHT + 6
+    text(_MARGIN, yb, "TRACKING", regular, 8, inner)
     yb += 12
-    c.setFont("Helvetica", 9)
-    c.drawString(_MARGIN, yb, "AWB")
-    c.setFont("Helvetica-Bold", 18)
+    c.line(_MARGIN, yb, width - _MARGIN, yb)
+    yb += 10
+    text(_MARGIN, yb, "AWB", regular, 9, inner)
+    c.setFont(bold, 16)
     c.drawRightString(width - _MARGIN, yb, awb)
+    yb += 20
+    facts = [f"Order {order_reference}"]
+    if parcel.items is not None:
+        facts.append(f"{parcel.items} item{'s' if parcel.items != 1 else ''}")
+    if parcel.weight_kg is not None:
+        facts.append(_kg(parcel.weight_kg))
+    text(_MARGIN, yb, "   ".join(facts), regular, 10, inner)
+    yb += 12
+    c.line(_MARGIN, yb, width - _MARGIN, yb)
 
     c.showPage()
     c.save()
@@ -175,6 +267,8 @@ def write_label(
     width_in: float = 4.0,
     height_in: float = 6.0,
     barcode: str = "code128",
+    ship_from: ShipFrom | None = None,
+    parcel: Parcel | None = None,
 ) -> Path:
     """Render the label and write it atomically to ``folder/label-<tracking id>.pdf``."""
     data = render_label(
@@ -186,6 +280,8 @@ def write_label(
         width_in=width_in,
         height_in=height_in,
         barcode=barcode,
+        ship_from=ship_from,
+        parcel=parcel,
     )
     path = Path(folder) / label_filename(tracking_id)
     _atomic_write(path, data)
@@ -204,6 +300,8 @@ def issue_shipment(
     width_in: float = 4.0,
     height_in: float = 6.0,
     barcode: str = "code128",
+    ship_from: ShipFrom | None = None,
+    parcel: Parcel | None = None,
 ) -> Shipment:
     """Allocate the AWB and tracking id, write the label, and return the ``Shipment``.
 
@@ -222,6 +320,8 @@ def issue_shipment(
         width_in=width_in,
         height_in=height_in,
         barcode=barcode,
+        ship_from=ship_from,
+        parcel=parcel,
     )
     return Shipment(numbers.awb, numbers.tracking_id, carrier_name, path)
 
@@ -234,6 +334,8 @@ def issue_shipment_for(
     key: str,
     order_reference: str,
     ship_to: ShipTo | None = None,
+    ship_from: ShipFrom | None = None,
+    parcel: Parcel | None = None,
 ) -> Shipment:
     """``issue_shipment`` with prefix, carrier and label format from the channel spec."""
     return issue_shipment(
@@ -247,4 +349,6 @@ def issue_shipment_for(
         width_in=fulfilment.label.width_in,
         height_in=fulfilment.label.height_in,
         barcode=fulfilment.label.barcode,
+        ship_from=ship_from,
+        parcel=parcel,
     )

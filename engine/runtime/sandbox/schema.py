@@ -170,6 +170,16 @@ _DEFS = [
         _fields("value:s name:s! id_shop_group:i id_shop:i date_add:t date_upd:t"),
     ),
     ResourceDef(
+        "countries",
+        "country",
+        "The countries",
+        _fields(
+            "id_zone:i!>zones id_currency:i>currencies call_prefix:i iso_code:s! active:b "
+            "contains_states:b! need_identification_number:b! need_zip_code:b "
+            "zip_code_format:s display_tax_label:b! name:L!"
+        ),
+    ),
+    ResourceDef(
         "currencies",
         "currency",
         "The currencies",
@@ -326,6 +336,12 @@ _DEFS = [
             _assoc("accessories", "product", "products"),
             _assoc("product_bundle", "product", "products", "id_product_attribute:i quantity:i"),
         ),
+    ),
+    ResourceDef(
+        "states",
+        "state",
+        "The available states of countries",
+        _fields("id_zone:i!>zones id_country:i!>countries iso_code:s! name:s! active:b"),
     ),
     ResourceDef(
         "stock_availables",

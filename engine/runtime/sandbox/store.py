@@ -990,6 +990,80 @@ _CATS = (
     "Sport",
     "Gifts",
 )
+#: id -> (iso, name, call prefix, contains states): PrestaShop's own country ids
+_COUNTRIES = {
+    1: ("DE", "Germany", 49, False),
+    8: ("FR", "France", 33, False),
+    9: ("GR", "Greece", 30, False),
+    10: ("IT", "Italy", 39, False),
+    20: ("DK", "Denmark", 45, False),
+    21: ("US", "United States", 1, True),
+    177: ("RU", "Russian Federation", 7, False),
+}
+_US_STATES = (
+    "AL Alabama",
+    "AK Alaska",
+    "AZ Arizona",
+    "AR Arkansas",
+    "CA California",
+    "CO Colorado",
+    "CT Connecticut",
+    "DE Delaware",
+    "FL Florida",
+    "GA Georgia",
+    "HI Hawaii",
+    "ID Idaho",
+    "IL Illinois",
+    "IN Indiana",
+    "IA Iowa",
+    "KS Kansas",
+    "KY Kentucky",
+    "LA Louisiana",
+    "ME Maine",
+    "MD Maryland",
+    "MA Massachusetts",
+    "MI Michigan",
+    "MN Minnesota",
+    "MS Mississippi",
+    "MO Missouri",
+    "MT Montana",
+    "NE Nebraska",
+    "NV Nevada",
+    "NH New Hampshire",
+    "NJ New Jersey",
+    "NM New Mexico",
+    "NY New York",
+    "NC North Carolina",
+    "ND North Dakota",
+    "OH Ohio",
+    "OK Oklahoma",
+    "OR Oregon",
+    "PA Pennsylvania",
+    "RI Rhode Island",
+    "SC South Carolina",
+    "SD South Dakota",
+    "TN Tennessee",
+    "TX Texas",
+    "UT Utah",
+    "VT Vermont",
+    "VA Virginia",
+    "WA Washington",
+    "WV West Virginia",
+    "WI Wisconsin",
+    "WY Wyoming",
+)
+#: customer k % 8 -> (first, last, id_country, city, postcode, address line) or None: the
+#: seeded US customer. Several countries and alphabets (Latin with accents, Cyrillic, Greek).
+_PERSONAS: tuple[tuple[str, str, int, str, str, str] | None, ...] = (
+    None,
+    None,  # customers 1 and 4 stay US (a state): the shapes the conformance tests compare
+    ("Дмитрий", "Иванов", 177, "Москва", "101000", "ул. Тверская, д. 7"),
+    ("Γιώργος", "Παπαδόπουλος", 9, "Αθήνα", "105 57", "Οδός Ερμού 15"),
+    None,
+    ("Zoë", "Ørsted", 20, "København Ø", "2100", "Østerbrogade 12"),
+    ("François", "Lefèvre", 8, "Paris", "75002", "3 rue de l'Église"),
+    ("Jürgen", "Müller", 1, "München", "80331", "Marienplatz 8"),
+)
 _FIRST = ("John", "Jane", "Paul", "Marie", "Luca", "Sofia", "Omar", "Anna", "Tom", "Lea")
 _LAST = ("DOE", "MARTIN", "ROSSI", "SMITH", "GARCIA", "MULLER", "DUBOIS", "NOVAK")
 #: state -> share of generated orders (channel states first, then a few others)
@@ -1066,6 +1140,37 @@ class _Generator:
                 deleted="0",
             )
             s._insert("order_states", vals, rid=sid)
+        for country_id, (iso, cname, prefix, has_states) in _COUNTRIES.items():
+            s._insert(
+                "countries",
+                {
+                    "id_zone": "2" if iso == "US" else "1",
+                    "id_currency": "0",
+                    "call_prefix": str(prefix),
+                    "iso_code": iso,
+                    "active": "1",
+                    "contains_states": "1" if has_states else "0",
+                    "need_identification_number": "0",
+                    "need_zip_code": "1",
+                    "zip_code_format": "NNNNN" if iso in ("US", "FR", "DE", "IT") else "",
+                    "display_tax_label": "1",
+                    "name": s._lang(cname),
+                },
+                rid=country_id,
+            )
+        for state_id, entry in enumerate(_US_STATES, start=1):
+            iso, sname = entry.split(" ", 1)
+            s._insert(
+                "states",
+                {
+                    "id_zone": "2",
+                    "id_country": "21",
+                    "iso_code": iso,
+                    "name": sname,
+                    "active": "1",
+                },
+                rid=state_id,
+            )
         for cid, (name, delay) in enumerate(
             (("Click and collect", "Pick up in-store"), ("My carrier", "Delivery next day!")),
             start=1,
@@ -1413,6 +1518,9 @@ class _Generator:
         base = self.now - timedelta(days=200)
         for k in range(1, n + 1):
             first, last = r.choice(_FIRST), r.choice(_LAST)
+            persona = _PERSONAS[k % len(_PERSONAS)]
+            if persona is not None:
+                first, last = persona[0], persona[1]
             added = _fmt(base + timedelta(seconds=r.randrange(0, 60 * 86400)))
             s._insert(
                 "customers",
@@ -1426,7 +1534,7 @@ class _Generator:
                     "passwd": f"$2y$10${r.getrandbits(200):050x}"[:60],
                     "lastname": last,
                     "firstname": first,
-                    "email": f"{first.lower()}.{last.lower()}.{k}@example.com",
+                    "email": f"customer.{k}@example.com",
                     "newsletter": str(k % 2),  # every other customer subscribed
                     "optin": str(k % 2),
                     "id_gender": "1",
@@ -1441,19 +1549,30 @@ class _Generator:
                     "associations": {"groups": [{"id": "3"}]},
                 },
             )
+            place = {
+                "id_country": "21",
+                "id_state": str(r.randint(1, 50)),
+                "address1": f"{r.randint(1, 200)}, Main street",
+                "postcode": f"{r.randint(10000, 95999)}",
+                "city": r.choice(("New York", "Boston", "Chicago", "Seattle")),
+                "phone": f"01{r.randint(10000000, 99999999)}",
+            }
+            if persona is not None:
+                place.update(
+                    id_country=str(persona[2]),
+                    id_state="0",
+                    city=persona[3],
+                    postcode=persona[4],
+                    address1=persona[5],
+                )
             s._insert(
                 "addresses",
                 {
                     "id_customer": str(k),
-                    "id_country": "21",
-                    "id_state": str(r.randint(1, 50)),
+                    **place,
                     "alias": "My address",
                     "lastname": last,
                     "firstname": first,
-                    "address1": f"{r.randint(1, 200)}, Main street",
-                    "postcode": f"{r.randint(10000, 95999)}",
-                    "city": r.choice(("Paris", "Lyon", "Milan", "Berlin")),
-                    "phone": f"01{r.randint(10000000, 99999999)}",
                     **({"company": "My Company", "address2": "2nd floor"} if k % 2 else {}),
                     "deleted": "0",
                     "date_add": added,

@@ -120,6 +120,8 @@ class OrderSync:
         # reserves them puts them back on hand (service._book): the available quantity stays
         # what the store shows, instead of counting those units twice.
         self.adopt_stock = adopt_stock
+        self.related: dict[str, dict[int, dict[str, Any]]] = {}
+        """Customers, addresses, countries, ... read this run, by resource and id."""
 
     def _new_order(
         self,
@@ -133,6 +135,15 @@ class OrderSync:
         the store ids the mapping gives (``product_id``, ``combination_id``)."""
         record: OrderRecord = build_record("order", mapped)
         return new_order(record, self.store.id, order.id, name, order.current_state, units)
+
+    def with_related(self, adapter: Any, orders: list[Order]) -> list[Order]:
+        """The page's orders with their customer, addresses, carrier and currency, read in
+        bulk around the page (``PrestaShopAdapter.with_related``; cached for the run)."""
+        reader = getattr(adapter, "with_related", None)
+        if reader is None:
+            return orders
+        result: list[Order] = reader(orders, self.related)
+        return result
 
     def bind_new_units(
         self,
@@ -248,6 +259,7 @@ class OrderSync:
                 )
                 seen.add(key)
                 continue
+            self._refresh_parties(row, order, report)
             upd = parse_ps_date(order.date_upd, self.clock)
             if row.channel_state_id == order.current_state:
                 if upd is not None and row.channel_updated_at != upd:
@@ -287,6 +299,31 @@ class OrderSync:
             row.channel_updated_at = upd
             session.flush()
         self._create(session, pending, report, at=at)
+
+    def _refresh_parties(self, row: OrderRow, order: Order, report: SyncReport) -> None:
+        """A known order seen again (its ``date_upd`` moved): take the store's customer,
+        addresses and carrier as they are now (an address edited in the back office)."""
+        if not order.related:
+            return
+        record: OrderRecord = build_record(
+            "order", map_record(self.order_in, self.clock.utc_fields(order.to_mapping()))
+        )
+        fresh = new_order(record, self.store.id, order.id, "", order.current_state)
+        now = {
+            "customer_name": fresh.customer_name,
+            "customer_email": fresh.customer_email,
+            "customer_phone": fresh.customer_phone,
+            "shipping_address": dict(fresh.shipping_address),
+            "invoice_address": dict(fresh.invoice_address),
+            "ship_country": service.country_of(fresh.shipping_address),
+            "carrier": fresh.carrier,
+        }
+        changed = {k: v for k, v in now.items() if getattr(row, k) != v}
+        if not changed:
+            return
+        for name, value in changed.items():
+            setattr(row, name, value)
+        report.add("orders_parties_updated")
 
     def _echoes(self, oms_state: str, name: str, store_state_id: int) -> bool:
         """True when the store's state is what the OMS state shows as (the outbound map; by
@@ -408,6 +445,11 @@ def new_order(
         if (line.quantity or 0) > 0
     ]
     customer = record.customer
+    ship = record.shipping_address
+    phone = (customer.phone if customer else None) or (
+        (ship.phone or ship.phone_mobile) if ship else None
+    )
+    name = (customer.full_name if customer else None) or (ship.full_name if ship else None)
     return service.NewOrder(
         reference=record.reference or f"#{order_id}",
         ordered_at=record.ordered_at or datetime.now(UTC),
@@ -418,9 +460,16 @@ def new_order(
         total_products=_money(record.total_products),
         total_shipping=_money(record.total_shipping),
         payment=record.payment_method or None,
-        customer_name=customer.full_name if customer else None,
+        customer_name=name,
         customer_email=customer.email if customer else None,
+        customer_phone=phone or None,
         shipping_address=_address(record.shipping_address),
+        invoice_address=_address(record.invoice_address),
+        carrier=record.carrier or None,
+        currency=(record.currency or "").upper()[:3] or None,
+        total_discounts=_money(record.total_discounts),
+        total_wrapping=_money(record.total_wrapping),
+        total_paid_tax_excl=_money(record.total_paid_tax_excl),
         channel_state=status_name,
         channel_state_id=status_id,
         channel_updated_at=record.updated_at,
@@ -518,9 +567,9 @@ def sync_orders(
         report.mode = "backfill" if new_cursor is None else "incremental"
         if start_id is not None:
             progress.start("orders (new)")
-            for page in read_ahead(
-                _chunks(adapter.orders_since_id(start_id, states=states), adapter.page_size)
-            ):
+            # the page's customers, addresses, ... are read by the read-ahead thread too
+            pages = _chunks(adapter.orders_since_id(start_id, states=states), adapter.page_size)
+            for page in read_ahead(sync.with_related(adapter, p) for p in pages):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
                 sync.bind_new_units(sessions, adapter, page, report)
                 with sessions.begin() as session:
@@ -541,6 +590,7 @@ def sync_orders(
                 adapter.orders_changed_since(changed_cursor, states=states), adapter.page_size
             ):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
+                page = sync.with_related(adapter, page)
                 sync.bind_new_units(sessions, adapter, page, report)
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report, at=now)

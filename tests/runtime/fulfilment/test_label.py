@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +16,10 @@ from reportlab.graphics.barcode import code128 as rl_code128
 from engine.errors import ConfigError
 from engine.runtime.fulfilment.awb import allocate_numbers
 from engine.runtime.fulfilment.label import (
+    Parcel,
+    ShipFrom,
     ShipTo,
+    barcode_box,
     issue_shipment,
     issue_shipment_for,
     render_label,
@@ -137,3 +143,98 @@ def test_issue_shipment_from_the_channel_spec(tmp_path: Path) -> None:
     assert shipment.carrier_name == "Own fleet"
     assert shipment.label_path is not None
     assert "Own fleet" in PdfReader(shipment.label_path).pages[0].extract_text()
+
+
+# ------------------------------------------------ issue 12: a label a carrier takes
+
+WHOLE = {
+    "awb": "OMS2000000017",
+    "tracking_id": "OMS20000000174",
+    "order_reference": "XKBKNABJK",
+    "ship_to": ShipTo(
+        "Дмитрий Иванов",
+        ("ООО Ромашка", "ул. Тверская, д. 7", "кв. 12", "101000 Москва", "Москва", "Россия"),
+        phone="+7 495 123-45-67",
+    ),
+    "ship_from": ShipFrom("Zoë's Ørsted Shop", ("3 rue de l'Église", "75002 Paris", "France")),
+    "parcel": Parcel(items=3, weight_kg=Decimal("1.250"), service="Γρήγορη αποστολή"),
+}
+
+
+def _render(tmp_path: Path, **kw: object) -> Path:
+    path = tmp_path / "label.pdf"
+    path.write_bytes(render_label(**{**WHOLE, **kw}))  # type: ignore[arg-type]
+    return path
+
+
+def test_the_whole_label_prints_every_block_in_its_own_alphabet(tmp_path: Path) -> None:
+    path = _render(tmp_path)
+    text = PdfReader(path).pages[0].extract_text()
+    for expected in (
+        "Дмитрий Иванов",
+        "ООО Ромашка",
+        "ул. Тверская, д. 7",
+        "101000 Москва",
+        "Россия",
+        "+7 495 123-45-67",
+        "Zoë's Ørsted Shop",
+        "3 rue de l'Église",
+        "Γρήγορη αποστολή",
+        "Order XKBKNABJK",
+        "3 items",
+        "1.25 kg",
+        "OMS2000000017",
+        "OMS20000000174",
+    ):
+        assert expected in text, expected
+    assert read_code128(str(path)) == "OMS20000000174"
+    # the font is embedded (a subset of a TrueType file), not a viewer's substitute
+    fonts = PdfReader(path).pages[0]["/Resources"]["/Font"]
+    embedded = [f.get_object() for f in fonts.values()]
+    assert all(f["/Subtype"] in ("/TrueType", "/Type0") for f in embedded)
+    assert all("/FontFile2" in _descriptor(f) for f in embedded)
+
+
+def _descriptor(font: object) -> dict[str, object]:
+    f: Any = font
+    if "/DescendantFonts" in f:
+        f = f["/DescendantFonts"][0].get_object()
+    return dict(f["/FontDescriptor"].get_object())
+
+
+def test_a_retry_of_the_whole_label_gives_the_same_bytes(tmp_path: Path) -> None:
+    assert _render(tmp_path).read_bytes() == render_label(**WHOLE)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tracking", ["OMS20000000174", "Z9", "AB-1234567-x/9gjpqy"])
+def test_rendered_no_text_enters_the_bars_or_their_quiet_zones(
+    tmp_path: Path, tracking: str
+) -> None:
+    """Rendered with PDFium: every character's box lies outside the bars' box (quiet
+    zones included), and inside that box every pixel column is one colour top to bottom
+    (bars and gaps only: a glyph would break a column)."""
+    path = _render(tmp_path, tracking_id=tracking)
+    x0, y0, x1, y1 = barcode_box(tracking)
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        page = pdf[0]
+        chars = page.get_textpage()
+        for i in range(chars.count_chars()):
+            left, bottom, right, top = chars.get_charbox(i)
+            if right <= left or top <= bottom:
+                continue  # spaces
+            overlaps = left < x1 and right > x0 and bottom < y1 and top > y0
+            assert not overlaps, (chars.get_text_range(i, 1), (left, bottom, right, top))
+        scale = 4
+        image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+    finally:
+        pdf.close()
+    height = image.height
+    rows = range(int((432 - y1) * scale) + 2, int((432 - y0) * scale) - 2)
+    for x in range(int(x0 * scale) + 1, int(x1 * scale) - 1):
+        column = {image.getpixel((x, y)) < 128 for y in rows}
+        assert len(column) == 1, f"column {x / scale:.1f} pt is not one colour"
+    quiet = range(int(x0 * scale) + 1, int((x0 + 7) * scale))
+    assert all(image.getpixel((x, rows[0])) >= 128 for x in quiet)  # the left quiet zone
+    assert height == 432 * scale
+    assert read_code128(str(path)) == tracking

@@ -9,6 +9,7 @@ stock rows by product-id range: a few requests per page, not per product).
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import functools
 import queue
@@ -48,6 +49,7 @@ from engine.runtime.channels.prestashop.records import (
     as_bool,
     as_int,
     as_str,
+    language_value,
 )
 from engine.runtime.channels.prestashop.shop import (
     BASE_KEYS,
@@ -534,6 +536,97 @@ class PrestaShopAdapter:
                 yield order
             if len(items) < self.page_size:
                 return
+
+    # ------------------------------------------------------------------ around orders
+
+    RELATED_CHUNK = 250
+    """Ids per ``filter[id]=[a|b|...]`` request (the URL stays well under 8 KB)."""
+
+    def _by_ids(
+        self, resource: str, ids: Iterable[int], cache: dict[str, dict[int, dict[str, Any]]]
+    ) -> dict[int, dict[str, Any]]:
+        """Records of ``resource`` by id, read in bulk (``filter[id]=[a|b|...]``, full
+        display) for the ids ``cache`` lacks; ids the store no longer has are cached empty."""
+        known = cache.setdefault(resource, {})
+        wanted = sorted({int(i) for i in ids if int(i) > 0} - set(known))
+        for start in range(0, len(wanted), self.RELATED_CHUNK):
+            chunk = wanted[start : start + self.RELATED_CHUNK]
+            params = {
+                "filter[id]": "[" + "|".join(map(str, chunk)) + "]",
+                "display": "full",
+                "limit": f"0,{len(chunk)}",
+            }
+            for item in self.client.get(resource, params=params):
+                known[as_int(item.get("id"))] = item
+            for missing in chunk:
+                known.setdefault(missing, {})
+        return known
+
+    def with_related(
+        self,
+        orders: Sequence[Order],
+        cache: dict[str, dict[int, dict[str, Any]]] | None = None,
+    ) -> list[Order]:
+        """``orders`` with what the mappings read around them (``Order.related``, listed
+        by ``resources.order_reads``): customer, delivery and invoice addresses (with their
+        country's ISO code and name and their state), carrier, currency. Read in bulk per
+        page: one request per resource for the ids the run's ``cache`` lacks (customers,
+        addresses, countries, states, carriers, currencies: at most 6 per page of up to
+        ``RELATED_CHUNK`` orders), never one per order."""
+        if not orders:
+            return []
+        cache = {} if cache is None else cache
+        customers = self._by_ids("customers", (o.id_customer for o in orders), cache)
+        addresses = self._by_ids(
+            "addresses",
+            [o.id_address_delivery for o in orders] + [o.id_address_invoice for o in orders],
+            cache,
+        )
+        used = [
+            addresses.get(i) or {}
+            for o in orders
+            for i in (o.id_address_delivery, o.id_address_invoice)
+        ]
+        countries = self._by_ids("countries", (as_int(a.get("id_country")) for a in used), cache)
+        states = self._by_ids("states", (as_int(a.get("id_state")) for a in used), cache)
+        carriers = self._by_ids("carriers", (o.id_carrier for o in orders), cache)
+        currencies = self._by_ids("currencies", (o.id_currency for o in orders), cache)
+
+        def address(address_id: int, lang: int) -> dict[str, Any] | None:
+            raw = addresses.get(address_id)
+            if not raw:
+                return None
+            country = countries.get(as_int(raw.get("id_country"))) or {}
+            state = states.get(as_int(raw.get("id_state"))) or {}
+            return {
+                **raw,
+                "country_iso": as_str(country.get("iso_code")) or None,
+                "country": language_value(country.get("name"), lang) or None,
+                "state": as_str(state.get("name")) or None,
+                "state_iso": as_str(state.get("iso_code")) or None,
+            }
+
+        out: list[Order] = []
+        for o in orders:
+            carrier = carriers.get(o.id_carrier) or {}
+            currency = currencies.get(o.id_currency) or {}
+            related: dict[str, Any] = {
+                "customer": dict(customers.get(o.id_customer) or {}) or None,
+                "delivery_address": address(o.id_address_delivery, o.id_lang),
+                "invoice_address": address(o.id_address_invoice, o.id_lang),
+                "carrier": {"id": o.id_carrier, "name": as_str(carrier.get("name"))}
+                if carrier
+                else None,
+                "currency": {
+                    "id": o.id_currency,
+                    "iso_code": as_str(currency.get("iso_code")),
+                    "name": language_value(currency.get("name"), o.id_lang),
+                }
+                if currency
+                else None,
+            }
+            out.append(dataclasses.replace(o, related=related))
+        return out
 
     def orders_changed_since(
         self, date_upd: str, *, states: Iterable[int] | None = None

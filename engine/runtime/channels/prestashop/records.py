@@ -226,6 +226,10 @@ class Order:
     rest: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The order's other fields as sent (``gift_message``, ``note``, a module's), for the
     mappings (``to_mapping``)."""
+    related: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the adapter read around the order (``PrestaShopAdapter.with_related``):
+    ``customer``, ``delivery_address``, ``invoice_address``, ``carrier``, ``currency``
+    (``resources.order_reads``), given to the mappings as associations."""
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any]) -> Order:
@@ -264,9 +268,10 @@ class Order:
         out.update(
             (name, getattr(self, name))
             for name in self.__dataclass_fields__
-            if name not in {"rows", "rest"}
+            if name not in {"rows", "rest", "related"}
         )
         out["order_rows"] = [row.to_mapping() for row in self.rows]
+        out.update(self.related)
         return out
 
 

@@ -224,12 +224,54 @@ def _resource(name: str, data: Mapping[str, Any]) -> StoreResource:
     )
 
 
+ADDRESS_READS: Mapping[str, Mapping[str, Any]] = {
+    "country_iso": {"type": "text", "read_only": True},
+    "country": {"type": "text", "read_only": True},
+    "state": {"type": "text", "read_only": True},
+    "state_iso": {"type": "text", "read_only": True},
+}
+"""What the adapter adds to an order's addresses: the country's ISO code and name (in the
+order's language), the state's name and ISO code (from ``countries`` and ``states``)."""
+
+
+def order_reads(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """The associations the adapter puts onto each order it reads (read in bulk per page of
+    orders, ``PrestaShopAdapter.with_related``): ``customer`` (the customers record),
+    ``delivery_address`` and ``invoice_address`` (addresses records with ``ADDRESS_READS``),
+    ``carrier`` (id, name) and ``currency`` (id, iso_code, name). PrestaShop's orders only
+    hold their ids; the mappings read these like the store's own associations."""
+    out: dict[str, Any] = {}
+    customers = resources.get("customers")
+    if customers:
+        out["customer"] = {"fields": dict(customers.get("fields", {}))}
+    addresses = resources.get("addresses")
+    if addresses:
+        fields = {**addresses.get("fields", {}), **ADDRESS_READS}
+        out["delivery_address"] = {"fields": fields}
+        out["invoice_address"] = {"fields": dict(fields)}
+    out["carrier"] = {"fields": {"id": {"type": "id"}, "name": {"type": "text"}}}
+    out["currency"] = {
+        "fields": {"id": {"type": "id"}, "iso_code": {"type": "text"}, "name": {"type": "text"}}
+    }
+    return out
+
+
 def store_side(data: Mapping[str, Any], label: str, *, live: bool = False) -> StoreSide:
-    """A ``StoreSide`` of the ``prestashop`` channel from ``resources.json``-shaped data."""
+    """A ``StoreSide`` of the ``prestashop`` channel from ``resources.json``-shaped data (the
+    orders resource with the associations the adapter adds, ``order_reads``)."""
+    resources = dict(data["resources"])
+    if "orders" in resources:
+        orders = dict(resources["orders"])
+        orders["associations"] = {**order_reads(resources), **orders.get("associations", {})}
+        resources["orders"] = orders
+    if "addresses" in resources:  # address_in reads the addresses the adapter completed
+        addresses = dict(resources["addresses"])
+        addresses["fields"] = {**addresses.get("fields", {}), **ADDRESS_READS}
+        resources["addresses"] = addresses
     return StoreSide(
         channel=CHANNEL,
         label=label,
-        resources={name: _resource(name, r) for name, r in data["resources"].items()},
+        resources={name: _resource(name, r) for name, r in resources.items()},
         roles=ROLES,
         writes=WRITES,
         live=live,
