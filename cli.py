@@ -598,20 +598,13 @@ def store_connect(
     import dataclasses
     from urllib.parse import urlsplit
 
-    from engine.errors import ConfigError
     from engine.runtime.channels.prestashop.connect import probe
     from engine.runtime.db import session as dbsession
     from engine.runtime.db import stores
     from engine.runtime.settings import Secret, Settings
     from engine.runtime.specs import load_bundle
 
-    if key_env:
-        key = os.environ.get(key_env)
-        if not key:
-            raise ConfigError(f"environment variable {key_env} is empty or unset")
-    if not key:
-        raise ConfigError("no webservice key given (fix: --key KEY or --key-env VAR)")
-    secret = Secret(key.strip())
+    secret = Secret(_key_from(key, key_env))
     store_name = name or urlsplit(url if "://" in url else f"http://{url}").netloc or url
     bundle = load_bundle()
     report = probe(url, secret, bundle.channel, verify=not insecure)
