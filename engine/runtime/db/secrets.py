@@ -125,7 +125,3 @@ class KeyBox:
                 f"{self.source} (fix: use the secret key it was saved with; or "
                 f"`omsflow store update-key {store_name}`)"
             ) from None
-
-
-def box_for(session_bind_url: str) -> KeyBox:
-    return KeyBox(session_bind_url)
