@@ -41,7 +41,6 @@ from engine.runtime import service
 from engine.runtime.channels.prestashop.records import Order
 from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
 from engine.runtime.db.tables import BindingRow, InboundEventRow, OrderRow, ProductRow
-from engine.runtime.readahead import read_ahead
 
 from .common import (
     StoreTarget,
@@ -49,6 +48,7 @@ from .common import (
     load_store,
     parse_ps_date,
     ps_date,
+    read_ahead,
     read_cursor,
     recorded_run,
     refresh_shop_clock,
