@@ -9,8 +9,8 @@ import argparse
 import json
 import sys
 
-from engine.runtime.sandbox.server import start_sandbox
-from engine.runtime.sandbox.store import SandboxStore
+from sandbox.server import start_sandbox
+from sandbox.store import SandboxStore
 
 
 def main() -> None:

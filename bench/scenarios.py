@@ -8,12 +8,15 @@ so the figure is omsflow's own).
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import math
 import multiprocessing
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,7 @@ SIZES = {
         "db_orders": 500,
         "realstore_products": 5_000,
         "realstore_repeats": 5,
+        "cli_runs": 10,
     },
     "quick": {
         "products": 400,
@@ -48,6 +52,7 @@ SIZES = {
         "db_orders": 40,
         "realstore_products": 300,
         "realstore_repeats": 1,
+        "cli_runs": 3,
     },
 }
 PG_ADMIN = os.environ.get("OMSFLOW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -153,13 +158,17 @@ def catalog(size: dict[str, int], concurrency: int | None = None) -> dict[str, A
     ) as shop:
         engine, factory, _ = _database()
         _connect(factory, bundle, shop)
-        kw = {} if concurrency is None else {"max_concurrency": concurrency}
+        # a long read timeout: on a shared machine a 500-product page can take more than the
+        # channel's 10 s, and this measures throughput, not the timeout
+        kw: dict[str, Any] = {"timeout": 120.0}
+        if concurrency is not None:
+            kw["max_concurrency"] = concurrency
         adapter = PrestaShopAdapter.from_channel(shop.url, shop.key, bundle.channel, **kw)
         workers = adapter.client.max_concurrency
         gets0 = shop.count("GET")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = sync_catalog(factory, bundle, "bench", adapter=adapter)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         adapter.close()
         stats = shop.stats()["requests"]
         gets = shop.count("GET") - gets0
@@ -181,6 +190,12 @@ def catalog(size: dict[str, int], concurrency: int | None = None) -> dict[str, A
                 or 0
             )
         engine.dispose()
+        totals = {
+            "products": products,
+            "combinations": variations,
+            "stock_availables": products + variations,
+        }
+        bare = _bare_read(shop, totals, page, workers)
     stock_rows = products + variations
     reference = sum(
         1
@@ -198,9 +213,44 @@ def catalog(size: dict[str, int], concurrency: int | None = None) -> dict[str, A
         "min_requests": minimum,
         "request_kind": "GET",
         "notes": f"{products} products, {variations} variations, {report.requests} requests; "
-        f"max_concurrency {workers}",
-        "targets": [("wall_s", "<=", 30.0), ("requests_ratio", "<=", 1.1), ("peak_mb", "<=", 250)],
+        f"max_concurrency {workers}; omsflow CPU {cpu:.1f} s; the same sandbox's pages read "
+        f"by a bare httpx loop ({workers} thread(s), no parsing, no writes): {bare:.1f} s, "
+        f"so omsflow takes {wall / bare:.2f}x the store's own time",
+        "bare_s": bare,
+        # the issue's (#15): 10k products, half with 4 combinations, in <= 6 s
+        "targets": [
+            ("wall_s", "<=", 6.0 * size["products"] / 10_000),
+            ("requests_ratio", "<=", 1.1),
+            ("peak_mb", "<=", 250),
+        ],
+        "cpu_s": cpu,
     }
+
+
+def _bare_read(shop: Sandbox, totals: dict[str, int], page: int, workers: int) -> float:
+    """Seconds a bare httpx loop takes to read the catalogue's ``display=full`` pages (JSON)
+    of ``totals`` rows per resource from ``shop`` on ``workers`` threads: what the store
+    itself costs, with no omsflow code."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(res, off) for res, n in totals.items() for off in range(0, max(n, 1), page)]
+    with httpx.Client(
+        base_url=f"{shop.url}/api/",
+        auth=(shop.key, ""),
+        headers={"Output-Format": "JSON"},
+        timeout=300,
+        limits=httpx.Limits(max_connections=workers),
+    ) as http:
+
+        def get(job: tuple[str, int]) -> int:
+            res, off = job
+            params = {"display": "full", "limit": f"{off},{page}", "sort": "[id_ASC]"}
+            return len(http.get(res, params=params).raise_for_status().content)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(get, jobs))
+        return time.perf_counter() - t0
 
 
 def catalog_serial(size: dict[str, int]) -> dict[str, Any]:
@@ -231,10 +281,18 @@ def backfill(size: dict[str, int]) -> dict[str, Any]:
         engine, factory, _ = _database()
         _connect(factory, bundle, shop)
         gets0 = shop.count("GET")
-        t0 = time.perf_counter()
+        per0 = shop.stats()["requests"]
+        t0, c0 = time.perf_counter(), time.process_time()
         report = sync_orders(factory, bundle, "bench")
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         gets = shop.count("GET") - gets0
+        per = {
+            res: methods.get("GET", 0) - per0.get(res, {}).get("GET", 0)
+            for res, methods in shop.stats()["requests"].items()
+        }
+        by_resource = ", ".join(
+            f"{res} {n}" for res, n in sorted(per.items(), key=lambda kv: -kv[1]) if n
+        )
         with factory() as session:
             n = session.scalar(select(func.count()).select_from(OrderRow)) or 0
         engine.dispose()
@@ -246,8 +304,14 @@ def backfill(size: dict[str, int]) -> dict[str, Any]:
         "min_requests": _pages(n, page),
         "request_kind": "GET",
         "notes": f"{generated} orders in the store over 120 days "
-        f"({report.counts.get('orders_created', 0)} created)",
-        "targets": [("wall_s", "<=", 60.0 * n / 50_000 if n else 60.0)],
+        f"({report.counts.get('orders_created', 0)} created); omsflow CPU {cpu:.1f} s; "
+        f"GETs {by_resource}",
+        # the issue's (#15): a 90-day backfill of 50k orders in <= 20 s; peak <= 250 MB
+        "targets": [
+            ("wall_s", "<=", 20.0 * max(n, 1) / 50_000),
+            ("peak_mb", "<=", 250),
+        ],
+        "cpu_s": cpu,
     }
 
 
@@ -304,9 +368,9 @@ def stock_push(size: dict[str, int]) -> dict[str, Any]:
                 inventory.set_on_hand(session, sku, 1000 + i, at=now)
         shop.faults(latency_ms=latency)
         puts0, gets0 = shop.count("PUT"), shop.count("GET")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stats = _dispatch(factory, bundle)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         puts, gets = shop.count("PUT") - puts0, shop.count("GET") - gets0
         engine.dispose()
     ideal = len(skus) * latency / 1000 / conc
@@ -319,9 +383,12 @@ def stock_push(size: dict[str, int]) -> dict[str, Any]:
         "request_kind": "PUT",
         "notes": f"{latency:.0f} ms/request, concurrency {conc}: ideal {ideal:.1f} s; rate "
         "limit lifted; "
-        f"{gets} GETs besides ({stats.delivered} delivered, {stats.dead} dead)",
-        "targets": [("wall_s", "<=", 1.2 * ideal)],
+        f"{gets} GETs besides ({stats.delivered} delivered, {stats.dead} dead); "
+        f"{wall / ideal:.2f}x ideal; omsflow CPU {cpu:.1f} s",
+        # the issue's (#15): within 1.15x of ideal; peak <= 250 MB
+        "targets": [("wall_s", "<=", 1.15 * ideal), ("peak_mb", "<=", 250)],
         "ideal_s": ideal,
+        "cpu_s": cpu,
     }
 
 
@@ -371,9 +438,143 @@ def coalescing(size: dict[str, int]) -> dict[str, Any]:
         "requests": puts,
         "min_requests": differ,
         "request_kind": "PUT",
-        "notes": f"{len(skus)} SKUs, {differ} end different; enqueue {enqueue_s:.1f} s, "
+        "notes": f"{len(skus)} SKUs, {differ} end different; enqueue {enqueue_s:.1f} s "
+        f"({changes / enqueue_s:,.0f} changes/s, 1,000 per transaction), "
         f"{stats.delivered} rows delivered",
-        "targets": [("requests", "==", differ)],
+        "enqueue_rate": changes / enqueue_s,
+        "targets": [("requests", "==", differ), ("enqueue_rate", ">=", 2_000.0)],
+    }
+
+
+def stock_set(size: dict[str, int]) -> dict[str, Any]:
+    """``omsflow stock set``'s path: one stock change per transaction (``service.set_stock``:
+    the row locked, the coalesced push per store, Partial orders promoted / newest shorted)
+    on SQLite, with one connected store."""
+    from engine.runtime import service
+    from engine.runtime.db import stores
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    engine, factory, _ = _database()
+    with factory.begin() as session:
+        stores.save_store(session, "bench", "http://127.0.0.1:9/", "K" * 32, {})
+    n = size["db_orders"] * 10
+    at = datetime.now(UTC)
+    for k in range(500):  # rows exist: the steady state of a catalogue already synced
+        service.set_stock(factory, bundle, f"SKU-{k}", 10, at=at)
+    t0 = time.perf_counter()
+    for i in range(n):
+        service.set_stock(factory, bundle, f"SKU-{i % 500}", 100 + i, at=at)
+    wall = time.perf_counter() - t0
+    engine.dispose()
+    return {
+        "entities": n,
+        "unit": "stock changes",
+        "wall_s": wall,
+        "notes": "one transaction per change (service.set_stock), 500 SKUs, 1 store",
+        "targets": [("rate", ">=", 2_000.0)],
+    }
+
+
+CLI_SCRIPT = "import sys; from cli import main; sys.argv[0] = 'omsflow'; main()"
+"""What the ``omsflow`` console script runs (``-c``, so the tree in the working folder is
+the one imported)."""
+
+
+def _cli_runs(
+    tree: Path, env: dict[str, str], sku: str, quantities: list[int]
+) -> list[tuple[float, float]]:
+    """Run ``omsflow stock set SKU Q`` once per quantity in ``tree``; (wall, CPU) seconds each
+    (CPU: the child's user + system time)."""
+    out = []
+    for q in quantities:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", CLI_SCRIPT, "stock", "set", sku, str(q)],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise RuntimeError(f"stock set failed in {tree}: {proc.stderr.strip()[-300:]}")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        out.append((wall, cpu))
+    return out
+
+
+def _spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"min {ordered[0]:.3f}, median {ordered[len(ordered) // 2]:.3f} s"
+
+
+def cli_short(size: dict[str, int]) -> dict[str, Any]:
+    """One short command as integrators script it: ``omsflow stock set SKU N``, a process
+    each, on the database ``omsflow demo`` leaves (a SKU that orders reserve), the spec
+    cache warm and bytecode cached (as an installed omsflow runs). With
+    ``OMSFLOW_BENCH_BASE=<another checkout>`` the runs alternate between that tree and this
+    one, so both are measured in the same minutes (its figures go in the notes)."""
+    root = Path(__file__).resolve().parent.parent
+    base = os.environ.get("OMSFLOW_BENCH_BASE")
+    work = Path(tempfile.mkdtemp(prefix="omsflow-bench-cli-"))
+    atexit.register(shutil.rmtree, work, True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(
+        OMSFLOW_DATABASE_URL=f"sqlite:///{work / 'omsflow.db'}",
+        OMSFLOW_CACHE_DIR=str(work / "cache"),
+    )
+    env.pop("PYTHONPATH", None)
+    demo = subprocess.run(
+        [sys.executable, "-c", CLI_SCRIPT, "demo", "--products", "300", "--keep", str(work)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if demo.returncode != 0:
+        raise RuntimeError(f"omsflow demo failed: {demo.stderr.strip()[-300:]}")
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(work / "omsflow.db")) as db:
+        sku, on_hand = db.execute(
+            "SELECT i.sku, i.on_hand FROM inventory i JOIN products p ON p.sku = i.sku "
+            "WHERE i.reserved > 0 AND p.deleted = 0 ORDER BY i.sku LIMIT 1"
+        ).fetchone()
+    runs = size["cli_runs"]
+    quantities = [on_hand + (i % 2) for i in range(runs)]
+    trees = [root] if not base else [Path(base), root]
+    for tree in trees:  # warm-up: bytecode written, the spec cache filled
+        _cli_runs(tree, env, sku, [on_hand])
+    got: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in trees}
+    for q in quantities:
+        for tree in trees:
+            got[tree] += _cli_runs(tree, env, sku, [q])
+    ours = got[root]
+    walls = sorted(w for w, _ in ours)
+    notes = (
+        f"`omsflow stock set {sku} N` x {runs} on a demo database (300 products, "
+        f"{sku} reserved by orders); wall {_spread([w for w, _ in ours])}; "
+        f"CPU {_spread([c for _, c in ours])}"
+    )
+    if base:
+        theirs = got[Path(base)]
+        notes += (
+            f"; {base} alternating in the same minutes: wall {_spread([w for w, _ in theirs])}, "
+            f"CPU {_spread([c for _, c in theirs])}"
+        )
+    notes += f"; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    return {
+        "entities": 1,
+        "unit": "command",
+        "wall_s": walls[len(walls) // 2],
+        "min_wall_s": walls[0],
+        "notes": notes,
+        "targets": [("wall_s", "<=", 0.4)],
     }
 
 
@@ -479,7 +680,19 @@ def _events_db(url: str, orders: int, workers: int) -> dict[str, Any]:
     }
 
 
+def _drop_pg(name: str) -> None:
+    """Drop a database ``_pg_url`` made (at the process's exit: every one it makes)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:  # noqa: BLE001 - say so, never hide a leak
+        print(f"bench: could not drop PostgreSQL database {name}: {exc}", file=sys.stderr)
+
+
 def _pg_url() -> str | None:
+    """A new PostgreSQL database for one scenario or floor, dropped when this process ends."""
     try:
         import psycopg
 
@@ -488,6 +701,7 @@ def _pg_url() -> str | None:
             conn.execute(f'CREATE DATABASE "{name}"')
     except Exception:  # noqa: BLE001 - no server: the scenario is skipped
         return None
+    atexit.register(_drop_pg, name)
     return (
         PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
     )
@@ -495,7 +709,7 @@ def _pg_url() -> str | None:
 
 def events_sqlite(size: dict[str, int]) -> dict[str, Any]:
     out = _events_db(None, size["db_orders"], 1)  # type: ignore[arg-type]
-    out["targets"] = [("rate", ">=", 1_500.0)]
+    out["targets"] = [("rate", ">=", 3_000.0)]
     return out
 
 
@@ -507,11 +721,16 @@ def _events_pg(size: dict[str, int], workers: int) -> dict[str, Any]:
 
 
 def events_pg1(size: dict[str, int]) -> dict[str, Any]:
-    return _events_pg(size, 1)
+    out = _events_pg(size, 1)
+    out.setdefault("targets", [("rate", ">=", 1_000.0)])
+    return out
 
 
 def events_pg3(size: dict[str, int]) -> dict[str, Any]:
-    return _events_pg(size, 3)
+    """3 workers: at least 2.5x the 1,000/s one worker is held to."""
+    out = _events_pg(size, 3)
+    out.setdefault("targets", [("rate", ">=", 2_500.0)])
+    return out
 
 
 SCENARIOS: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
@@ -521,6 +740,8 @@ SCENARIOS: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
     "backfill": backfill,
     "stock_push": stock_push,
     "coalescing": coalescing,
+    "stock_set": stock_set,
+    "cli_short": cli_short,
     "events_memory": events_memory,
     "events_sqlite": events_sqlite,
     "events_pg1": events_pg1,

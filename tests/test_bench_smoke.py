@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_one_table(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
     proc = subprocess.run(
@@ -56,6 +57,7 @@ def _run(tmp_path: Path, only: str, env: dict[str, str] | None = None) -> str:
     return out.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_realstore_scenario_without_the_kit_says_why_in_its_row(tmp_path: Path) -> None:
     text = _run(tmp_path, "realstore_catalog", {"OMSFLOW_REALPS_DIR": str(tmp_path / "none")})
     row = next(line for line in text.splitlines() if line.startswith("| real PS 8.2.1"))

@@ -7,7 +7,7 @@ from engine.core.apply import apply_event, effects_of
 from engine.core.effects import EFFECTS, LOCAL_EFFECTS, OUTBOX_EFFECTS, is_local
 from engine.core.guards import GUARDS, all_lines_reservable
 from engine.core.machine import CompiledMachine, compile_machine
-from engine.core.mapping import Trace, map_record, trace_record
+from engine.core.mapping import Trace, map_record, source_fields, trace_record
 from engine.core.outcome import (
     Applied,
     AuditRecord,
@@ -57,5 +57,6 @@ __all__ = [
     "effects_of",
     "is_local",
     "map_record",
+    "source_fields",
     "trace_record",
 ]

@@ -12,7 +12,7 @@ go the other way: ``as_source`` gives the dict an outbound mapping reads. Pure.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -34,6 +34,9 @@ class OrderLineRecord:
     name: str | None = None
     quantity: int | None = None
     unit_price: Decimal | None = None
+    weight: Decimal | None = None
+    tax_rate: Decimal | None = None
+    ean13: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -157,8 +160,13 @@ RECORDS: Mapping[str, type[Any]] = {
 """Model record name -> its dataclass."""
 
 
+_JSON_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """A mapped value as JSON keeps it: decimals as text, dates as ISO text."""
+    if type(value) in _JSON_PLAIN:  # most values: kept as they are (no ABC checks)
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
@@ -170,13 +178,17 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _coerce(f: FieldModel, value: Any, where: str, model: OmsModel) -> Any:
+def _coerce(f: FieldModel, value: Any, owner: str, model: OmsModel) -> Any:
+    """``value`` as field ``f`` of the record ``owner`` (``order``, ``order.lines[0]``)
+    takes it; the error names ``owner.field`` (built only then: this runs per field)."""
     if f.type == "record" and isinstance(value, list | tuple) and len(value) <= 1:
         # a child mapping gives a list: a record field takes its one item (none: empty)
         value = value[0] if value else None
     if value is None:
         return () if f.type == "list" else ({} if f.type == "extra" else None)
     kind = f.type
+    if kind == "text" and type(value) is str:  # the common case, no checks to make
+        return value[: f.max_length] if f.max_length else value
     try:
         if kind == "text":
             if isinstance(value, bool) or not isinstance(value, str | int | Decimal | float):
@@ -202,16 +214,17 @@ def _coerce(f: FieldModel, value: Any, where: str, model: OmsModel) -> Any:
             if not isinstance(value, list | tuple):
                 raise TransformError(f"{value!r} is not a list")
             return tuple(
-                build(f.record, item, model, where=f"{where}[{i}]") for i, item in enumerate(value)
+                build(f.record, item, model, where=f"{owner}.{f.name}[{i}]")
+                for i, item in enumerate(value)
             )
         if kind == "record" and f.record:
-            return build(f.record, value, model, where=where)
+            return build(f.record, value, model, where=f"{owner}.{f.name}")
         if kind == "extra":
             if not isinstance(value, Mapping):
                 raise TransformError(f"{value!r} is not a set of fields")
             return json_safe(value)
     except TransformError as exc:
-        raise TransformError(f"{where}: {exc}") from None
+        raise TransformError(f"{owner}.{f.name}: {exc}") from None
     return value
 
 
@@ -230,22 +243,119 @@ def build(
             or ``mapped`` holds a field the model does not know.
     """
     model = model or oms_model()
+    return _builder(record, model)(mapped, where)
+
+
+Builder = Callable[[Mapping[str, Any], "str | None"], Any]
+
+_BUILDERS: dict[tuple[str, int], tuple[OmsModel, Builder]] = {}
+"""``(record, id(model))`` -> (the model, kept alive so the id stays its own; its builder)."""
+
+
+def _builder(record: str, model: OmsModel) -> Builder:
+    hit = _BUILDERS.get((record, id(model)))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    if len(_BUILDERS) > 512:  # models parsed again and again (tests): start over
+        _BUILDERS.clear()
+    fn = _make_builder(record, model)
+    _BUILDERS[(record, id(model))] = (model, fn)
+    return fn
+
+
+def _make_builder(record: str, model: OmsModel) -> Builder:
+    """``_build_general`` for one record of one model, with the field list walked once:
+    the values a mapping gives most (a text, a typed decimal, date or id, nothing) are
+    taken as ``_coerce`` would take them, without the call; any other goes through
+    ``_coerce``. Same values and the same first error (tests hold it to the general)."""
+    rec = model.record(record)
+    cls = RECORDS.get(record)
+    if cls is None:  # no typed record: the general path says so where it always did
+        return lambda mapped, where: _build_general(record, mapped, model, where=where)
+    fields = rec.fields
+    steps = tuple(
+        (name, f, f.default if f.has_default else None, f.type, f.max_length)
+        for name, f in fields.items()
+    )
+    # the dataclass's own __init__ only stores the fields (frozen: through object's
+    # __setattr__), so the instance is filled directly when it has exactly the model's
+    # fields, in its order, and nothing runs after (no __post_init__, no slots)
+    direct = (
+        tuple(fields) == tuple(getattr(cls, "__dataclass_fields__", ()))
+        and not hasattr(cls, "__post_init__")
+        and not hasattr(cls, "__slots__")
+    )
+
+    def run(mapped: Mapping[str, Any], where: str | None) -> Any:
+        if type(mapped) is not dict and not isinstance(mapped, Mapping):
+            raise TransformError(f"{where or record}: {mapped!r} is not a record")
+        for key in mapped:
+            if key not in fields:
+                raise TransformError(f"{where or record}: the OMS {record} has no field '{key}'")
+        owner = where or record
+        values: dict[str, Any] = {}
+        get = mapped.get
+        for name, f, default, kind, max_length in steps:
+            value = get(name, default)
+            vtype = type(value)
+            if value is None:
+                values[name] = () if kind == "list" else ({} if kind == "extra" else None)
+            elif vtype is str and kind == "text":
+                values[name] = value[:max_length] if max_length else value
+            elif (
+                (vtype is Decimal and kind == "decimal" and value.is_finite())
+                or (vtype is datetime and kind == "datetime" and value.tzinfo is not None)
+                or (vtype is int and (kind == "integer" or (kind == "id" and value > 0)))
+            ):
+                values[name] = value
+            else:
+                values[name] = _coerce(f, value, owner, model)
+        if direct:
+            obj = object.__new__(cls)
+            obj.__dict__.update(values)
+            return obj
+        return cls(**values)
+
+    return run
+
+
+def _build_general(
+    record: str,
+    mapped: Mapping[str, Any],
+    model: OmsModel | None = None,
+    *,
+    where: str | None = None,
+) -> Any:
+    """``build`` field by field through ``_coerce`` (what ``_make_builder`` stands for)."""
+    model = model or oms_model()
     rec = model.record(record)
     if not isinstance(mapped, Mapping):
         raise TransformError(f"{where or record}: {mapped!r} is not a record")
     unknown = [k for k in mapped if k not in rec.fields]
     if unknown:
         raise TransformError(f"{where or record}: the OMS {record} has no field '{unknown[0]}'")
+    owner = where or record
     values: dict[str, Any] = {}
     for name, f in rec.fields.items():
         value = mapped.get(name, f.default if f.has_default else None)
-        values[name] = _coerce(f, value, f"{where or record}.{name}", model)
+        values[name] = _coerce(f, value, owner, model)
     return RECORDS[record](**values)
 
 
 def as_source(rec: Any) -> dict[str, Any]:
     """An outbound record as the dict its mapping reads (``map_record``'s input)."""
-    return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    kind = type(rec)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(rec))
+        if isinstance(rec, type):  # (a dataclass itself, not an instance: not cached)
+            return {name: getattr(rec, name) for name in names}
+        _FIELD_NAMES[kind] = names
+    return {name: getattr(rec, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+"""A dataclass's field names, by class (``dataclasses.fields`` per record is slow)."""
 
 
 def to_store(mapping: MappingSpec | None, rec: Any) -> dict[str, Any] | None:

@@ -31,6 +31,8 @@ def to_decimal(value: Any) -> Decimal | None:
     """``"19.990000"`` -> ``Decimal("19.990000")``; ``""``/None -> None."""
     if value is None or value == "":
         return None
+    if type(value) is Decimal and value.is_finite():  # a mapped value typed again
+        return value
     if isinstance(value, bool):
         raise TransformError(f"decimal: {value!r} is not a number")
     try:
@@ -50,6 +52,8 @@ def to_int(value: Any) -> int | None:
         raise TransformError(f"int: {value!r} is not a whole number")
     if isinstance(value, int):
         return value
+    if type(value) is str and value.isascii() and value.isdigit():  # ids, quantities
+        return int(value)
     number = to_decimal(value)
     if number is None or number != number.to_integral_value():
         raise TransformError(f"int: {value!r} is not a whole number")
@@ -88,14 +92,13 @@ def to_datetime(value: Any) -> datetime | None:
     text = _text(value).strip()
     if text == _ZERO_DATE or text.startswith("0000-00-00"):
         return None
-    try:
-        return datetime.strptime(text, _PS_DATE).replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
+    try:  # the C parser first: ~10x strptime, and every order carries several dates
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise TransformError(f"datetime: {value!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
+        try:  # what strptime alone reads (unpadded fields: 2026-1-5 3:04:05)
+            return datetime.strptime(text, _PS_DATE).replace(tzinfo=UTC)
+        except ValueError:
+            raise TransformError(f"datetime: {value!r} is not 'YYYY-MM-DD HH:MM:SS'") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

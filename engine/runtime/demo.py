@@ -92,9 +92,10 @@ def run_demo(
     seed: int = 7,
 ) -> DemoResult:
     """Run the demo (see the module docstring); ``say`` prints one step line."""
+    from sandbox.server import start_sandbox
+
     from .logging import register_secret
     from .outbox import AdapterPool, Dispatcher
-    from .sandbox.server import start_sandbox
     from .sync import NullProgress, run_initial_sync, sync_orders
 
     started = time.perf_counter()

@@ -22,14 +22,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, func, or_, select
 
 from engine.errors import ConfigError
 
-from .db.repository import SqlInventoryRepository, SqlOutboxRepository
-from .db.tables import InventoryRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, StoreRow
+from .db.direct import run
+from .db.schema import INVENTORY, ORDER_LINES, ORDERS, OUTBOX, PRODUCTS, STORES, utcnow
+from .db.statements import event_statements
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 PUSH_STOCK = "push_stock"
 
@@ -51,17 +55,17 @@ class StockLevel:
         return max(0, self.available)
 
 
-def _level(row: InventoryRow) -> StockLevel:
-    return StockLevel(row.sku, row.on_hand, row.reserved)
-
-
 def levels(session: Session, skus: Iterable[str] | None = None) -> dict[str, StockLevel]:
     """Stock of the given SKUs (unknown SKUs read as 0/0), or of every SKU with a row."""
-    query = select(InventoryRow)
+    inv = INVENTORY.c
+    query = select(inv.sku, inv.on_hand, inv.reserved)
     wanted = None if skus is None else sorted(set(skus))
     if wanted is not None:
-        query = query.where(InventoryRow.sku.in_(wanted))
-    found = {row.sku: _level(row) for row in session.scalars(query)}
+        query = query.where(inv.sku.in_(wanted))
+    found = {
+        sku: StockLevel(sku, on_hand, reserved)
+        for sku, on_hand, reserved in session.execute(query)
+    }
     if wanted is not None:
         for sku in wanted:
             found.setdefault(sku, StockLevel(sku, 0, 0))
@@ -71,10 +75,10 @@ def levels(session: Session, skus: Iterable[str] | None = None) -> dict[str, Sto
 def stock_pushes_waiting(session: Session, store_id: int | None = None) -> int:
     """``push_stock`` rows not delivered yet (pending or leased), of one store or all."""
     query = select(func.count()).where(
-        OutboxRow.kind == PUSH_STOCK, OutboxRow.state.in_(("pending", "leased"))
+        OUTBOX.c.kind == PUSH_STOCK, OUTBOX.c.state.in_(("pending", "leased"))
     )
     if store_id is not None:
-        query = query.where(OutboxRow.store_id == store_id)
+        query = query.where(OUTBOX.c.store_id == store_id)
     return int(session.scalar(query) or 0)
 
 
@@ -94,7 +98,9 @@ def enqueue_stock_push(
 
     Payload: ``{"sku": sku, "quantity": max(0, quantity), "store_id": id}``.
     """
-    ids = list(store_ids) if store_ids is not None else list(session.scalars(select(StoreRow.id)))
+    from .db.repository import SqlOutboxRepository
+
+    ids = list(store_ids) if store_ids is not None else list(session.scalars(select(STORES.c.id)))
     outbox = SqlOutboxRepository(session)
     return [
         outbox.enqueue(
@@ -106,28 +112,6 @@ def enqueue_stock_push(
         )
         for store_id in sorted(ids)
     ]
-
-
-class _Change:
-    """Locks the SKUs' rows, remembers their available quantities, and on ``finish`` pushes
-    the SKUs whose available quantity changed."""
-
-    def __init__(self, session: Session, skus: Iterable[str]) -> None:
-        self.session = session
-        self.rows = SqlInventoryRepository(session).lock(skus)
-        self.before = {sku: row.on_hand - row.reserved for sku, row in self.rows.items()}
-
-    def finish(self, *, at: datetime, push: bool = True) -> set[str]:
-        changed = {
-            sku for sku, row in self.rows.items() if row.on_hand - row.reserved != self.before[sku]
-        }
-        for sku in sorted(changed):
-            self.rows[sku].updated_at = at
-            if push:
-                row = self.rows[sku]
-                enqueue_stock_push(self.session, sku, row.on_hand - row.reserved, at=at)
-        self.session.flush()
-        return changed
 
 
 class ParentStock(ConfigError):
@@ -143,24 +127,114 @@ class ParentStock(ConfigError):
         )
 
 
-def variants_of(session: Session, sku: str) -> list[str]:
+def variants_of(session: Session | Connection, sku: str) -> list[str]:
     """SKUs of the live variants of the product ``sku`` (empty: it holds stock itself)."""
-    parent = aliased(ProductRow)
+    child, parent = PRODUCTS, PRODUCTS.alias("parent")
     return list(
         session.scalars(
-            select(ProductRow.sku)
-            .join(parent, parent.id == ProductRow.parent_id)
-            .where(parent.sku == sku, ProductRow.deleted.is_(False))
-            .order_by(ProductRow.sku)
+            select(child.c.sku)
+            .join(parent, parent.c.id == child.c.parent_id)
+            .where(parent.c.sku == sku, child.c.deleted.is_(False))
+            .order_by(child.c.sku)
         )
     )
 
 
-def require_stock_unit(session: Session, sku: str) -> None:
+def require_stock_unit(session: Session | Connection, sku: str) -> None:
     """Refuse a stock change on a product with variants (``ParentStock``)."""
     variants = variants_of(session, sku)
     if variants:
         raise ParentStock(sku, variants)
+
+
+def write_on_hand(
+    conn: Connection,
+    sku: str,
+    *,
+    at: datetime,
+    quantity: int | None = None,
+    delta: int = 0,
+    push: bool = True,
+) -> tuple[int, int, int]:
+    """On hand := ``quantity`` (or += ``delta``) on prebuilt Core statements, in ``conn``'s
+    transaction: the row created when missing (and locked on PostgreSQL, SQLite's ``BEGIN
+    IMMEDIATE`` holds the database), written only when it changes, and one coalesced
+    ``push_stock`` per store unless ``push`` is false. Returns (on hand before, on hand
+    now, reserved).
+
+    Raises:
+        ConfigError: the new on hand would be negative.
+    """
+    st = event_statements(conn)
+    postgres = conn.dialect.name == "postgresql"
+    read = st.lock_inventory if postgres else st.read_stock
+    found = run(conn, read, {"b_skus": [sku]}).first()
+    if found is None:
+        run(
+            conn,
+            st.create_inventory,
+            [{"sku": sku, "on_hand": 0, "reserved": 0, "updated_at": utcnow()}],
+        )
+        if postgres:  # created now, or by a concurrent writer first: locked either way
+            found = run(conn, st.lock_inventory, {"b_skus": [sku]}).one()
+    before, reserved = (int(found[1]), int(found[2])) if found is not None else (0, 0)
+    if quantity is None:
+        now = before + delta
+        if now < 0:
+            raise ConfigError(f"stock adjust {delta:+d} would make {sku} on hand {now}")
+    else:
+        if quantity < 0:
+            raise ConfigError(f"stock for {sku} cannot be negative ({quantity})")
+        now = quantity
+    if now != before:
+        run(conn, st.set_on_hand, {"b_sku": sku, "b_on_hand": now, "b_at": at})
+        if push:
+            stores = run(conn, st.store_ids).scalars()
+            if stores:
+                run(conn, st.push_stock, push_rows(stores, sku, now - reserved, at))
+    return before, now, reserved
+
+
+def push_rows(
+    store_ids: Sequence[int], sku: str, available: int, at: datetime
+) -> list[dict[str, object]]:
+    """The coalesced ``push_stock`` outbox rows of ``sku`` (one per store) for the upsert
+    ``statements.push_stock``: the pending row of its dedup key takes the latest value."""
+    return [
+        {
+            "kind": PUSH_STOCK,
+            "store_id": store_id,
+            "order_id": None,
+            "payload": {"sku": sku, "quantity": max(0, available), "store_id": store_id},
+            "dedup_key": stock_dedup_key(store_id, sku),
+            "then_trigger": None,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        }
+        for store_id in store_ids
+    ]
+
+
+def _on_hand(
+    session: Session, sku: str, *, at: datetime, push: bool, quantity: int | None, delta: int = 0
+) -> StockLevel:
+    """``write_on_hand`` inside the session's transaction (its pending changes flushed
+    first, its copies of the stock row and of the stock pushes expired after)."""
+    from .db.tables import InventoryRow, OutboxRow
+
+    session.flush()
+    _before, now, reserved = write_on_hand(
+        session.connection(), sku, at=at, quantity=quantity, delta=delta, push=push
+    )
+    if session.identity_map:
+        for obj in list(session.identity_map.values()):
+            if (isinstance(obj, InventoryRow) and obj.sku == sku) or (
+                isinstance(obj, OutboxRow) and obj.kind == PUSH_STOCK
+            ):
+                session.expire(obj)
+    return StockLevel(sku, now, reserved)
 
 
 def set_on_hand(
@@ -168,25 +242,12 @@ def set_on_hand(
 ) -> StockLevel:
     """Set a SKU's on-hand count (``omsflow stock set``). ``push=False`` for values read
     from the store itself (catalogue sync), which must not echo back."""
-    if quantity < 0:
-        raise ConfigError(f"stock for {sku} cannot be negative ({quantity})")
-    change = _Change(session, [sku])
-    change.rows[sku].on_hand = quantity
-    change.finish(at=at, push=push)
-    return _level(change.rows[sku])
+    return _on_hand(session, sku, at=at, push=push, quantity=quantity)
 
 
 def adjust(session: Session, sku: str, delta: int, *, at: datetime) -> StockLevel:
     """Add ``delta`` (may be negative) to a SKU's on-hand count (``omsflow stock adjust``)."""
-    change = _Change(session, [sku])
-    row = change.rows[sku]
-    if row.on_hand + delta < 0:
-        raise ConfigError(
-            f"stock adjust {delta:+d} would make {sku} on hand {row.on_hand + delta}"
-        )
-    row.on_hand += delta
-    change.finish(at=at)
-    return _level(row)
+    return _on_hand(session, sku, at=at, push=True, quantity=None, delta=delta)
 
 
 @dataclass(frozen=True)
@@ -213,7 +274,7 @@ class Hold:
 
 
 def holds(
-    session: Session, skus: Iterable[str], *, waiting_states: Iterable[str] = ()
+    session: Session | Connection, skus: Iterable[str], *, waiting_states: Iterable[str] = ()
 ) -> list[Hold]:
     """The orders holding units of ``skus`` (a line with ``reserved > 0``), and the orders in
     ``waiting_states`` (Partial: short, waiting for stock) with units of them still to ship;
@@ -222,31 +283,22 @@ def holds(
     if not wanted:
         return []
     waiting = sorted(set(waiting_states))
-    outstanding = OrderLineRow.quantity - OrderLineRow.consumed
-    claim = OrderLineRow.reserved > 0
+    ln, o = ORDER_LINES.c, ORDERS.c
+    outstanding = ln.quantity - ln.consumed
+    claim = ln.reserved > 0
     if waiting:
-        claim = or_(claim, OrderRow.state.in_(waiting) & (outstanding > 0))
+        claim = or_(claim, o.state.in_(waiting) & (outstanding > 0))
     found: list[Hold] = []
     for i in range(0, len(wanted), 500):
         query = (
             select(
-                OrderLineRow.sku,
-                OrderRow.id,
-                OrderRow.reference,
-                OrderRow.state,
-                func.sum(OrderLineRow.reserved),
-                func.sum(outstanding),
+                ln.sku, o.id, o.reference, o.state, func.sum(ln.reserved), func.sum(outstanding)
             )
-            .join(OrderRow, OrderRow.id == OrderLineRow.order_id)
-            .where(OrderLineRow.sku.in_(wanted[i : i + 500]), claim)
-            .group_by(
-                OrderLineRow.sku,
-                OrderRow.id,
-                OrderRow.reference,
-                OrderRow.state,
-                OrderRow.ordered_at,
-            )
-            .order_by(OrderLineRow.sku, OrderRow.ordered_at, OrderRow.id)
+            .select_from(ORDER_LINES)
+            .join(ORDERS, o.id == ln.order_id)
+            .where(ln.sku.in_(wanted[i : i + 500]), claim)
+            .group_by(ln.sku, o.id, o.reference, o.state, o.ordered_at)
+            .order_by(ln.sku, o.ordered_at, o.id)
         )
         found.extend(
             Hold(sku, oid, ref, state, int(reserved or 0), int(left or 0))

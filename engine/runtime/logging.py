@@ -63,11 +63,28 @@ class TextFormatter(logging.Formatter):
         return redact(line, *_secrets())
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when the record comes, not the one it was made
+    with: a command run in-process (click's test runner, an embedding tool) swaps stderr and
+    closes it after, and a handler holding the old one would fail every later record."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def setup_logging(
     *, json_lines: bool = False, level: int | str = logging.INFO, stream: TextIO | None = None
 ) -> logging.Handler:
-    """Configure the ``omsflow`` and ``engine`` loggers (idempotent: replaces our handler)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Configure the ``omsflow`` and ``engine`` loggers (idempotent: replaces our handler).
+    Without ``stream`` records go to the ``sys.stderr`` of the moment they are logged."""
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(RedactingFilter())
     handler.set_name("omsflow")

@@ -4,8 +4,8 @@ One cycle: **lease** a batch of due rows in a short committed transaction (a cra
 lets the lease expire), **deliver** them on a thread pool (one sync httpx client per
 store from ``AdapterPool``; rows of one *lane* — one order, or one coalescing key — run
 one after another in id order), then **settle**: successes in one bulk UPDATE, a
-success with a ``then`` follow-up together with that follow-up event (``service.
-apply_in_session``, source ``system``, key ``outbox:<id>:<trigger>``) in one transaction,
+success with a ``then`` follow-up together with that follow-up event (``apply.events.
+apply_on``, source ``system``, key ``outbox:<id>:<trigger>``) in one transaction,
 retryable failures back to pending with exponential backoff + jitter (``Retry-After``
 honoured) until ``max_attempts``, permanent failures dead with the store's message.
 Cycles overlap: up to ``pipeline`` (2) batches are in flight, so the next batch is leased
@@ -38,10 +38,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,11 +50,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import ChannelError, NotFound, OmsflowError, StaleOrder
 from engine.runtime import effects
+from engine.runtime.channels.port import ChannelPort
 from engine.runtime.db.base import utcnow
-from engine.runtime.db.repository import SqlOrderRepository, SqlOutboxRepository
+from engine.runtime.db.repository import SqlOutboxRepository
 from engine.runtime.db.stores import StoreRecord, get_store
 from engine.runtime.db.tables import (
-    InboundEventRow,
     OrderLineRow,
     OrderRow,
     OutboxRow,
@@ -78,11 +79,15 @@ _CONTENDED_TRIES = 5
 
 
 class AdapterPool:
-    """One ``PrestaShopAdapter`` (one pooled httpx client) per store, built on first use
-    from the stores table and shared by every worker thread.
+    """One channel (``ChannelPort``; PrestaShop's: one pooled httpx client) per store,
+    built on first use from the stores table by the store's channel factory
+    (``channels.registry``) and shared by every worker thread.
 
     ``client_kw`` overrides the channel's connection settings for every client (tests and
     benchmarks: ``timeout=``, ``rate_limit=None``...). ``adapters`` pins ready-made ones.
+    Each store's ``max_concurrency`` and rate limit are kept in the database
+    (``db/budget.py``), so they hold across every worker process (``budgets=None``: this
+    process's own).
     """
 
     def __init__(
@@ -90,13 +95,17 @@ class AdapterPool:
         session_factory: sessionmaker[Session],
         channel: Any,
         *,
-        adapters: Mapping[int, Any] | None = None,
+        adapters: Mapping[int, ChannelPort] | None = None,
         **client_kw: Any,
     ) -> None:
         self.session_factory = session_factory
         self.channel = channel
+        if "budgets" not in client_kw:
+            from engine.runtime.db.budget import shared_budgets
+
+            client_kw["budgets"] = shared_budgets(session_factory)
         self.client_kw = client_kw
-        self._adapters: dict[int, Any] = dict(adapters or {})
+        self._adapters: dict[int, ChannelPort] = dict(adapters or {})
         self._stores: dict[int, StoreRecord] = {}
         self._lock = threading.Lock()
 
@@ -114,20 +123,20 @@ class AdapterPool:
         with self._lock:
             return self._stores.setdefault(store_id, record)
 
-    def adapter(self, store_id: int) -> Any:
-        """The store's adapter (``PrestaShopAdapter``), created once."""
+    def adapter(self, store_id: int) -> ChannelPort:
+        """The store's channel, created once."""
         with self._lock:
             adapter = self._adapters.get(store_id)
         if adapter is not None:
             return adapter
-        from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+        from engine.runtime.channels.registry import open_channel
 
         record = self.store(store_id)
         with self._lock:
             adapter = self._adapters.get(store_id)
             if adapter is None:
-                adapter = PrestaShopAdapter.from_channel(
-                    record.url, record.key, self.channel, **self.client_kw
+                adapter = open_channel(
+                    record.channel, record.url, record.key, self.channel, **self.client_kw
                 )
                 self._adapters[store_id] = adapter
             return adapter
@@ -140,7 +149,7 @@ class AdapterPool:
     def requests(self) -> int:
         """HTTP requests made by every client so far."""
         with self._lock:
-            return sum(int(a.client.total_requests) for a in self._adapters.values())
+            return sum(int(a.requests_sent) for a in self._adapters.values())
 
     def close(self) -> None:
         with self._lock:
@@ -566,27 +575,24 @@ class Dispatcher:
                 time.sleep(0.01 * attempt)
 
     def _fire(self, session: Session, d: Delivery, key: str, now: datetime) -> bool:
-        from engine.runtime import service
+        from engine.runtime.apply import apply_on
 
         if d.order_id is None or not d.then_trigger:
             return False
-        seen = session.scalar(select(exists().where(InboundEventRow.idempotency_key == key)))
-        if seen:
-            return False
+        session.flush()
         try:
-            row, _ = SqlOrderRepository(session).get_for_update(d.order_id)
+            result = apply_on(
+                session.connection(),
+                self.bundle,
+                trigger=d.then_trigger,
+                source="system",
+                idempotency_key=key,
+                at=now,
+                order_id=d.order_id,
+                payload={"outbox_id": d.id, "effect": d.kind},
+            )
         except NotFound:
             return False
-        result = service.apply_in_session(
-            session,
-            self.bundle,
-            row,
-            trigger=d.then_trigger,
-            source="system",
-            idempotency_key=key,
-            at=now,
-            payload={"outbox_id": d.id, "effect": d.kind},
-        )
         return result.applied
 
 
@@ -613,6 +619,18 @@ def _drop_superseded(
     return keep, drop
 
 
+def _line_weight(extra: Any, quantity: int) -> Decimal | None:
+    """A line's weight in kg: its unit ``weight`` (an order line field kept in its JSON,
+    ``tables.LINE_FACTS``) x quantity; None when it has none."""
+    raw = extra.get("weight") if isinstance(extra, dict) else None
+    if raw is None or raw == "":
+        return None
+    try:
+        return Decimal(str(raw)) * quantity
+    except ArithmeticError:
+        return None
+
+
 def _orders(session: Session, ids: set[int]) -> dict[int, OrderInfo]:
     if not ids:
         return {}
@@ -628,12 +646,16 @@ def _orders(session: Session, ids: set[int]) -> dict[int, OrderInfo]:
             OrderRow.carrier,
         ).where(OrderRow.id.in_(ids))
     )
-    units = (
-        select(OrderLineRow.order_id, func.sum(OrderLineRow.quantity))
-        .where(OrderLineRow.order_id.in_(ids))
-        .group_by(OrderLineRow.order_id)
+    items: dict[int, int] = {}
+    weights: dict[int, Decimal] = {}
+    lines = select(OrderLineRow.order_id, OrderLineRow.quantity, OrderLineRow.extra).where(
+        OrderLineRow.order_id.in_(ids)
     )
-    items: dict[int, Any] = {int(row[0]): row[1] for row in session.execute(units)}
+    for order_id, quantity, extra in session.execute(lines):
+        items[order_id] = items.get(order_id, 0) + int(quantity or 0)
+        weight = _line_weight(extra, int(quantity or 0))
+        if weight:  # a store that keeps no weights says 0: the label prints none
+            weights[order_id] = weights.get(order_id, Decimal(0)) + weight
     return {
         r.id: OrderInfo(
             id=r.id,
@@ -644,7 +666,8 @@ def _orders(session: Session, ids: set[int]) -> dict[int, OrderInfo]:
             customer_name=r.customer_name,
             shipping_address=dict(r.shipping_address or {}),
             carrier=r.carrier,
-            items=int(items[r.id]) if items.get(r.id) is not None else None,
+            items=items.get(r.id),
+            weight_kg=weights.get(r.id),
         )
         for r in rows
     }

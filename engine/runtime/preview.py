@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from importlib import resources as _res
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,16 +22,36 @@ from engine.core.mapping import EXTRA, Trace
 from engine.core.records import json_safe
 from engine.core.transforms import TransformError
 from engine.errors import ConfigError, NotFound
+from engine.runtime.channels.clock import ShopClock
 from engine.runtime.channels.prestashop import resources as ps_resources
 from engine.runtime.channels.prestashop.records import Combination, Order, Product
-from engine.runtime.channels.prestashop.shop import ShopClock
 from engine.runtime.db.tables import ProductRow
-from engine.runtime.sync.common import load_store, make_adapter
+from engine.runtime.sync.common import StoreTarget, load_store, make_adapter
 from engine.spec import ChannelSpec, StoreSide
 from engine.spec.oms import oms_model
 
+if TYPE_CHECKING:
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+
 SAMPLE_ZONE = "Europe/Paris"
 """The clock of the store the bundled samples come from (PrestaShop's installer default)."""
+
+
+def _prestashop(
+    store: StoreTarget, channel: ChannelSpec | None, sessions: sessionmaker[Session]
+) -> PrestaShopAdapter:
+    """The store's channel, which must be PrestaShop: a preview reads its own records
+    (orders with their related reads, products by reference, the resources' synopsis)."""
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+
+    adapter = make_adapter(store, channel, sessions)
+    if not isinstance(adapter, PrestaShopAdapter):
+        adapter.close()
+        raise ConfigError(
+            f"spec preview reads PrestaShop stores only; {store.name!r} is a "
+            f"{store.channel!r} store"
+        )
+    return adapter
 
 
 def _sample(name: str) -> Any:
@@ -122,7 +142,7 @@ def preview_order(
         if sessions is None or ref is None:
             raise ConfigError("give an order reference (or --sample)")
         store = load_store(sessions, store_name)
-        with make_adapter(store, channel) as adapter:
+        with _prestashop(store, channel, sessions) as adapter:
             order = adapter.find_order(ref)
             order = adapter.with_related([order])[0]  # as sync reads it: customer, addresses
             clock = adapter.clock
@@ -210,7 +230,7 @@ def preview_product(
     if sessions is None or sku is None:
         raise ConfigError("give a SKU (or --sample)")
     store = load_store(sessions, store_name)
-    with make_adapter(store, channel) as adapter:
+    with _prestashop(store, channel, sessions) as adapter:
         unit = _units_of(sessions, store.id, store.name, sku)
         how = "bound to"
         if unit is None:
@@ -240,7 +260,7 @@ def live_store_side(
 ) -> StoreSide:
     """The connected store's resources and fields, read now (``?schema=synopsis``)."""
     store = load_store(sessions, store_name)
-    with make_adapter(store, channel) as adapter:
+    with _prestashop(store, channel, sessions) as adapter:
         return ps_resources.live(adapter, store.name)
 
 

@@ -17,6 +17,7 @@ from engine.errors import NotFound
 
 from .db.repository import SqlOrderRepository
 from .db.tables import (
+    LINE_FACTS,
     AttributeGroupRow,
     AttributeValueRow,
     AuditRow,
@@ -352,7 +353,9 @@ def show_order(session: Session, reference: str, *, store: str | None = None) ->
                 "consumed": line.consumed,
                 "unit_price": _money(line.unit_price),
                 "external_id": line.external_id,
-                "extra": dict(line.extra or {}),
+                # fields of the OMS line kept in its JSON (tables.LINE_FACTS)
+                **{k: (line.extra or {}).get(k) for k in LINE_FACTS},
+                "extra": {k: v for k, v in (line.extra or {}).items() if k not in LINE_FACTS},
             }
             for line in row.lines
         ],

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as lite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ConfigError, SpecError
@@ -87,8 +89,12 @@ def record_version(factory: sessionmaker[Session], bundle: Bundle, *, at: dateti
         if (url, version) in _recorded:
             return
         if session.get(SpecVersionRow, version) is None:
-            session.add(
-                SpecVersionRow(
+            # workers started together all record the same version: the first insert wins,
+            # the others' do nothing (the version is the files' hash: same text)
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else lite_insert
+            session.execute(
+                insert(SpecVersionRow)
+                .values(
                     version=version,
                     label=bundle.spec_label,
                     machine_file=str(bundle.machine_path),
@@ -97,6 +103,7 @@ def record_version(factory: sessionmaker[Session], bundle: Bundle, *, at: dateti
                     channel_text=bundle.channel_path.read_text(encoding="utf-8"),
                     first_seen=at,
                 )
+                .on_conflict_do_nothing(index_elements=["version"])
             )
             session.commit()
         _recorded.add((url, version))

@@ -8,9 +8,14 @@ re-read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import pickle
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -20,7 +25,6 @@ from typing import Any
 from engine.core import VOCABULARY, CompiledMachine, OrderSnapshot, apply_event, compile_machine
 from engine.core.outcome import Applied
 from engine.errors import ConfigError
-from engine.runtime.channels.prestashop import resources as prestashop_resources
 from engine.runtime.settings import spec_search_path
 from engine.spec import (
     ChannelSpec,
@@ -92,19 +96,139 @@ def _stamp(path: Path) -> tuple[str, int]:
 
 @lru_cache(maxsize=32)
 def _load(machine_key: tuple[str, int], channel_key: tuple[str, int]) -> Bundle:
-    machine = load_machine(machine_key[0], vocabulary=VOCABULARY)
-    channel = load_channel(
-        channel_key[0], machine, vocabulary=VOCABULARY, store=prestashop_resources.bundled()
-    )
     machine_path, channel_path = Path(machine_key[0]), Path(channel_key[0])
+    machine_text, channel_text = machine_path.read_bytes(), channel_path.read_bytes()
+    cache = _cache_file(machine_path, machine_text, channel_path, channel_text)
+    loaded = _read_cache(cache) if cache is not None else None
+    if loaded is None:
+        # the full load: YAML with locations, the JSON Schemas, the meaning checks
+        from engine.runtime.channels.prestashop import resources as prestashop_resources
+
+        machine = load_machine(str(machine_path), vocabulary=VOCABULARY)
+        channel = load_channel(
+            str(channel_path), machine, vocabulary=VOCABULARY, store=prestashop_resources.bundled()
+        )
+        if cache is not None:
+            _write_cache(cache, (machine, channel))
+    else:
+        machine, channel = loaded
     return Bundle(
         machine=machine,
         channel=channel,
         compiled=compile_machine(machine),
-        spec_version=spec_version(machine_path.read_bytes(), channel_path.read_bytes()),
+        spec_version=spec_version(machine_text, channel_text),
         machine_path=machine_path,
         channel_path=channel_path,
     )
+
+
+# ---- the validated-spec cache
+#
+# Loading and schema-validating the two files takes about 0.2 s, on every command; integrators
+# script commands by the thousand. A load that passed every check is kept as a pickle named
+# by the SHA-256 of: both files' paths and bytes, the Python version, and the size and
+# modification time of every source and schema file of the ``engine`` package (the code that
+# validates and builds). An edited spec, or an edited or upgraded omsflow, names another file,
+# so the full load runs again and refuses what it refuses; a spec that failed is never kept.
+# The pickle lives in the user's own cache folder (as trusted as the .pyc files Python runs
+# from it); an unreadable or foreign entry is ignored and rewritten.
+
+_CACHE_FORMAT = b"omsflow-spec-cache-1"
+_CACHE_KEEP = 32
+_ENGINE_DIR = Path(__file__).resolve().parent.parent
+
+
+def spec_cache_dir() -> Path | None:
+    """``OMSFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/omsflow``, else ``~/.cache/omsflow``;
+    ``OMSFLOW_CACHE_DIR=off`` (or an empty value) turns the cache off."""
+    chosen = os.environ.get("OMSFLOW_CACHE_DIR")
+    if chosen is not None:
+        return None if chosen.strip() in ("", "off", "0") else Path(chosen)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "omsflow"
+    try:
+        return Path.home() / ".cache" / "omsflow"
+    except RuntimeError:  # no home folder: no cache
+        return None
+
+
+def _code_stamp() -> bytes:
+    """Size and mtime of every file of the ``engine`` package but bytecode (about 1 ms)."""
+    parts: list[str] = []
+    stack = [str(_ENGINE_DIR)]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        stack.append(entry.path)
+                elif not entry.name.endswith((".pyc", ".pyo")):
+                    st = entry.stat()
+                    parts.append(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}")
+    return "\n".join(sorted(parts)).encode()
+
+
+def _cache_file(
+    machine_path: Path, machine_text: bytes, channel_path: Path, channel_text: bytes
+) -> Path | None:
+    folder = spec_cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for part in (
+        sys.version.encode(),
+        _code_stamp(),
+        str(machine_path).encode(),
+        machine_text,
+        str(channel_path).encode(),
+        channel_text,
+    ):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return folder / f"specs-{digest.hexdigest()}.pickle"
+
+
+def _read_cache(path: Path) -> tuple[MachineSpec, ChannelSpec] | None:
+    try:
+        with path.open("rb") as fh:
+            loaded = pickle.load(fh)  # noqa: S301 - our own file, named by the content hash
+    except FileNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - a damaged or foreign entry: load the files instead
+        return None
+    if (
+        isinstance(loaded, tuple)
+        and len(loaded) == 2
+        and isinstance(loaded[0], MachineSpec)
+        and isinstance(loaded[1], ChannelSpec)
+    ):
+        return loaded[0], loaded[1]
+    return None
+
+
+def _write_cache(path: Path, specs: tuple[MachineSpec, ChannelSpec]) -> None:
+    """Keep a validated load (atomically: write aside, then rename); never fails a command."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".specs-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(specs, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        entries = sorted(
+            path.parent.glob("specs-*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+        )
+        for old in entries[_CACHE_KEEP:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return  # a read-only home, a full disk: the next command loads the files again
 
 
 def load_bundle(specs_dir: Path | None = None, channels_dir: Path | None = None) -> Bundle:
@@ -182,6 +306,8 @@ def validate(
         fallback.append(load_machine_file())
     except Exception:  # noqa: BLE001 - only a fallback; problems in it are reported when named
         fallback = []
+    from engine.runtime.channels.prestashop import resources as prestashop_resources
+
     side = store or prestashop_resources.bundled()
     result = validate_files(
         files, vocabulary=VOCABULARY, fallback_machines=fallback, stores=[side]

@@ -8,8 +8,9 @@ Threads, all sharing one engine (connection pool) and one loaded spec bundle:
   a time: catalogue delta, new orders, status changes, per store.
 - **dispatchers** (``--workers N``, default 1) — N threads, each an outbox ``Dispatcher``
   with its own lease owner id. Delivery is HTTP-bound, so threads overlap their waits on the
-  store (the GIL is released during socket IO); leases (``FOR UPDATE SKIP LOCKED`` on
-  PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) keep them from delivering one row twice. More
+  store (the GIL is released during socket IO); the one lease (``SqlOutboxRepository.lease``:
+  by lane, advisory-locked on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) keeps them from
+  delivering one row twice. More
   processes (several ``omsflow run`` on PostgreSQL) scale past one machine's GIL.
   An idle dispatcher polls every ``idle_sleep`` seconds (0.2 s), so a stock change reaches
   the store well within 2 s.

@@ -209,10 +209,16 @@ class _Checker:
         if res is None or self.store is None:
             return "any"
         first = _first(source)
-        deeper = len([p for p in source.split(".") if p != "associations"]) > 1
+        parts = [p for p in source.split(".") if p != "associations"]
+        deeper = len(parts) > 1
         found = res.fields.get(first)
         if found is not None:
             return "any" if deeper else found.type
+        if first in res.associations and deeper:
+            # a field of an associated record (``detail.product_weight``): its own type, so
+            # a transform that cannot take it is refused here, not by the first import
+            rest = ".".join(parts[1:])
+            return self._source_type(res.associations[first], rest, path, check=False)
         if first in res.associations or first == "id":
             return "any"
         if check:
@@ -267,7 +273,11 @@ class _Checker:
             base: Path = ("mappings", name, "direct", rule.index)
             fmodel = rec.fields.get(rule.target)
             src = self._source_type(res, rule.source, (*base, "from"), check=True)
-            where = f"{res.name}.{_first(rule.source)}" if res is not None else rule.source
+            where = (
+                f"{res.name}.{'.'.join(p for p in rule.source.split('.') if p != 'associations')}"
+                if res is not None
+                else rule.source
+            )
             out = self._through(rule, src, base, where)
             if fmodel is None or fmodel.type == "extra":
                 self.error(

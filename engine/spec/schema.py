@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import SpecError
 from engine.spec.source import Document, did_you_mean
+
+if TYPE_CHECKING:  # jsonschema is imported on first validation (0.1 s a process otherwise)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_IDS = {
     "machine": "https://omsflow.dev/schemas/machine.v1.json",
@@ -44,6 +45,8 @@ def schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     s = schema(kind)
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s)

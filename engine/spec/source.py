@@ -5,6 +5,9 @@ It only reads: no schema, no meaning. Rules that keep integrators safe:
 - YAML 1.1 booleans (``yes``/``no``/``on``/``off``) stay strings, so a state or status
   named ``No`` or ``On`` is never turned into a boolean; only ``true``/``false`` are booleans;
 - a syntax error is one located problem, never a traceback.
+
+PyYAML is imported by the first parse, not with this module: a command whose specs come
+from the validated-spec cache (``engine.runtime.specs``) never loads it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.errors import Location, SpecError
+
+if TYPE_CHECKING:
+    from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PathPart = str | int
 Path = tuple[PathPart, ...]
@@ -119,10 +122,15 @@ def _scalar(node: ScalarNode) -> Any:
     return text
 
 
+def _kind(node: Node) -> str:
+    """PyYAML's node kind: ``scalar``, ``sequence`` or ``mapping`` (its ``id``)."""
+    return str(getattr(node, "id", ""))
+
+
 def _convert(node: Node, path: Path, doc: Document) -> Any:
     doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, ScalarNode):
-        return _scalar(node)
+    if _kind(node) == "scalar":
+        return _scalar(cast("ScalarNode", node))
     if id(node) in doc.open_nodes:
         doc.problems.append(
             SpecError(
@@ -140,11 +148,13 @@ def _convert(node: Node, path: Path, doc: Document) -> Any:
 
 
 def _convert_collection(node: Node, path: Path, doc: Document) -> Any:
-    if isinstance(node, SequenceNode):
-        return [_convert(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    if isinstance(node, MappingNode):
+    kind = _kind(node)
+    if kind == "sequence":
+        items = cast("SequenceNode", node).value
+        return [_convert(item, (*path, i), doc) for i, item in enumerate(items)]
+    if kind == "mapping":
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        for key_node, value_node in cast("MappingNode", node).value:
             key = _convert_key(key_node, path, doc)
             if key is None:
                 continue
@@ -167,7 +177,7 @@ def _convert_collection(node: Node, path: Path, doc: Document) -> Any:
 
 
 def _convert_key(node: Node, path: Path, doc: Document) -> str | None:
-    if isinstance(node, ScalarNode):
+    if _kind(node) == "scalar":
         return str(node.value)
     doc.problems.append(
         SpecError(
@@ -184,6 +194,8 @@ def _convert_key(node: Node, path: Path, doc: Document) -> str | None:
 def load_text(text: str, file: str) -> Document:
     """Parse YAML ``text`` (named ``file`` in messages). Syntax errors come back as a
     document whose ``problems`` holds one located ``spec.yaml-syntax`` error."""
+    import yaml
+
     doc = Document(file=file, data=None)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -53,6 +53,7 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], why: str) -> None:
 @pytest.mark.parametrize(
     "case", ["refused port", "wrong role", "missing folder", "not a database"]
 )
+@pytest.mark.slow
 def test_orders_list_says_which_database_and_why(case: str, tmp_path: Path) -> None:
     if case == "wrong role":
         from tests.conftest import _pg_reason
@@ -66,11 +67,13 @@ def test_orders_list_says_which_database_and_why(case: str, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     "args", [("db", "upgrade"), ("run", "--once"), ("serve", "--port", "0"), ("status",)]
 )
+@pytest.mark.slow
 def test_every_kind_of_command_says_it_in_one_line(args: tuple[str, ...], tmp_path: Path) -> None:
     url, why = bad_urls(tmp_path)["refused port"]
     assert_one_line(run(url, *args, cwd=tmp_path), why)
 
 
+@pytest.mark.slow
 def test_a_mistyped_sqlite_path_is_not_a_new_empty_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'omsflwo.db'}"
     proc = run(url, "orders", "list", cwd=tmp_path)
@@ -85,6 +88,7 @@ def test_a_mistyped_sqlite_path_is_not_a_new_empty_database(tmp_path: Path) -> N
     assert upgraded.returncode == 0, upgraded.stderr
 
 
+@pytest.mark.slow
 def test_errors_are_json_on_stdout_when_json_is_asked(tmp_path: Path) -> None:
     import json
 

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import main, omsflow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.spec.schema import SCHEMA_IDS
+from sandbox.server import SandboxServer, start_sandbox
 from tests.spec.helpers import CHANNEL_PATH, CHANNEL_TEXT, MACHINE_PATH, line_of, replace_once
 
 GIFT = "      - {from: gift_message, to: gift_text}\n"  # (the bundled spec keeps it too)
@@ -78,6 +78,7 @@ def test_schema_oms_prints_the_model() -> None:
     assert doc["x-mappings"]["order_in"]["record"] == "order"
 
 
+@pytest.mark.slow
 def test_gift_message_under_extra_reaches_orders_show_with_no_code_change(
     workdir: Path, sandbox: SandboxServer
 ) -> None:
@@ -122,6 +123,7 @@ def test_gift_message_under_extra_reaches_orders_show_with_no_code_change(
     assert float(weight) >= 0
 
 
+@pytest.mark.slow
 def test_validate_against_a_connected_store(workdir: Path, sandbox: SandboxServer) -> None:
     run(
         "store", "connect", "--url", sandbox.url, "--key", sandbox.key, "--name", "sb", "--no-sync"

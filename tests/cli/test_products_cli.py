@@ -21,9 +21,9 @@ from engine.runtime.db import stores
 from engine.runtime.db.tables import BrandRow, ProductRow
 from engine.runtime.listing.sample import sample_drafts
 from engine.runtime.listing.workbook import write_workbook
-from engine.runtime.sandbox.images import png_bytes
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import load_bundle
+from sandbox.images import png_bytes
+from sandbox.server import SandboxServer, start_sandbox
 
 
 @pytest.fixture
@@ -95,6 +95,7 @@ def test_create_variation_product_from_yaml(
     assert float(p["price"]) == 20.0
 
 
+@pytest.mark.slow
 def test_template_and_import_with_an_errors_copy(
     db: Any, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -124,6 +125,7 @@ def test_template_and_import_with_an_errors_copy(
     assert "created 0, updated 0, unchanged 5, failed 1" in again.output
 
 
+@pytest.mark.slow
 def test_activate_deactivate_delete_round_trip(
     db: Any, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -181,7 +183,7 @@ def test_brand_sync_round_trip(db: Any, sandbox: SandboxServer) -> None:
     assert sandbox.store.get("manufacturers", made)["name"] == "Northwind Co"
 
     with PrestaShopAdapter.from_channel(sandbox.url, sandbox.key, bundle.channel) as adapter:
-        adapter._put_changed("manufacturers", made, {"name": "Northwind Traders"})
+        adapter.rename_manufacturer(made, "Northwind Traders")
         extra = adapter.create_manufacturer(name="Contoso").id
     doc = json.loads(run("products", "brands", "sync", "--json").output)
     assert doc["counts"]["renamed_in_oms"] == 1

@@ -21,9 +21,9 @@ from engine.runtime import inventory, service
 from engine.runtime.db import session as dbsession
 from engine.runtime.db import stores
 from engine.runtime.db.tables import OrderRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.service import NewLine, NewOrder
 from engine.runtime.specs import load_bundle
+from sandbox.server import SandboxServer, start_sandbox
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -114,6 +114,7 @@ def test_create_again_without_stock_keeps_the_stock_in_the_oms_and_the_store(
     assert (store_qty(sandbox, "S2"), oms_level(db, "S2").on_hand) == (0, 0)
 
 
+@pytest.mark.slow
 def test_a_file_without_stock_keeps_each_variants_stock(
     db: Any, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -239,6 +240,7 @@ def test_listing_a_lower_stock_follows_the_stock_rules(
 # --------------------------------------------------------------------------- delete / deactivate
 
 
+@pytest.mark.slow
 def test_delete_or_deactivate_of_held_skus_needs_force_and_names_the_orders(
     db: Any, sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -35,7 +35,7 @@ from engine.runtime.db import stores
 from engine.runtime.db.tables import AttributeValueRow, InventoryRow, OutboxRow, ProductRow
 from engine.runtime.listing.sample import sample_drafts
 from engine.runtime.listing.workbook import write_workbook
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 BAR = "━"  # rich's bar character
@@ -129,6 +129,7 @@ def _workbook(path: Path, variation: int, single: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_import_and_sync_stock_draw_progress_on_a_terminal_and_nothing_without_one(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
@@ -251,6 +252,7 @@ def _wait_for_products(sandbox: SandboxServer, proc: subprocess.Popen[str], n: i
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_what_was_written_and_the_same_import_finishes_it(
     tmp_path: Path, straight: tuple[Path, dict[str, Any], dict[str, Any]]
 ) -> None:
@@ -283,6 +285,7 @@ def test_ctrl_c_says_what_was_written_and_the_same_import_finishes_it(
         assert _oms_state(db) == want_oms
 
 
+@pytest.mark.slow
 def test_after_a_hard_kill_the_same_import_adopts_what_the_store_holds_and_finishes(
     tmp_path: Path, straight: tuple[Path, dict[str, Any], dict[str, Any]]
 ) -> None:
@@ -308,6 +311,7 @@ def test_after_a_hard_kill_the_same_import_adopts_what_the_store_holds_and_finis
         assert _oms_state(db) == want_oms
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_sync_stock_settles_what_is_in_flight_and_a_rerun_pushes_the_rest(
     tmp_path: Path,
 ) -> None:

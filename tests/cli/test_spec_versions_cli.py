@@ -86,6 +86,7 @@ def _line_of(path: Path, needle: str) -> int:
     raise AssertionError(needle)
 
 
+@pytest.mark.slow
 def test_packed_to_boxed_without_then_with_a_migration(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -195,6 +196,7 @@ def test_packed_to_boxed_without_then_with_a_migration(
     assert "refuses" not in err
 
 
+@pytest.mark.slow
 def test_allow_stranded_starts_anyway(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _orders("P2")
     for trigger in ("release", "pack"):
@@ -205,6 +207,7 @@ def test_allow_stranded_starts_anyway(env: Path, capsys: pytest.CaptureFixture[s
     assert "refuses" not in err
 
 
+@pytest.mark.slow
 def test_a_migration_back_before_packed_is_refused_with_the_invariant(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,6 +252,7 @@ def test_a_queued_effect_the_spec_no_longer_knows(
     assert "'push_status'" in gone[0]["message"]
 
 
+@pytest.mark.slow
 def test_an_order_the_new_spec_strands_is_served_by_its_own_spec_version(env: Path) -> None:
     """The in-flight rule: no migration declared for Packed, so the Packed order keeps
     being served by the spec version it is on; once it reaches a state the new spec has,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.runtime.db import session as dbsession
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.outbox.support import put_count, seed_catalogue, seed_store
 
 
@@ -50,6 +50,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_stock_set_then_outbox_run_changes_the_store(
     env: dict[str, tuple[int, int]], shop: SandboxServer
 ) -> None:
@@ -100,6 +101,7 @@ def test_dead_effect_listed_and_retried(
     assert shop.store.stock_of(*env[sku]) == 9
 
 
+@pytest.mark.slow
 def test_price_set_and_sync_stock(env: dict[str, tuple[int, int]], shop: SandboxServer) -> None:
     sku = next(k for k, (_, c) in env.items() if c == 0)
     pid = env[sku][0]

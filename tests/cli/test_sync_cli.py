@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 import cli
 from engine.runtime.db import session as dbsession
 from engine.runtime.db.tables import AuditRow, OrderRow, ProductRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.sync.support import expected_catalog, expected_orders
 
 
@@ -45,6 +45,7 @@ def _counts(url: str) -> tuple[int, int, int]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_connect_syncs_the_store_and_reruns_change_nothing(
     db_url: str, big_sandbox: SandboxServer
 ) -> None:
@@ -102,6 +103,7 @@ def small(db_url: str) -> Iterator[tuple[str, SandboxServer]]:
         yield db_url, server
 
 
+@pytest.mark.slow
 def test_products_show_and_orders_show(small: tuple[str, SandboxServer]) -> None:
     url, server = small
     combo = next(iter(server.store.tables["combinations"].values()))
@@ -135,6 +137,7 @@ def test_products_show_and_orders_show(small: tuple[str, SandboxServer]) -> None
     assert "history:" in text.output
 
 
+@pytest.mark.slow
 def test_orders_fire_applies_and_a_refusal_exits_1(small: tuple[str, SandboxServer]) -> None:
     url, _server = small
     orders = _run(url, "orders", "list", "--state", "New", "--json")["orders"]

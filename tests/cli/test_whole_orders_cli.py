@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from click.testing import CliRunner, Result
 from cli import omsflow
 from engine.errors import ConfigError
 from engine.runtime.db import session as dbsession
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 
 
 def run(*args: str, code: int = 0) -> Result:
@@ -51,6 +52,7 @@ def connected(
     return sandbox
 
 
+@pytest.mark.slow
 def test_orders_show_gives_customer_addresses_carrier_currency_and_totals(
     connected: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -73,12 +75,51 @@ def test_orders_show_gives_customer_addresses_carrier_currency_and_totals(
         assert doc["currency"] == "EUR"
         assert doc["totals"]["paid_tax_excl"] == f"{float(store['total_paid_tax_excl']):.2f}"
         assert o["country"] == ship["country_iso"]
-        secrets |= {cust["email"], addr["phone"], addr["address1"]}
+        for line in doc["lines"]:  # tax rate, unit weight and EAN-13 from order_details
+            detail = tables["order_details"][int(line["external_id"])]
+            assert line["weight"] == f"{Decimal(detail['product_weight']):f}"
+            assert line["tax_rate"] == "20.000"
+            assert line["ean13"] == (detail["product_ean13"] or None)
+            assert "weight" not in line["extra"]
+        threads = [
+            t["id"]
+            for t in tables["customer_threads"].values()
+            if t["id_order"] == o["external_id"]
+        ]
+        said = [
+            m["message"]
+            for m in tables["customer_messages"].values()
+            if int(m["id_customer_thread"]) in threads
+        ]
+        assert doc["extra"].get("customer_message") == ("\n\n".join(said) or None)
+        if store["gift"] == "1":
+            assert doc["extra"]["gift_message"] == store["gift_message"]
+        secrets |= {
+            cust["email"],
+            addr["phone"],
+            addr["address1"],
+            f"{addr['postcode']} {addr['city']}",
+        }
+        secrets |= set(said)
     one = orders[0]
     human = run("orders", "show", one["reference"]).stdout
     assert "customer: " in human
     assert "ship to: " in human
     assert "carrier: " in human
+    assert "\tweight " in human
+    assert "\ttax 20 %" in human  # 20.000 as a person writes it
+    weights = [w.split(" kg")[0] for w in human.split("\tweight ")[1:]]
+    assert weights
+    assert not [w for w in weights if "." in w and w.endswith("0")]  # not 0.300000
+    wrote = next(
+        o
+        for o in orders
+        if as_json("orders", "show", o["reference"])["extra"].get("customer_message")
+    )
+    shown = run("orders", "show", wrote["reference"]).stdout
+    assert "customer_message: " in shown
+    gift = next(o for o in orders if tables["orders"][int(o["external_id"])]["gift"] == "1")
+    assert "gift_message: Happy birthday!" in run("orders", "show", gift["reference"]).stdout
     # nothing personal in the logs of the whole run (connect, backfill, show)
     records = [*caplog.get_records("setup"), *caplog.records]
     logged = "\n".join(r.getMessage() for r in records)
@@ -86,6 +127,7 @@ def test_orders_show_gives_customer_addresses_carrier_currency_and_totals(
     assert not [s for s in secrets if s and s in logged]
 
 
+@pytest.mark.slow
 def test_orders_list_filters_by_country_carrier_and_dates(connected: SandboxServer) -> None:
     orders = as_json("orders", "list")["orders"]
     by_country: dict[str, int] = {}
@@ -105,6 +147,10 @@ def test_orders_list_filters_by_country_carrier_and_dates(connected: SandboxServ
     late = as_json("orders", "list", "--since", middle)["orders"]
     assert len(early) + len(late) == len(orders)
     assert all(o["ordered_at"] < middle for o in early)
+    for wrong in ("ZZZ", "F", "1A", "ÉS"):  # not two ASCII letters: said, not 0 orders
+        said = run("orders", "list", "--country", wrong, code=1)
+        assert isinstance(said.exception, ConfigError)
+        assert f"--country {wrong!r}: expected a two-letter ISO 3166" in str(said.exception)
     bad = run("orders", "list", "--since", "yesterday", code=1)
     assert isinstance(bad.exception, ConfigError)  # main() prints it as one error: line
     assert "--since 'yesterday'" in str(bad.exception)

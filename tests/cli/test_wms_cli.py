@@ -197,6 +197,7 @@ def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
                 proc.wait()
 
 
+@pytest.mark.slow
 def test_serve_in_the_background_and_send_signed_events(
     env: dict[str, str],
     served: tuple[str, subprocess.Popen[str]],
@@ -274,6 +275,7 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[str, 
     return proc.communicate()
 
 
+@pytest.mark.slow
 def test_the_operator_story_from_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -369,6 +371,7 @@ def _readme_block(language: str, marker: str) -> str:
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")), reason="curl/openssl")
+@pytest.mark.slow
 def test_the_readme_wms_examples_work_against_omsflow_serve(
     env: dict[str, str], served: tuple[str, subprocess.Popen[str]]
 ) -> None:

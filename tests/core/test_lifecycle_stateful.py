@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -93,3 +94,4 @@ class Lifecycle(RuleBasedStateMachine):
 
 Lifecycle.TestCase.settings = settings(settings(), max_examples=EXAMPLES, stateful_step_count=30)
 TestLifecycle = Lifecycle.TestCase
+TestLifecycle.pytestmark = [pytest.mark.slow]  # type: ignore[attr-defined]

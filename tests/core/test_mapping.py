@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core import TRANSFORMS, VOCABULARY, TransformError, map_record
 from tests.core.helpers import channel
@@ -77,6 +79,13 @@ ORDER = {
                 "product_ean13": "4006381333931",
                 "product_id": "1",
                 "product_attribute_id": "0",
+                # the order_details record the adapter puts on each row
+                "detail": {
+                    "id": "11",
+                    "product_weight": "0.350000",
+                    "tax_rate": "20.000",
+                    "product_ean13": "4006381333931",
+                },
             },
             {
                 "id": "12",
@@ -105,11 +114,10 @@ def test_order_mapping_with_children() -> None:
             "name": "Tee",
             "quantity": 2,
             "unit_price": Decimal("19.120000"),
-            "extra": {
-                "reference": "demo_1",
-                "unit_price_tax_excl": Decimal("15.933333"),
-                "ean13": "4006381333931",
-            },
+            "weight": Decimal("0.350000"),
+            "tax_rate": Decimal("20.000"),
+            "ean13": "4006381333931",
+            "extra": {"reference": "demo_1", "unit_price_tax_excl": Decimal("15.933333")},
         },
         {
             "external_id": "12",
@@ -118,7 +126,10 @@ def test_order_mapping_with_children() -> None:
             "name": "Mug",
             "quantity": 1,
             "unit_price": Decimal("14.000000"),
-            "extra": {"reference": "demo_2", "unit_price_tax_excl": None, "ean13": None},
+            "weight": None,
+            "tax_rate": None,
+            "ean13": None,
+            "extra": {"reference": "demo_2", "unit_price_tax_excl": None},
         },
     ]
     assert out["extra"] == {
@@ -129,6 +140,7 @@ def test_order_mapping_with_children() -> None:
         "carrier_tax_rate": None,
         "gift": None,
         "gift_message": None,
+        "customer_message": None,
     }
     # no customer, addresses, carrier or currency read around this record: left empty
     assert out["customer"] == []
@@ -146,3 +158,38 @@ def test_children_accept_xml_shaped_wrappers_and_missing_fields() -> None:
 def test_bad_value_names_the_field() -> None:
     with pytest.raises(TransformError, match=r"order_in\.total_paid_tax_incl"):
         map_record(channel().mappings["order_in"], {**ORDER, "total_paid_tax_incl": "n/a"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)
+    )
+)
+def test_datetime_reads_every_store_date_and_its_unpadded_form(moment: datetime) -> None:
+    """The fast ISO parser and the strptime fallback agree: a store's zero-padded date and
+    the same instant without padding read as the same UTC instant."""
+    padded = moment.strftime("%Y-%m-%d %H:%M:%S")
+    unpadded = (
+        f"{moment.year}-{moment.month}-{moment.day} {moment.hour}:{moment.minute}:{moment.second}"
+    )
+    want = moment.replace(tzinfo=UTC)
+    assert TRANSFORMS["datetime"](padded) == want
+    assert TRANSFORMS["datetime"](unpadded) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-(10**12), max_value=10**12), st.integers(0, 6))
+def test_int_and_decimal_read_the_same_number_every_way_it_is_written(n: int, places: int) -> None:
+    """The fast paths (digits-only text, an already typed Decimal) give what the general
+    path gives: ``"3"``, ``"0003"``, ``"3.000000"`` and ``Decimal("3")`` are all 3."""
+    written = [str(n), f"{n:.{places}f}"]
+    if n >= 0:
+        written.append(str(n).zfill(12))
+    for text in written:
+        assert TRANSFORMS["int"](text) == n
+        assert TRANSFORMS["decimal"](text) == Decimal(text)
+        typed = Decimal(text)
+        assert TRANSFORMS["decimal"](typed) is typed
+    with pytest.raises(TransformError):
+        TRANSFORMS["decimal"](Decimal("NaN"))

@@ -27,11 +27,12 @@ def test_an_order_is_built_from_the_mapping_output_only() -> None:
     assert rec.ordered_at == datetime(2024, 3, 5, 14, 7, 9, tzinfo=UTC)
     assert rec.total_paid == Decimal("61.800000")
     assert rec.payment_method == "Bank wire"
-    first = {"reference": "demo_1", "unit_price_tax_excl": "15.933333", "ean13": "4006381333931"}
-    second = {"reference": "demo_2", "unit_price_tax_excl": None, "ean13": None}
+    first = {"reference": "demo_1", "unit_price_tax_excl": "15.933333"}
+    second = {"reference": "demo_2", "unit_price_tax_excl": None}
+    tee = (Decimal("0.350000"), Decimal("20.000"), "4006381333931")
     assert rec.lines == (
-        OrderLineRecord(11, 1, None, "Tee", 2, Decimal("19.120000"), first),
-        OrderLineRecord(12, 2, 9, "Mug", 1, Decimal("14.000000"), second),
+        OrderLineRecord(11, 1, None, "Tee", 2, Decimal("19.120000"), *tee, first),
+        OrderLineRecord(12, 2, 9, "Mug", 1, Decimal("14.000000"), None, None, None, second),
     )
     assert rec.extra["customer_id"] == "2"
     assert rec.extra["currency_id"] == "1"
@@ -134,6 +135,8 @@ def test_trace_says_where_each_value_came_from() -> None:
     assert by_path["extra.customer_id"].raw == "2"
     read_around = {"carrier", "currency", "total_discounts", "total_wrapping"}
     read_around |= {"total_paid_tax_excl"}
+    # the second row has no order_details record in this sample
+    read_around |= {"lines[1].weight", "lines[1].tax_rate", "lines[1].ean13"}
     missing = {t.path for t in trace if not t.found}
     assert {p for p in missing if "extra" not in p} == read_around
     assert not by_path["carrier"].found  # nothing read around this record: said so

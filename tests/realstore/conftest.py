@@ -1,9 +1,18 @@
 """The real PrestaShop 8.2.1 in the suite (``-m realstore``).
 
-One store per test run (``session`` scope: its own database name and free port), started by
-``harness.start`` from ``../shared/realps``. Every test gets it back as the installer left it:
-``rps`` resets the tables the test changed afterwards. Without PHP/MariaDB/the kit the tests
-skip with one line saying what is missing; under ``CI=true`` they fail instead.
+One store per test process (``session`` scope: its own database name and free port), started
+by ``harness.start`` from ``../shared/realps``. Every test gets it back as the installer left
+it: ``rps`` resets the tables the test changed afterwards. Without PHP/MariaDB/the kit the
+tests skip with one line saying what is missing; under ``CI=true`` they fail instead.
+
+Under pytest-xdist each worker that runs a real-store test starts its own store rather than
+sharing one through a lock: the tests write to the store (stock, orders, configuration) and
+put it back afterwards, which is only sound while one test at a time uses it; a per-worker
+store is isolated by construction (own MariaDB database, own port) and a crashed worker leaves
+nothing for the others to trip on. The install costs 35-60 s of CPU, so every test here is in
+the xdist group ``realstore``, which the root conftest's scheduler (``loadgroup``) sends to a
+single worker: one store per run in practice. Every test here is also ``slow`` (the install
+alone is far over 2 s), so ``-m "not slow"`` never starts PrestaShop.
 """
 
 from __future__ import annotations
@@ -19,6 +28,15 @@ from cli import omsflow
 from tests.conftest import IN_CI
 
 from . import harness
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("realstore"))
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ import httpx
 import pytest
 from defusedxml.ElementTree import fromstring as parse_xml
 
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 
 pytestmark = pytest.mark.realstore
 
@@ -438,6 +438,30 @@ CASES: tuple[Case, ...] = (
     Case("address", "GET", "addresses/{address}"),
     Case("carrier", "GET", "carriers/{carrier}"),
     Case("currency", "GET", "currencies/1"),
+    # ---- read around a page of orders (issue 12): lines' details, the customer's message
+    Case(
+        "order details of a page of orders",
+        "GET",
+        "order_details",
+        {"filter[id_order]": "[{order}|{thread_order}]", "display": "full"},
+    ),
+    Case("order detail", "GET", "order_details/{order_detail}"),
+    Case("taxes of order details", "GET", "taxes", {"filter[id]": "[{tax}]", "display": "full"}),
+    Case("tax", "GET", "taxes/{tax}"),
+    Case(
+        "customer threads of a page of orders",
+        "GET",
+        "customer_threads",
+        {"filter[id_order]": "[{order}|{thread_order}]", "display": "full"},
+    ),
+    Case("customer thread", "GET", "customer_threads/{thread}"),
+    Case(
+        "customer messages of threads",
+        "GET",
+        "customer_messages",
+        {"filter[id_customer_thread]": "[{thread}]", "display": "full"},
+    ),
+    Case("customer message", "GET", "customer_messages/{message}"),
     Case(
         "product, display fields", "GET", "products/{p_combo}", {"display": "[id,reference,name]"}
     ),
@@ -946,6 +970,44 @@ def real_ids(rps: Any) -> dict[str, int]:
     }
 
 
+def add_checkout_message_and_tax(rps: Any) -> dict[str, int]:
+    """What the demo data lacks and a real shop has: a checkout message (the customer_thread
+    and customer_message PaymentModule::validateOrder writes) on order 2, and the 20 % tax on
+    order 1's first line (an order_detail_tax row: PrestaShop hides the detail's tax_rate).
+    Returns the ids of those shapes, for the cases read around a page of orders."""
+    _add_thread_and_tax(rps)
+
+    def one(sql: str) -> int:
+        value = rps.scalar(sql)
+        assert value not in (None, "NULL"), sql
+        return int(str(value))
+
+    return {
+        "order_detail": one("SELECT MIN(id_order_detail) FROM ps_order_detail WHERE id_order=1"),
+        "tax": one("SELECT MIN(id_tax) FROM ps_order_detail_tax"),
+        "thread_order": one("SELECT MIN(id_order) FROM ps_customer_thread WHERE id_order > 0"),
+        "thread": one("SELECT MIN(id_customer_thread) FROM ps_customer_thread WHERE id_order > 0"),
+        "message": one(
+            "SELECT MIN(m.id_customer_message) FROM ps_customer_message m JOIN ps_customer_thread t "
+            "ON t.id_customer_thread = m.id_customer_thread WHERE t.id_order > 0"
+        ),
+    }
+
+
+def _add_thread_and_tax(rps: Any) -> None:
+    rps.sql(
+        "INSERT INTO ps_customer_thread (id_shop, id_lang, id_contact, id_customer, id_order, "
+        "id_product, status, email, token, date_add, date_upd) SELECT 1, o.id_lang, 0, "
+        "o.id_customer, o.id_order, 0, 'open', c.email, 'CONFORMTOKEN', o.date_add, o.date_add "
+        "FROM ps_orders o JOIN ps_customer c ON c.id_customer = o.id_customer WHERE o.id_order = 2;"
+        "INSERT INTO ps_customer_message (id_customer_thread, id_employee, message, file_name, "
+        "ip_address, user_agent, private, `read`, date_add, date_upd) VALUES (LAST_INSERT_ID(), 0, "
+        "'Merci de sonner deux fois', '', '', '', 0, 0, NOW(), NOW());"
+        "INSERT INTO ps_order_detail_tax (id_order_detail, id_tax, unit_amount, total_amount) "
+        "SELECT MIN(id_order_detail), 1, 4.78, 4.78 FROM ps_order_detail WHERE id_order = 1;"
+    )
+
+
 def sandbox_ids(server: SandboxServer) -> dict[str, int]:
     """The generated shop's ids of the same shapes."""
     s = server.store
@@ -956,6 +1018,7 @@ def sandbox_ids(server: SandboxServer) -> dict[str, int]:
     rec = s.tables["orders"][order]
     leaf = max(c for c, r in s.tables["categories"].items() if int(r["id_parent"]) > 1)
     values = s.tables["product_option_values"].values()
+    thread = min(s.tables["customer_threads"])
     return {
         "p_combo": p_combo,
         "p_simple": p_simple,
@@ -975,6 +1038,17 @@ def sandbox_ids(server: SandboxServer) -> dict[str, int]:
         "customer": min(c for c, r in s.tables["customers"].items() if r["newsletter"] == "1"),
         "address": min(a for a, r in s.tables["addresses"].items() if r["company"]),
         "carrier": int(rec["id_carrier"]),
+        # a combination's line with a reference, like demo line 1 (the JSON detail view
+        # drops an empty value)
+        "order_detail": min(
+            d
+            for d, r in s.tables["order_details"].items()
+            if r["product_reference"] and r["product_attribute_id"] != "0"
+        ),
+        "tax": 1,
+        "thread_order": int(s.tables["customer_threads"][thread]["id_order"]),
+        "thread": thread,
+        "message": min(s.owned["customer_messages"][thread]),
     }
 
 
@@ -1009,7 +1083,8 @@ def test_the_sandbox_answers_like_the_real_store(
     rps: Any, sandbox: SandboxServer, request: pytest.FixtureRequest
 ) -> None:
     add_limited_key(rps)
-    real = Side("real", rps.api_url, rps.key, real_ids(rps), limited_key=LIMITED_KEY)
+    around = add_checkout_message_and_tax(rps)
+    real = Side("real", rps.api_url, rps.key, {**real_ids(rps), **around}, limited_key=LIMITED_KEY)
     fake = Side(
         "sandbox", sandbox.api_url, sandbox.key, sandbox_ids(sandbox), limited_key=LIMITED_KEY
     )

@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 
 from engine.runtime.listing.sample import make_sample_workbook
 from engine.runtime.listing.template import COLUMNS, PRODUCTS_SHEET
-from engine.runtime.sandbox.images import png_bytes
+from sandbox.images import png_bytes
 
 from .story import (
     CANCELED,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def bundle() -> Bundle:
     return load_bundle()
 
 
+@pytest.mark.slow
 def test_a_paid_order_is_picked_shipped_tracked_and_delivered(
     db_url: str, bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -89,6 +91,14 @@ def test_a_paid_order_is_picked_shipped_tracked_and_delivered(
             f"Service: {carrier['name']}",
         ):
             assert expected in text, expected
+        # the parcel's weight: each line's unit weight (its order_details) x its quantity
+        details = w.shop.store.tables["order_details"]
+        weight = sum(
+            Decimal(details[int(line.external_id or 0)]["product_weight"]) * line.quantity
+            for line in order.lines
+        )
+        kg = f"{Decimal(weight).quantize(Decimal('0.001')):f}".rstrip("0").rstrip(".")
+        assert f"{kg} kg" in text, (kg, text)
         assert read_code128(str(shipment.label_path)) == shipment.tracking_id
 
         # the merchant marks it Delivered in the store; the next order sync completes it

@@ -41,6 +41,7 @@ def _pushes(s: Session) -> list[tuple[str | None, str, int]]:
     return [(r.dedup_key, r.state, r.payload["quantity"]) for r in rows]
 
 
+@pytest.mark.slow
 def test_thousand_changes_give_one_pending_push_with_last_value(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -141,6 +141,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_settle(
     assert scheduler.finish(factory, second, started_at=T0, now=T0 + timedelta(seconds=63))
 
 
+@pytest.mark.slow
 def test_concurrent_claimers_never_share_a_job(
     factory: sessionmaker[Session], bundle: Bundle
 ) -> None:
@@ -164,6 +165,7 @@ def test_concurrent_claimers_never_share_a_job(
     assert len(won) == 6
 
 
+@pytest.mark.slow
 def test_worker_runs_due_jobs_and_a_failure_is_retried_not_counted(
     db_url: str, factory: sessionmaker[Session], bundle: Bundle
 ) -> None:

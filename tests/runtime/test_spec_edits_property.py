@@ -223,6 +223,7 @@ counts: dict[str, int] = {"examples": 0, "refused": 0, "clean": 0, "stranded": 0
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(ops=edits, data=st.data())
+@pytest.mark.slow
 def test_random_spec_edits_pass_the_check_or_name_the_stranded_orders(
     orders_db: Path, tmp_path: Path, ops: list[Edit], data: st.DataObject
 ) -> None:

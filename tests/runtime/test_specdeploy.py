@@ -85,6 +85,7 @@ def test_a_store_status_the_store_does_not_have_is_named(sessions, tmp_path: Pat
     assert unresolved[0].orders == ("S1",)
 
 
+@pytest.mark.slow
 def test_a_renamed_effect_strands_then_migrates_its_queued_rows(sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _released(sessions, "E2")
     _copy(tmp_path, ("notify_wms", "tell_wms"))
@@ -111,3 +112,42 @@ def test_a_renamed_effect_strands_then_migrates_its_queued_rows(sessions, tmp_pa
         kinds = s.scalars(select(OutboxRow.kind)).all()
     assert kinds == ["notify_wms"]
     assert specdeploy.migrate(sessions, bundle, at=T0).effects[0]["count"] == 0
+
+
+def test_workers_started_together_record_one_spec_version(db_url: str) -> None:
+    """`omsflow run` workers started at once all record the same spec version: none may fail
+    on the others' insert (seen: the third of three workers died on pk_spec_versions)."""
+    import threading
+
+    from sqlalchemy import func
+    from sqlalchemy.orm import sessionmaker
+
+    from engine.runtime.db.tables import SpecVersionRow
+
+    dbsession.ensure_schema(db_url)
+    bundle = load_bundle()
+    engines = [dbsession.make_engine(db_url) for _ in range(6)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def record(engine) -> None:  # type: ignore[no-untyped-def]
+        factory = sessionmaker(engine)
+        barrier.wait()
+        try:
+            specdeploy._recorded.clear()  # each thread plays a fresh process
+            specdeploy.record_version(factory, bundle, at=datetime.now(UTC))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=record, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with engines[0].connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(SpecVersionRow)) == 1
+    finally:
+        for e in engines:
+            e.dispose()

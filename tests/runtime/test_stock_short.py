@@ -66,6 +66,7 @@ def _pushed(sessions: sessionmaker[Session], sku: str) -> int:
     return int(push.payload["quantity"])
 
 
+@pytest.mark.slow
 def test_set_below_reserved_moves_the_newest_orders_to_partial_and_back(
     sessions: sessionmaker[Session], bundle: Bundle
 ) -> None:
@@ -170,6 +171,7 @@ def test_more_stock_is_never_refused_even_while_still_below_what_is_held(
         service.set_stock(sessions, bundle, "A", 2, at=T0)  # down again: refused
 
 
+@pytest.mark.slow
 def test_available_never_below_zero_after_any_sequence_of_changes(
     sessions: sessionmaker[Session], bundle: Bundle
 ) -> None:
@@ -194,6 +196,7 @@ def test_available_never_below_zero_after_any_sequence_of_changes(
             assert held == ({True} if order.state == "New" else {False}), order.reference
 
 
+@pytest.mark.slow
 def test_concurrent_stock_sets_and_imports_keep_the_books_straight(
     sessions: sessionmaker[Session], bundle: Bundle
 ) -> None:

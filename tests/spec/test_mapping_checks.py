@@ -121,6 +121,12 @@ def test_deleting_a_required_mapping_is_a_located_error() -> None:
             "spec.transform-type",
             "transform 'int' takes",
         ),
+        (  # the same through an association the adapter adds (each row's order_details)
+            "{from: detail.product_weight, to: weight, transform: decimal}",
+            "{from: detail.product_weight, to: weight, transform: int}",
+            "spec.transform-type",
+            "but order_rows.detail.product_weight is a decimal number",
+        ),
         (  # a multilingual name without first_language
             "{from: name, to: name, transform: first_language}",
             "{from: name, to: name}",

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,6 +84,7 @@ def _assert_located(exc: SpecErrors) -> None:
 
 
 @given(mutated(MACHINE_DATA))
+@pytest.mark.slow
 def test_mutated_machine_validates_or_fails_located(data: dict[str, Any]) -> None:
     text = yaml.safe_dump(data, sort_keys=False)
     try:
@@ -97,6 +99,7 @@ def test_mutated_machine_validates_or_fails_located(data: dict[str, Any]) -> Non
 
 
 @given(mutated(CHANNEL_DATA))
+@pytest.mark.slow
 def test_mutated_channel_validates_or_fails_located(data: dict[str, Any]) -> None:
     text = yaml.safe_dump(data, sort_keys=False)
     try:

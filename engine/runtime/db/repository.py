@@ -7,21 +7,19 @@ the outbox dispatcher, a sync run) owns the transaction. Conflicts surface as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
-from engine.core.outcome import Effect
-from engine.errors import NotFound, StaleOrder
+from engine.errors import NotFound
 
-from .tables import BindingRow, InventoryRow, OrderRow, OutboxRow
+from .tables import BindingRow, OrderRow, OutboxRow
 
 # --------------------------------------------------------------------------- ports
 
@@ -41,66 +39,6 @@ def lane_of(order_id: int | None, dedup_key: str | None, row_id: int) -> str:
     if dedup_key is not None:
         return f"key:{dedup_key}"
     return f"row:{row_id}"
-
-
-class OrderRepository(Protocol):
-    def get(self, order_id: int) -> OrderRow: ...
-    def by_reference(self, reference: str, *, store_id: int | None = None) -> OrderRow: ...
-    def by_external_id(self, store_id: int, external_id: str) -> OrderRow | None: ...
-    def get_for_update(self, order_id: int) -> tuple[OrderRow, int]: ...
-    def add(self, row: OrderRow) -> OrderRow: ...
-    def save(self, row: OrderRow, *, expected_version: int) -> None: ...
-
-
-class OutboxRepository(Protocol):
-    def append(
-        self,
-        effects: Sequence[Effect],
-        *,
-        order_id: int | None,
-        store_id: int | None,
-        at: datetime,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[OutboxRow]: ...
-    def enqueue(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        at: datetime,
-        store_id: int | None = None,
-        order_id: int | None = None,
-        dedup_key: str | None = None,
-        then_trigger: str | None = None,
-    ) -> int: ...
-    def lease(
-        self, limit: int, *, now: datetime, owner: str, lease_seconds: float = 60.0
-    ) -> list[OutboxRow]: ...
-    def mark_done(self, entry_id: int, *, at: datetime, owner: str | None = None) -> bool: ...
-    def mark_failed(
-        self,
-        entry_id: int,
-        error: str,
-        *,
-        at: datetime,
-        retry_at: datetime,
-        owner: str | None = None,
-    ) -> bool: ...
-    def mark_dead(
-        self, entry_id: int, error: str, *, at: datetime, owner: str | None = None
-    ) -> bool: ...
-    def retry(self, entry_ids: Iterable[int] | None = None, *, at: datetime) -> int: ...
-
-
-class BindingRepository(Protocol):
-    def to_internal(self, store_id: int, kind: str, external_id: str) -> str | None: ...
-    def to_external(self, store_id: int, kind: str, internal_id: str) -> str | None: ...
-    def bind(self, store_id: int, kind: str, external_id: str, internal_id: str) -> None: ...
-
-
-class InventoryRepository(Protocol):
-    def get(self, sku: str) -> InventoryRow | None: ...
-    def lock(self, skus: Iterable[str]) -> dict[str, InventoryRow]: ...
 
 
 # --------------------------------------------------------------------------- orders
@@ -143,32 +81,6 @@ class SqlOrderRepository:
             .options(selectinload(OrderRow.lines))
         ).one_or_none()
 
-    def get_for_update(self, order_id: int) -> tuple[OrderRow, int]:
-        """The order (lines loaded, freshly read) and the version the write will expect."""
-        row = self.session.get(
-            OrderRow, order_id, options=[selectinload(OrderRow.lines)], populate_existing=True
-        )
-        if row is None:
-            raise NotFound(f"order #{order_id} not found")
-        return row, row.version
-
-    def add(self, row: OrderRow) -> OrderRow:
-        self.session.add(row)
-        self.session.flush()
-        return row
-
-    def save(self, row: OrderRow, *, expected_version: int) -> None:
-        """Flush the order's changes; ``StaleOrder`` when someone else wrote it first."""
-        # ``version_id_col`` makes every UPDATE check the version read with the row (an
-        # earlier autoflush may already have written and bumped it: that flush checked it).
-        order_id = row.id  # read now: after a failed flush the row cannot be refreshed
-        try:
-            self.session.flush()
-        except StaleDataError as exc:
-            raise StaleOrder(
-                f"order #{order_id} changed since version {expected_version}"
-            ) from exc
-
 
 # --------------------------------------------------------------------------- outbox
 
@@ -193,34 +105,6 @@ class SqlOutboxRepository:
         self.session = session
         self.contended = 0
         """Candidate rows the last ``lease`` skipped because another lease held their lane."""
-
-    def append(
-        self,
-        effects: Sequence[Effect],
-        *,
-        order_id: int | None,
-        store_id: int | None,
-        at: datetime,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[OutboxRow]:
-        """One pending row per effect (``payload`` = ``extra`` + the effect's params)."""
-        rows = [
-            OutboxRow(
-                kind=effect.kind,
-                order_id=order_id,
-                store_id=store_id,
-                payload={**(extra or {}), **dict(effect.params)},
-                then_trigger=effect.then,
-                state="pending",
-                attempts=0,
-                next_attempt_at=at,
-                created_at=at,
-            )
-            for effect in effects
-        ]
-        self.session.add_all(rows)
-        self.session.flush()
-        return rows
 
     def enqueue(
         self,
@@ -600,38 +484,3 @@ def _now() -> datetime:
     from .base import utcnow
 
     return utcnow()
-
-
-# --------------------------------------------------------------------------- inventory
-
-
-class SqlInventoryRepository:
-    """Stock rows per SKU. ``lock`` creates missing rows and, on PostgreSQL, locks them
-    (``FOR UPDATE``, in SKU order so two transactions never deadlock)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, sku: str) -> InventoryRow | None:
-        return self.session.get(InventoryRow, sku)
-
-    def lock(self, skus: Iterable[str]) -> dict[str, InventoryRow]:
-        wanted = sorted(set(skus))
-        if not wanted:
-            return {}
-        insert = _dialect_insert(self.session)
-        now = _now()
-        self.session.execute(
-            insert(InventoryRow)
-            .values([{"sku": s, "on_hand": 0, "reserved": 0, "updated_at": now} for s in wanted])
-            .on_conflict_do_nothing(index_elements=[InventoryRow.sku])
-        )
-        query = (
-            select(InventoryRow)
-            .where(InventoryRow.sku.in_(wanted))
-            .order_by(InventoryRow.sku)
-            .execution_options(populate_existing=True)
-        )
-        if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {row.sku: row for row in self.session.scalars(query)}

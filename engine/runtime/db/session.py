@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from engine.errors import ConfigError, DatabaseUnavailable
 from engine.runtime.settings import Settings, redact
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent.parent / "migrations"
 """``migrations/`` beside the ``engine`` package: the repository in an editable install,
 site-packages in a wheel (pyproject ``only-include``)."""
 
 _SQLITE_BUSY_MS = 15_000
+PING_AFTER_S = 0.5
+"""A pooled PostgreSQL connection back in the pool for longer than this is pinged (``SELECT
+1``) before it is handed out again, and replaced if the server dropped it; one back sooner
+(a worker running transactions back to back) is used as it is: the ping was one of the
+event path's ~9 round trips. A connection lost within that half second fails its first
+statement: SQLAlchemy then drops the pool's connections, and the one rule runs its
+transaction again on a new one (``apply.tx.retried``)."""
 _checked: set[str] = set()
 
 
@@ -47,13 +58,43 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _tune_sqlite(engine)
         return engine
     if backend == "postgresql":
+        from .schema import with_postgresql_options
+
+        with_postgresql_options()
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        _ping_when_idle(engine)
+        return engine
     raise ConfigError(
         f"unsupported database {backend!r} in OMSFLOW_DATABASE_URL "
         "(fix: use sqlite:///FILE or postgresql+psycopg://...)"
     )
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """``pool_pre_ping`` for connections idle longer than ``PING_AFTER_S`` only."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc  # the pool connects anew
+            raise
 
 
 def _owner_only_file(database: str | None) -> None:
@@ -85,22 +126,24 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # straight to the driver: one BEGIN per transaction need not pay a statement's
+        # trip through SQLAlchemy's execution machinery (the event path is short)
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A ``sessionmaker`` bound to ``engine``; objects stay readable after commit."""
+    """A ``sessionmaker`` bound to ``engine``; objects stay readable after commit. (The ORM
+    is imported here, by the first caller that wants sessions: Core paths never load it.)"""
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def is_postgres(session_or_engine: Session | Engine | Connection) -> bool:
     """Whether this session/engine talks to PostgreSQL (for SKIP LOCKED and friends)."""
-    bind = (
-        session_or_engine.get_bind()
-        if isinstance(session_or_engine, Session)
-        else session_or_engine
-    )
-    return bind.dialect.name == "postgresql"
+    if isinstance(session_or_engine, Engine | Connection):
+        return session_or_engine.dialect.name == "postgresql"
+    return session_or_engine.get_bind().dialect.name == "postgresql"
 
 
 def alembic_config(url: str | None = None) -> Any:
@@ -118,11 +161,48 @@ def alembic_config(url: str | None = None) -> Any:
     return config
 
 
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
+)
+
+
 def head_revision() -> str | None:
-    """The newest migration revision shipped with this version of omsflow."""
+    """The newest migration revision shipped with this version of omsflow.
+
+    Read from the ``revision``/``down_revision`` lines of ``migrations/versions`` (about a
+    millisecond); importing alembic and building its script directory took 0.14 s on every
+    command. A folder this reading cannot settle (a merge, a branch, a computed revision)
+    is asked to alembic itself; ``tests/test_migrations.py`` holds both answers equal."""
+    return _head_from_files() or alembic_head_revision()
+
+
+def alembic_head_revision() -> str | None:
+    """The head as alembic computes it (the reference ``head_revision`` is checked against)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _head_from_files() -> str | None:
+    """The one revision no other migration names as its ``down_revision``, or None when the
+    files do not say so plainly (then alembic decides)."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    try:
+        files = sorted((MIGRATIONS_DIR / "versions").glob("*.py"))
+        for path in files:
+            found = {
+                m.group(1): m.group(2) for m in _REVISION_LINE.finditer(path.read_text("utf-8"))
+            }
+            if "revision" not in found or found["revision"] is None:
+                return None
+            revisions.add(found["revision"])
+            if found.get("down_revision"):
+                downs.add(str(found["down_revision"]))
+    except (OSError, UnicodeDecodeError):
+        return None
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 and downs <= revisions else None
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -235,6 +315,16 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     """The engine and session factory for ``settings.database_url``, schema upgraded.
 
     Raises:
+        DatabaseUnavailable: as ``open_engine``.
+    """
+    engine = open_engine(settings)
+    return engine, session_factory(engine)
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine for ``settings.database_url``, schema upgraded (no ORM loaded).
+
+    Raises:
         DatabaseUnavailable: a SQLite file that does not exist and may not be created (see
             ``Settings.create_database``), or a database that cannot be opened.
     """
@@ -247,4 +337,4 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
         )
     engine = make_engine(settings.database_url)
     ensure_schema(settings.database_url, engine)
-    return engine, session_factory(engine)
+    return engine

@@ -6,8 +6,9 @@ lease or a store that applied a write and then answered 500. It raises
 ``engine.errors.ChannelError`` (``retryable`` decides retry vs dead), ``EffectFailed``
 (permanent: dead with the message), anything else (retried as transient). A write whose
 answer was lost (``ChannelUnavailable``: timeout, dropped connection, 5xx after commit, a
-garbled 2xx body) may have been applied: ``checked_write`` reads the store back before the
-failure is reported, so an applied write is never retried blindly nor dead-lettered.
+garbled 2xx body) may have been applied: ``checked_write`` (channels/port.py) reads the store
+back before the failure is reported, so an applied write is never retried blindly nor
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ChannelError, ChannelUnavailable, OmsflowError
+from engine.errors import OmsflowError
+from engine.runtime.channels.port import STOCK_TOKEN
 from engine.runtime.db.repository import lane_of
 
 if TYPE_CHECKING:
-    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+    from engine.runtime.channels.port import ChannelPort
     from engine.runtime.db.stores import StoreRecord
 
 
@@ -39,7 +41,7 @@ class EffectFailed(OmsflowError):
 class AdapterSource(Protocol):
     """What handlers need of ``outbox.AdapterPool``."""
 
-    def adapter(self, store_id: int) -> PrestaShopAdapter: ...
+    def adapter(self, store_id: int) -> ChannelPort: ...
     def store(self, store_id: int) -> StoreRecord: ...
 
 
@@ -58,6 +60,8 @@ class OrderInfo:
     """The store's carrier of the order (printed as the label's service)."""
     items: int | None = None
     """Units on the order (the label's item count)."""
+    weight_kg: Decimal | None = None
+    """The parcel's weight: each line's unit weight x quantity (None: no line has one)."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,11 @@ class ProductInfo:
     has_children: bool = False
 
     def binding(self, store_id: int, store_name: str | None = None) -> Mapping[str, Any] | None:
-        """``{"product_id", "combination_id", "stock_available_id", "stock", "key"}`` in this
-        store, or None. ``stock`` is the stock row's full body the catalogue sync cached
-        (``adapter.stock_body``; None when never read); ``key`` is the ``store_ids`` key.
+        """``{"product_id", "combination_id", "stock_available_id", "stock_token", "key"}`` in
+        this store, or None. ``stock_token`` is what the channel asked to keep for its next
+        stock write (``ChannelPort.push_stock``; opaque here; None when never given; a
+        binding written before tokens holds it as ``stock``); ``key`` is the ``store_ids``
+        key.
 
         Keyed by the store id (as a string); the store name and the short keys
         ``product``/``combination`` are read too."""
@@ -95,7 +101,7 @@ class ProductInfo:
             "product_id": int(product),
             "combination_id": int(combination) if combination else None,
             "stock_available_id": raw.get("stock_available_id"),
-            "stock": raw.get("stock") if isinstance(raw.get("stock"), Mapping) else None,
+            "stock_token": raw.get(STOCK_TOKEN, raw.get("stock")),
             "key": key,
         }
 
@@ -140,20 +146,3 @@ class EffectContext:
 
 
 Handler = Callable[[EffectContext, Delivery], "str | None"]
-
-
-def checked_write(write: Callable[[], T], shows: Callable[[], bool]) -> T | None:
-    """``write()``; when it fails in a way that may hide a success (``ChannelUnavailable``),
-    read the store back with ``shows()``: ``None`` when the store shows the write applied,
-    else the write's own error is raised (the outbox retries it; the next attempt reads or
-    compares before writing again). A failing read-back counts as "not shown"."""
-    try:
-        return write()
-    except ChannelUnavailable:
-        try:
-            applied = shows()
-        except ChannelError:
-            applied = False
-        if not applied:
-            raise
-        return None

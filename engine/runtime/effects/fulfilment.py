@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from engine.runtime.channels.port import checked_write
 from engine.runtime.db.tables import ShipmentRow
 from engine.runtime.fulfilment.awb import Shipment
 from engine.runtime.fulfilment.label import Parcel, ShipFrom, ShipTo, issue_shipment_for
@@ -26,7 +28,7 @@ from engine.runtime.settings import Secret
 from engine.runtime.wms.client import post_shipping_details, shipping_details_payload
 
 from . import register
-from .base import Delivery, EffectContext, EffectFailed, OrderInfo, checked_write
+from .base import Delivery, EffectContext, EffectFailed, OrderInfo
 
 REQUEST_AWB = "request_awb"
 PUSH_TRACKING = "push_tracking"
@@ -71,19 +73,53 @@ def _ship_from(ctx: EffectContext, order: OrderInfo) -> ShipFrom | None:
             shop = dict(ctx.adapters.store(order.store_id).facts.get("shop") or {})
         except EffectFailed:  # the store is gone: the spec's sender, or none
             shop = {}
-    override = getattr(ctx.channel.fulfilment, "ship_from", None) or {}
-    shop.update({k: v for k, v in override.items() if str(v).strip()})
+    return ship_from_of(shop, getattr(ctx.channel.fulfilment, "ship_from", None))
+
+
+def ship_from_of(shop: Mapping[str, Any], override: Mapping[str, Any] | None) -> ShipFrom | None:
+    """The label's sender from the shop's address facts (``address1``, ``postcode``,
+    ``city``, ``country``, ...), each field overridden by ``override`` (the channel spec's
+    ``fulfilment.ship_from``) where it sets one; None when neither names anything."""
+    merged = dict(shop)
+    merged.update({k: v for k, v in (override or {}).items() if str(v).strip()})
 
     def field(*keys: str) -> str:
-        return " ".join(str(shop[k]).strip() for k in keys if shop.get(k))
+        return " ".join(str(merged[k]).strip() for k in keys if merged.get(k))
 
     name = field("name")
-    lines = [field("address1"), field("address2"), field("postcode", "city")]
-    lines += [field("state"), field("country")]
+    # the label's sender block has room for the name and three lines: the street (both
+    # address lines), the postcode and city (with the state, where there is one), the
+    # country (its name, read at connect from PS_SHOP_COUNTRY_ID; else its ISO code)
+    street = ", ".join(p for p in (field("address1"), field("address2")) if p)
+    place = ", ".join(p for p in (field("postcode", "city"), field("state")) if p)
+    lines = [street, place, field("country") or field("country_iso")]
     lines = [line for line in lines if line]
     if not name and not lines:
         return None
     return ShipFrom(name=name or "-", lines=tuple(lines))
+
+
+def sender_gap(shop: Mapping[str, Any], override: Mapping[str, Any] | None) -> str | None:
+    """What a carrier would miss in the label's sender block (None: a street, a town and a
+    country are there), for ``store connect`` to say before the first label is printed."""
+    merged = dict(shop)
+    merged.update({k: v for k, v in (override or {}).items() if str(v).strip()})
+    missing = [
+        what
+        for what, keys in (
+            ("street", ("address1",)),
+            ("postcode or city", ("postcode", "city")),
+            ("country", ("country", "country_iso")),
+        )
+        if not any(str(merged.get(k) or "").strip() for k in keys)
+    ]
+    if not missing:
+        return None
+    return (
+        f"labels will print the sender without its {', '.join(missing)}: the shop has no "
+        "address (PrestaShop: Shop Parameters > Contact > Stores, the PS_SHOP_* settings) "
+        "and the channel spec's fulfilment.ship_from sets none (fix: fill in either)"
+    )
 
 
 def latest_shipment(ctx: EffectContext, order_id: int) -> ShipmentRow | None:
@@ -107,7 +143,7 @@ def request_awb(ctx: EffectContext, d: Delivery) -> str | None:
         order_reference=order.reference,
         ship_to=_ship_to(order),
         ship_from=_ship_from(ctx, order),
-        parcel=Parcel(items=order.items, service=order.carrier),
+        parcel=Parcel(items=order.items, weight_kg=order.weight_kg, service=order.carrier),
     )
     label = str(shipment.label_path) if shipment.label_path is not None else None
     with ctx.session_factory.begin() as session:
@@ -141,7 +177,7 @@ def push_tracking(ctx: EffectContext, d: Delivery) -> str | None:
     store_order, number = int(order.external_id), str(shipment.tracking_id)
     done = checked_write(
         lambda: adapter.set_tracking_number(store_order, number),
-        lambda: any(c.tracking_number == number for c in adapter.order_carriers(store_order)),
+        lambda: number in adapter.tracking_numbers(store_order),
     )
     return f"tracking {number} on store order {store_order}" + ("" if done else " (read back)")
 

@@ -21,13 +21,12 @@ from decimal import Decimal
 from typing import Any
 
 from engine.core.records import PriceRecord, StockRecord, to_store
-from engine.errors import ChannelNotFound, ChannelRejected
-from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS, stock_body, stock_quantity
+from engine.runtime.channels.port import STOCK_TOKEN, checked_write
 from engine.runtime.db.tables import ProductRow
 from engine.runtime.pricing import price_from_sources
 
 from . import register
-from .base import Delivery, EffectContext, EffectFailed, ProductInfo, checked_write
+from .base import Delivery, EffectContext, EffectFailed, ProductInfo
 
 _MICRO = Decimal("0.000001")
 PUSH_STOCK = "push_stock"
@@ -51,28 +50,9 @@ def _bound(ctx: EffectContext, d: Delivery) -> tuple[ProductInfo, int, dict[str,
     return product, int(store_id), dict(binding)
 
 
-def _cached_body(binding: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The binding's cached stock row when it is complete, writable and of this product and
-    combination; else None (the handler reads the row instead)."""
-    body = binding.get("stock")
-    if not isinstance(body, Mapping) or any(name not in body for name in STOCK_FIELDS):
-        return None
-    try:
-        ok = (
-            int(body["id"]) > 0
-            and int(body["id_product"]) == int(binding["product_id"])
-            and int(body["id_product_attribute"]) == int(binding["combination_id"] or 0)
-            and int(body["depends_on_stock"]) == 0
-        )
-    except (TypeError, ValueError):
-        return None
-    return body if ok else None
-
-
-def _remember_stock(
-    ctx: EffectContext, product: ProductInfo, key: str, body: Mapping[str, Any]
-) -> None:
-    """Cache the stock row just read in the product's binding (``store_ids[key]["stock"]``)."""
+def _remember_token(ctx: EffectContext, product: ProductInfo, key: str, token: Any) -> None:
+    """Keep the channel's new stock token in the product's binding
+    (``store_ids[key]["stock_token"]``)."""
     with ctx.session_factory.begin() as session:
         row = session.get(ProductRow, product.id, with_for_update=True)
         if row is None:
@@ -81,7 +61,8 @@ def _remember_stock(
         entry = ids.get(key)
         if not isinstance(entry, Mapping):
             return
-        ids[key] = {**entry, "stock": dict(body)}
+        fresh = {k: v for k, v in entry.items() if k != "stock"}  # (before tokens)
+        ids[key] = {**fresh, STOCK_TOKEN: token}
         row.store_ids = ids
 
 
@@ -94,10 +75,9 @@ def _store_has_combinations(product: ProductInfo, key: str) -> bool:
 
 @register(PUSH_STOCK)
 def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
-    """One full-object PUT from the row cached with the binding when the new quantity differs
-    from the cached one (no read); otherwise — no cached row, the store refused or lost it, or
-    a value back at the cached quantity, where the store may already show it — read the row,
-    PUT only if the store differs, and refresh the cache when the row changed."""
+    """The channel's ``push_stock`` with the binding's stock token (PrestaShop: one
+    full-object PUT from the cached row, no read, when it can); a new token the channel
+    gives back is kept with the binding."""
     product, store_id, binding = _bound(ctx, d)
     if binding["combination_id"] is None and (
         product.has_children or _store_has_combinations(product, str(binding["key"]))
@@ -108,38 +88,16 @@ def push_stock(ctx: EffectContext, d: Delivery) -> str | None:
     available = max(0, int(d.payload.get("quantity", 0)))
     # what the store's row gets: the channel's stock_out mapping of the OMS stock record
     fields = to_store(ctx.channel.mappings.get("stock_out"), StockRecord(product.sku, available))
-    quantity = stock_quantity(fields) if fields is not None else available
-    write: Any = fields if fields is not None else quantity
     adapter = ctx.adapters.adapter(store_id)
-    pid, attr = int(binding["product_id"]), int(binding["combination_id"] or 0)
-
-    def shows() -> bool:
-        return any(
-            r.id_product_attribute == attr and r.quantity == quantity
-            for r in adapter.stock_availables(pid)
-        )
-
-    body = _cached_body(binding)
-    if body is not None and int(body["quantity"]) != quantity:
-        cached = body
-        try:
-            put = checked_write(lambda: adapter.put_stock(cached, write), shows)
-        except (ChannelNotFound, ChannelRejected):
-            body = None  # the row is gone or refused (e.g. now depends on stock): read it
-        else:
-            return f"{product.sku} stock -> {quantity}" + ("" if put else " (read back)")
-    row = checked_write(
-        lambda: adapter.set_stock(binding["product_id"], binding["combination_id"], write),
-        shows,
+    push = adapter.push_stock(
+        int(binding["product_id"]),
+        binding["combination_id"],
+        fields if fields is not None else available,
+        token=binding["stock_token"],
     )
-    if row is None:
-        return f"{product.sku} stock -> {quantity} (read back)"
-    fresh = stock_body(row)
-    if body is None or {k: v for k, v in fresh.items() if k != "quantity"} != {
-        k: body[k] for k in fresh if k != "quantity"
-    }:
-        _remember_stock(ctx, product, str(binding["key"]), fresh)
-    return f"{product.sku} stock -> {quantity}"
+    if push.token is not None:
+        _remember_token(ctx, product, str(binding["key"]), push.token)
+    return f"{product.sku} stock -> {push.quantity}" + (" (read back)" if push.read_back else "")
 
 
 @register(PUSH_PRICE)
@@ -161,7 +119,7 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
         pid = int(binding["product_id"])
         checked_write(
             lambda: adapter.set_price(pid, fields if fields is not None else own),
-            lambda: _same_price(adapter.client.get("products", pid), own),
+            lambda: _same_price(adapter.product_price(pid), own),
         )
         return f"{product.sku} price -> {own}"
     base = price_from_sources(d.parent, sources)
@@ -178,18 +136,16 @@ def push_price(ctx: EffectContext, d: Delivery) -> str | None:
         lambda: adapter.set_combination_price_impact(
             combination, fields if fields is not None else impact
         ),
-        lambda: _same_price(adapter.client.get("combinations", int(combination)), impact),
+        lambda: _same_price(adapter.combination_price(int(combination)), impact),
     )
     return f"{product.sku} price impact -> {impact}"
 
 
-def _same_price(items: list[dict[str, Any]], price: Decimal) -> bool:
-    """The store's record (``products``/``combinations``) shows ``price`` (6 decimals, as
-    the adapter writes it)."""
-    if not items:
+def _same_price(shown: Decimal | None, price: Decimal) -> bool:
+    """The channel shows ``price`` (to 6 decimals, as PrestaShop keeps prices)."""
+    if shown is None:
         return False
     try:
-        shown = Decimal(str(items[0].get("price", "")))
+        return shown.quantize(_MICRO) == Decimal(str(price)).quantize(_MICRO)
     except ArithmeticError:
         return False
-    return shown.quantize(_MICRO) == Decimal(str(price)).quantize(_MICRO)

@@ -325,7 +325,8 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
                 if sku not in w.stock_done and sku in held:
                     w.stock_done[sku] = held[sku] if _keeps(d, sku) else qty
         if d.image and (change.kind == "create" or "image" in change.fields_changed):
-            w.image = (target.upload_image(pid, d.image), d.image)
+            first = change.kind == "create" or not (job.snapshot and job.snapshot.image)
+            w.image = (target.upload_image(pid, d.image, first=first), d.image)
     except OmsflowError as exc:
         w.error = str(exc)
     return w
@@ -500,10 +501,7 @@ def _k(text: str) -> str:
 
 
 def _stats(target: PrestaShopTarget) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for (method, _), n in list(target.adapter.client.stats.items()):
-        out[method] = out.get(method, 0) + n
-    return out
+    return target.adapter.requests_by_method()
 
 
 def plan_against(
@@ -707,7 +705,7 @@ def _write_all(
     """Write ``ready`` to the store ``chunk`` products at a time on the client's threads,
     binding each chunk in one transaction. On Ctrl-C the products already started are
     finished (nothing queued is started), bound, and the interrupt re-raised."""
-    workers = max(1, int(getattr(target.adapter.client, "max_concurrency", 8)))
+    workers = max(1, int(target.adapter.concurrency))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="listing")
     batch: Sequence[_Job] = ()
     futures: dict[Future[_Written], _Job] = {}

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+from engine.runtime.channels.port import ListingPort
 from engine.runtime.db.repository import SqlBindingRepository
 from engine.runtime.db.tables import BrandRow
 
@@ -43,7 +43,7 @@ class BrandSyncReport:
 def sync_brands(
     session_factory: sessionmaker[Session],
     store_id: int,
-    adapter: PrestaShopAdapter,
+    adapter: ListingPort,
     direction: Direction = "both",
 ) -> BrandSyncReport:
     """Make OMS brands and store manufacturers agree (see the module docstring)."""
@@ -79,7 +79,7 @@ def sync_brands(
             if oms_changed and store_changed and last is not None:
                 report.add("conflicts", f"{last!r}: OMS {row.name!r} wins over {man.name!r}")
             if push and (oms_changed or not pull):
-                adapter._put_changed("manufacturers", ext, {"name": row.name})
+                adapter.rename_manufacturer(ext, row.name)
                 report.add("renamed_in_store", f"{man.name!r} -> {row.name!r}")
                 settle(ext, row)
             elif pull:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ChannelNotFound, ConfigError, OmsflowError
 from engine.runtime import inventory
-from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+from engine.runtime.channels.port import ListingPort
 from engine.runtime.db.tables import BindingRow, ProductRow
 
 Action = Literal["activate", "deactivate", "delete"]
@@ -102,7 +102,7 @@ def _unbind(session: Session, store_id: int, row: ProductRow) -> None:
 def change_products(
     session_factory: sessionmaker[Session],
     store_id: int,
-    adapter: PrestaShopAdapter,
+    adapter: ListingPort,
     skus: Sequence[str],
     action: Action,
     *,
@@ -170,7 +170,7 @@ def _held(
 def _one(
     session_factory: sessionmaker[Session],
     store_id: int,
-    adapter: PrestaShopAdapter,
+    adapter: ListingPort,
     sku: str,
     action: Action,
 ) -> SkuResult:

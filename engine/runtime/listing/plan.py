@@ -131,8 +131,9 @@ class ListingTarget(Protocol):
         """Set the stock_available quantity (``combination_id`` None: the product row)."""
         ...
 
-    def upload_image(self, product_id: int, source: str) -> int:
-        """Upload ``source`` (URL or file path) as the product's cover; returns the image id."""
+    def upload_image(self, product_id: int, source: str, *, first: bool = False) -> int:
+        """Upload ``source`` (URL or file path) as the product's cover; returns the image id.
+        ``first``: the product has no image yet (what a failed upload leaves can go)."""
         ...
 
 

@@ -22,22 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ChannelRejected, ConfigError
-from engine.runtime.channels.prestashop import xml as psxml
-from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter, slug
-from engine.runtime.channels.prestashop.records import (
-    Combination,
-    Product,
-    StockAvailable,
-    as_int,
-)
+from engine.runtime.channels.port import ChannelPort
 from engine.runtime.listing.drafts import ProductDraft, VariantDraft
 from engine.runtime.listing.plan import CombinationSnapshot, ProductSnapshot
-
-HOME_CATEGORY_ID = 2
-"""PrestaShop's default "Home" category: new categories go under it."""
-LOOKUP_CHUNK = 50
-"""SKUs per ``filter[reference]=[a|b|...]`` request."""
-_FILTER_UNSAFE = frozenset("|[]")
 
 ImageFetcher = Callable[[str], tuple[str, bytes, str]]
 """``source -> (filename, bytes, content type)``: an http(s) URL or a local file path."""
@@ -90,18 +77,20 @@ class Found:
 
 
 class PrestaShopTarget:
-    """``ListingTarget`` over one store's adapter (see the module docstring)."""
+    """``ListingTarget`` over one store's channel (see the module docstring)."""
 
     def __init__(
         self,
-        adapter: PrestaShopAdapter,
+        adapter: ChannelPort,
         *,
         fetch_image: ImageFetcher | None = None,
-        parent_category_id: int = HOME_CATEGORY_ID,
+        parent_category_id: int | None = None,
     ) -> None:
         self.adapter = adapter
         self.fetch_image = fetch_image or default_image_fetcher()
-        self.parent_category_id = parent_category_id
+        self.home = adapter.home_category_id
+        """The channel's home category (``ListingPort.home_category_id``)."""
+        self.parent_category_id = self.home if parent_category_id is None else parent_category_id
         self._lock = threading.RLock()
         self._loaded = False
         self.categories: dict[str, int] = {}
@@ -122,17 +111,17 @@ class PrestaShopTarget:
             if self._loaded:
                 return
             a = self.adapter
-            readers: list[Callable[[], list[Any]]] = [
+            readers: list[Callable[[], Sequence[Any]]] = [
                 a.categories,
                 a.manufacturers,
                 a.product_options,
                 a.product_option_values,
             ]
-            results: list[list[Any]] = a.client.map_concurrent(lambda f: f(), readers)
+            results: list[Sequence[Any]] = a.concurrently(readers)
             cats, mans, opts, vals = results
             for c in cats:
                 self.category_names[c.id] = c.name
-                if c.id > HOME_CATEGORY_ID or not c.is_root_category:
+                if c.id > self.home or not c.is_root_category:
                     self.categories.setdefault(_key(c.name), c.id)
             for m in mans:
                 self.brand_names[m.id] = m.name
@@ -141,9 +130,9 @@ class PrestaShopTarget:
                 self.group_names[o.id] = o.name
                 self.groups.setdefault(_key(o.name), o.id)
             for v in vals:
-                group = self.group_names.get(v.id_attribute_group, "")
+                group = self.group_names.get(v.option_id, "")
                 self.value_names[v.id] = (group, v.name)
-                self.values.setdefault((v.id_attribute_group, _key(v.name)), v.id)
+                self.values.setdefault((v.option_id, _key(v.name)), v.id)
             self._loaded = True
 
     def ensure_category(self, name: str) -> int:
@@ -193,78 +182,40 @@ class PrestaShopTarget:
 
     def find_products(self, drafts: Iterable[ProductDraft]) -> dict[str, Found]:
         """Products whose reference is one of the drafts' SKUs, with their combinations
-        and stock, in a few batched GETs (``filter[reference]=[A|B|...]``)."""
+        and stock, in a few batched GETs (``ChannelPort.listed_products``)."""
         wanted = {d.sku: d for d in drafts}
         if not wanted:
             return {}
         self.load()
-        client = self.adapter.client
-        safe = [s for s in wanted if not (_FILTER_UNSAFE & set(s))]
-        chunks = [safe[i : i + LOOKUP_CHUNK] for i in range(0, len(safe), LOOKUP_CHUNK)]
-
-        def by_reference(chunk: list[str]) -> list[dict[str, Any]]:
-            params = {"filter[reference]": "[" + "|".join(chunk) + "]", "display": "full"}
-            return list(client.iter_all("products", params=params, page_size=500))
-
-        products: dict[str, Product] = {}
-        for items in client.map_concurrent(by_reference, chunks):
-            for d in items:
-                p = Product.from_data(d, self.adapter.language_id)
-                if p.reference in wanted:
-                    products.setdefault(p.reference, p)
-        if not products:
-            return {}
-        ids = sorted(p.id for p in products.values())
-        id_chunks = [ids[i : i + LOOKUP_CHUNK] for i in range(0, len(ids), LOOKUP_CHUNK)]
-
-        def by_products(job: tuple[str, list[int]]) -> list[dict[str, Any]]:
-            resource, chunk = job
-            params = {"filter[id_product]": "[" + "|".join(map(str, chunk)) + "]"}
-            return list(client.iter_all(resource, params=params, page_size=500))
-
-        jobs = [(r, c) for r in ("combinations", "stock_availables") for c in id_chunks]
-        combos: dict[int, list[Combination]] = {}
-        stock: dict[int, dict[int, StockAvailable]] = {}
-        for (resource, _), items in zip(
-            jobs, client.map_concurrent(by_products, jobs), strict=True
-        ):
-            for d in items:
-                if resource == "combinations":
-                    c = Combination.from_data(d)
-                    combos.setdefault(c.id_product, []).append(c)
-                else:
-                    s = StockAvailable.from_data(d)
-                    stock.setdefault(s.id_product, {})[s.id_product_attribute] = s
         out: dict[str, Found] = {}
-        for sku, p in products.items():
-            rows = stock.get(p.id, {})
+        for sku, p in self.adapter.listed_products(wanted).items():
             snap = ProductSnapshot(
                 id=p.id,
                 sku=sku,
                 name=p.name,
                 price=p.price,
-                stock=rows[0].quantity if 0 in rows else 0,
-                category=self.category_names.get(p.id_category_default),
-                brand=self.brand_names.get(p.id_manufacturer) if p.id_manufacturer else None,
-                image=wanted[sku].image if p.image_ids else None,
+                stock=p.stock[0][1] if 0 in p.stock else 0,
+                category=self.category_names.get(p.category_id),
+                brand=self.brand_names.get(p.brand_id) if p.brand_id else None,
+                image=wanted[sku].image if p.has_image else None,
                 active=p.active,
                 description=wanted[sku].description,
                 combinations=tuple(
                     CombinationSnapshot(
                         id=c.id,
-                        sku=c.reference,
+                        sku=c.sku,
                         attributes=tuple(
                             self.value_names[v]
                             for v in c.option_value_ids
                             if v in self.value_names
                         ),
-                        price_impact=c.price,
-                        stock=rows[c.id].quantity if c.id in rows else 0,
+                        price_impact=c.price_impact,
+                        stock=p.stock[c.id][1] if c.id in p.stock else 0,
                     )
-                    for c in sorted(combos.get(p.id, ()), key=lambda c: c.id)
+                    for c in p.combinations
                 ),
             )
-            out[sku] = Found(snap, {a: s.id for a, s in rows.items()}, bool(p.image_ids))
+            out[sku] = Found(snap, {a: s[0] for a, s in p.stock.items()}, p.has_image)
         return out
 
     # ------------------------------------------------------------------ writes
@@ -294,33 +245,15 @@ class PrestaShopTarget:
         brand_id: int | None,
     ) -> None:
         """GET the full product, PUT it back with the changed fields (one read, one write)."""
-        a = self.adapter
-        el = a._entity_element("products", product_id)
-        current = dict(psxml.element_fields(el))
-        changes: dict[str, Any] = {}
-
-        def langs(name: str, text: str) -> psxml.Languages:
-            old = current.get(name)
-            values = dict(old.values) if isinstance(old, psxml.Languages) else {}
-            for lang in a.write_language_ids:
-                values[lang] = text
-            return psxml.Languages(values)
-
-        if "name" in fields:
-            changes["name"] = langs("name", draft.name)
-            changes["link_rewrite"] = langs("link_rewrite", slug(draft.name))
-        if "description" in fields:
-            changes["description"] = langs("description", draft.description)
-        if "price" in fields:
-            changes["price"] = f"{draft.price:.6f}"
-        if "active" in fields:
-            changes["active"] = "1" if draft.active else "0"
-        if "category" in fields and category_id:
-            changes["id_category_default"] = str(category_id)
-        if "brand" in fields and brand_id is not None:
-            changes["id_manufacturer"] = str(brand_id)
-        if changes:
-            a._put_element("products", el, changes, skip_if_same=False)
+        self.adapter.update_product(
+            product_id,
+            name=draft.name if "name" in fields else None,
+            description=draft.description if "description" in fields else None,
+            price=draft.price if "price" in fields else None,
+            active=draft.active if "active" in fields else None,
+            category_id=category_id if "category" in fields and category_id else None,
+            manufacturer_id=brand_id if "brand" in fields else None,
+        )
 
     def create_combination(
         self,
@@ -368,43 +301,11 @@ class PrestaShopTarget:
         Returns:
             combination id -> stock_available id, for every row of the product.
         """
-        a = self.adapter
-        root = a.client.get_xml(
-            "stock_availables",
-            params={"filter[id_product]": f"[{int(product_id)}]", "display": "full"},
-        )
-        rows: dict[int, Any] = {}
-        for el in psxml.document_entity_elements(root, "stock_availables"):
-            d = psxml.entity_to_dict(el)
-            rows.setdefault(as_int(d.get("id_product_attribute")), (el, d))
-        if 0 in quantities and any(attr != 0 for attr in rows):
-            # PrestaShop keeps the product row of a product with combinations as the sum of
-            # their rows: only the combinations' rows are ever written
-            raise ChannelRejected(
-                f"prestashop: product {product_id} has combinations; its product-level stock "
-                "is the store's sum of theirs and is not written (set each variant's stock)",
-                resource="stock_availables",
-            )
-        for attr, qty in quantities.items():
-            if attr not in rows:
-                raise ChannelRejected(
-                    f"prestashop: no stock row for product {product_id} combination {attr}",
-                    resource="stock_availables",
-                )
-            el, d = rows[attr]
-            if str(d.get("depends_on_stock")) == "1":
-                raise ChannelRejected(
-                    f"prestashop: stock of product {product_id} combination {attr} depends on "
-                    "advanced stock management and cannot be written (store code 133)",
-                    resource="stock_availables",
-                )
-            if as_int(d.get("quantity")) != int(qty):
-                a._put_element("stock_availables", el, {"quantity": int(qty)})
-        return {attr: as_int(d.get("id")) for attr, (_, d) in rows.items()}
+        return self.adapter.write_stock(product_id, quantities)
 
-    def upload_image(self, product_id: int, source: str) -> int:
+    def upload_image(self, product_id: int, source: str, *, first: bool = False) -> int:
         name, content, ctype = self.fetch_image(source)
-        return self.adapter.upload_image(product_id, name, content, ctype)
+        return self.adapter.upload_image(product_id, name, content, ctype, first=first)
 
 
 __all__ = ["Found", "ImageFetcher", "PrestaShopTarget", "default_image_fetcher"]

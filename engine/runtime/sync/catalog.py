@@ -26,10 +26,14 @@ Stock: the first time a SKU is bound, its ``inventory.on_hand`` is the store's q
 After that the OMS is the stock master: later syncs never overwrite ``on_hand`` (the OMS
 pushes its available quantity to the store through the outbox instead). Products with
 combinations hold no stock of their own; their combinations do. Each binding caches its
-stock row's writable fields (``store_ids[store]["stock"]``, ``adapter.stock_body``) so
-push_stock can PUT the full row without reading it; a new quantity alone is not a change,
-but a product whose set of combinations changed (``store_ids[store]["combinations"]``) has
-its units' cached rows replaced by the rows just read.
+channel's opaque stock token (``store_ids[store]["stock_token"]``, ``CatalogStock.token``;
+PrestaShop's is the stock row's writable fields, so push_stock can PUT the full row without
+reading it); a new quantity alone is not a change (``CatalogPort.kept_stock_token``), but a
+product whose set of combinations changed (``store_ids[store]["combinations"]``) has its
+units' tokens replaced by the rows just read.
+
+The store is read through ``channels.port.CatalogPort`` (neutral records: ``CatalogEntry``
+and what it holds); nothing here knows a channel's wire format or resource names.
 
 Shop dates are the shop's local time (``PS_TIMEZONE``, re-read at the start of every run):
 the delta cursor is a shop-local text from the store's own clock and dates (never the OMS's),
@@ -40,6 +44,7 @@ items compare equal and write nothing) so equal timestamps or a repeated hour lo
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -47,15 +52,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core import build_record, map_record
+from engine.core import build_record, map_record, source_fields
 from engine.core.records import ProductRecord, VariationRecord
-from engine.errors import ChannelNotFound
-from engine.runtime.channels.prestashop.adapter import stock_body
-from engine.runtime.channels.prestashop.records import CatalogItem
-from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
+from engine.runtime.channels.clock import ShopClock, next_cursor
+from engine.runtime.channels.port import (
+    STOCK_TOKEN,
+    CatalogEntry,
+    CatalogPort,
+    CatalogVariant,
+    ChannelPort,
+)
 from engine.runtime.db.base import utcnow
 from engine.runtime.db.repository import _dialect_insert
 from engine.runtime.db.tables import (
@@ -74,6 +83,7 @@ from .common import (
     ItemRate,
     StoreTarget,
     SyncReport,
+    fewer_collections,
     load_store,
     read_cursor,
     recorded_run,
@@ -124,6 +134,7 @@ def _ean(value: str) -> str:
     return value if _EAN.match(value) and value.strip("0") else ""
 
 
+@functools.lru_cache(maxsize=4096)  # option value names repeat on every combination
 def _slug(text: str) -> str:
     norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", norm.lower()).strip("-")
@@ -251,7 +262,9 @@ class Reference:
         self.value_names: dict[int, str] = {}
 
 
-def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncReport) -> Reference:
+def sync_reference(
+    session: Session, adapter: CatalogPort, store_id: int, report: SyncReport
+) -> Reference:
     """Categories (with parents), brands, attribute groups and values, in one transaction."""
     ref = Reference()
     cats = adapter.categories()
@@ -271,7 +284,7 @@ def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncRe
     }
     for c in cats:
         row = rows.get(ref.categories[c.id])
-        parent = ref.categories.get(c.id_parent)
+        parent = ref.categories.get(c.parent_id)
         if row is not None and row.parent_id != parent and parent != row.id:
             row.parent_id = parent
     ref.brands = _upsert_simple(
@@ -292,19 +305,19 @@ def sync_reference(session: Session, adapter: Any, store_id: int, report: SyncRe
         report,
     )
     group_names = {o.id: o.public_name or o.name for o in options}
-    values = [v for v in adapter.product_option_values() if v.id_attribute_group in ref.groups]
+    values = [v for v in adapter.product_option_values() if v.option_id in ref.groups]
     ref.values = _upsert_simple(
         session,
         store_id,
         "attribute_value",
         AttributeValueRow,
         {
-            v.id: {"group_id": ref.groups[v.id_attribute_group], "name": v.name or f"#{v.id}"}
+            v.id: {"group_id": ref.groups[v.option_id], "name": v.name or f"#{v.id}"}
             for v in values
         },
         report,
     )
-    ref.labels = {v.id: f"{group_names.get(v.id_attribute_group, '')} : {v.name}" for v in values}
+    ref.labels = {v.id: f"{group_names.get(v.option_id, '')} : {v.name}" for v in values}
     ref.value_names = {v.id: v.name for v in values}
     session.flush()
     return ref
@@ -336,13 +349,30 @@ class CatalogState:
             self.children.setdefault(values["parent_id"], set()).add(rid)
 
 
+_PRODUCTS: Table = ProductRow.__table__
+# RETURNING the (unique) SKU with the id: the ids are matched to the rows by it, so the
+# rows go in multi-row batches on every database (``sort_by_parameter_order`` cannot be
+# kept by SQLite, where SQLAlchemy then sends one INSERT per row); batches of 100 rows,
+# not 1,000: SQLite's driver keeps each prepared statement of a new size, ~1 MB at 1,000
+_INSERT_PRODUCTS = (
+    insert(_PRODUCTS)
+    .returning(_PRODUCTS.c.id, _PRODUCTS.c.sku)
+    .execution_options(insertmanyvalues_page_size=100)
+)
+
+
+_read_fields = source_fields
+"""The top-level fields of a record a mapping reads (its rules' first path parts)."""
+
+
 class CatalogSync:
-    """Applies pages of ``CatalogItem`` to the OMS tables (one transaction per page)."""
+    """Applies pages of ``CatalogEntry`` to the OMS tables (one transaction per page)."""
 
     def __init__(
         self,
         bundle: Any,
         store: StoreTarget,
+        channel: CatalogPort,
         ref: Reference,
         state: CatalogState,
         clock: ShopClock | None = None,
@@ -351,11 +381,14 @@ class CatalogSync:
         mappings = bundle.channel.mappings
         self.product_in = mappings["product_in"]
         self.combination_in = mappings["combination_in"]
+        # the store dates a mapping can read: only those are turned into UTC texts
+        self.product_fields = _read_fields(self.product_in)
+        self.combination_fields = _read_fields(self.combination_in)
         self.rules: SkuRuleSpec = getattr(bundle.channel, "skus", None) or SkuRuleSpec()
         self.store = store
+        self.channel = channel
         self.ref = ref
         self.state = state
-        self.api_url = store.url.rstrip("/")
         self.claimed: set[str] = set()
         # first-sight quantities to add per (product_id, combination_id) (bind_products)
         self.extra_on_hand: dict[tuple[int, int], int] = {}
@@ -367,17 +400,15 @@ class CatalogSync:
     ) -> dict[str, Any]:
         current = dict(self.state.rows[rid]["store_ids"] or {}) if rid is not None else {}
         before = current.get(self.state.key)
-        old_stock = before.get("stock") if isinstance(before, dict) else None
-        new_stock = ids.get("stock")
-        if (
-            not fresh_stock
-            and isinstance(old_stock, dict)
-            and isinstance(new_stock, dict)
-            and {**old_stock, "quantity": None} == {**new_stock, "quantity": None}
-        ):
-            # only the quantity moved (our pushes, the store's sales): not a row change; the
-            # cached quantity only decides whether push_stock reads before writing
-            ids = {**ids, "stock": old_stock}
+        if isinstance(before, dict):
+            old = before.get(STOCK_TOKEN, before.get("stock"))
+            before = {k: v for k, v in before.items() if k != "stock"}  # (before tokens)
+            if not fresh_stock and old is not None and STOCK_TOKEN in ids:
+                # only the quantity moved (our pushes, the store's sales): not a row change
+                ids = {
+                    **ids,
+                    STOCK_TOKEN: self.channel.kept_stock_token(old, ids.get(STOCK_TOKEN)),
+                }
         # keep what listing recorded beside the ids (image source, exact price, description)
         current[self.state.key] = {**before, **ids} if isinstance(before, dict) else ids
         return current
@@ -387,7 +418,7 @@ class CatalogSync:
         return ids if isinstance(ids, dict) else None
 
     def desired(
-        self, item: CatalogItem, report: SyncReport
+        self, item: CatalogEntry, report: SyncReport
     ) -> list[tuple[str, int, int | None, dict[str, Any], int | None]]:
         """``(kind, external id, existing row id, values, store quantity)`` for the product
         and each combination; values' ``parent_id`` is filled later for new parents.
@@ -396,7 +427,11 @@ class CatalogSync:
         one is named by the channel's SKU rule (``_name``)."""
         p = item.product
         rec: ProductRecord = build_record(
-            "product", map_record(self.product_in, self.clock.utc_fields(p.to_mapping()))
+            "product",
+            map_record(
+                self.product_in,
+                self.clock.utc_fields(p.to_mapping(self.product_fields), self.product_fields),
+            ),
         )
         reference = _text(rec.reference)
         ean = _ean(_text(rec.ean13))
@@ -404,7 +439,7 @@ class CatalogSync:
         active = bool(rec.active)
         brand = self.ref.brands.get(rec.brand_id or 0)
         cats = sorted({self.ref.categories[c] for c in p.category_ids if c in self.ref.categories})
-        stock_rows = {s.id_product_attribute: s for s in item.stock}
+        stock_rows = {s.combination_id: s for s in item.stock}
         base_stock = stock_rows.get(0)
         combo_ids = sorted(c.id for c in item.combinations)
         prid = self._bound("product", p.id)
@@ -445,7 +480,7 @@ class CatalogSync:
                             "product_id": p.id,
                             "combination_id": None,
                             "stock_available_id": base_stock.id if base_stock else None,
-                            "stock": stock_body(base_stock) if base_stock else None,
+                            STOCK_TOKEN: base_stock.token if base_stock else None,
                             "sku_source": source,
                             "reference": reference,
                             "combinations": combo_ids,
@@ -456,12 +491,17 @@ class CatalogSync:
                 None if item.combinations else (base_stock.quantity if base_stock else 0),
             )
         ]
-        mapped_combos: list[tuple[Any, VariationRecord]] = [
+        mapped_combos: list[tuple[CatalogVariant, VariationRecord]] = [
             (
                 c,
                 build_record(
                     "variation",
-                    map_record(self.combination_in, self.clock.utc_fields(c.to_mapping())),
+                    map_record(
+                        self.combination_in,
+                        self.clock.utc_fields(
+                            c.to_mapping(self.combination_fields), self.combination_fields
+                        ),
+                    ),
                 ),
             )
             for c in item.combinations
@@ -497,11 +537,7 @@ class CatalogSync:
                 own_ean=own_ean,
             )
             labels = [self.ref.labels[v] for v in c.option_value_ids if v in self.ref.labels]
-            image = (
-                f"{self.api_url}/api/images/products/{p.id}/{c.image_ids[0]}"
-                if c.image_ids
-                else item.cover_image_url
-            )
+            image = item.image_url(c.image_ids[0]) if c.image_ids else item.cover_image_url
             srow = stock_rows.get(c.id)
             out.append(
                 (
@@ -532,7 +568,7 @@ class CatalogSync:
                                 "product_id": p.id,
                                 "combination_id": c.id,
                                 "stock_available_id": srow.id if srow else None,
-                                "stock": stock_body(srow) if srow else None,
+                                STOCK_TOKEN: srow.token if srow else None,
                                 "sku_source": csource,
                                 "reference": cref,
                             },
@@ -614,7 +650,7 @@ class CatalogSync:
     # -- one page --------------------------------------------------------------------
 
     def apply_page(
-        self, session: Session, items: Sequence[CatalogItem], report: SyncReport
+        self, session: Session, items: Sequence[CatalogEntry], report: SyncReport
     ) -> None:
         """Write one page: inserts (parents first), updates of changed rows, new bindings,
         first-sight stock, combinations the store dropped marked deleted."""
@@ -690,10 +726,12 @@ class CatalogSync:
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> list[int]:
         now = utcnow()
         payload = [{**r, "created_at": now, "updated_at": now} for r in rows]
-        result = session.execute(
-            insert(ProductRow).returning(ProductRow.id, sort_by_parameter_order=True), payload
-        )
-        ids = [int(i) for i in result.scalars()]
+        # a Core statement on the table (prebuilt, no ORM bulk-persistence bookkeeping);
+        # "insertmanyvalues" batches the rows, each id comes back beside its row's SKU
+        by_sku = {sku: int(i) for i, sku in session.execute(_INSERT_PRODUCTS, payload)}
+        ids = [by_sku[r["sku"]] for r in rows]
+        if len(by_sku) != len(rows):
+            raise RuntimeError(f"inserted {len(rows)} products, got {len(by_sku)} ids back")
         for rid, values in zip(ids, rows, strict=True):
             self.state._remember(rid, dict(values))
         return ids
@@ -845,7 +883,7 @@ def bind_products(
     sessions: sessionmaker[Session],
     bundle: Any,
     store: StoreTarget,
-    adapter: Any,
+    adapter: CatalogPort,
     product_ids: Iterable[int],
     report: SyncReport,
     extra_on_hand: Mapping[tuple[int, int], int] | None = None,
@@ -856,37 +894,24 @@ def bind_products(
     ``(product_id, combination_id)``: units the store already took off for orders about to
     reserve them). Returns the product ids the store still has (a product it no longer has
     stays unbound)."""
-    items = []
-    for pid in sorted(set(product_ids)):
-        try:
-            items.append(adapter.get_product(pid))
-        except ChannelNotFound:
-            report.add("units_not_in_store")
+    wanted = sorted(set(product_ids))
+    items = adapter.get_products(wanted)  # 3 requests per 100 products, not 3 per product
+    if len(items) < len(wanted):
+        report.add("units_not_in_store", len(wanted) - len(items))
     if not items:
         return set()
     with sessions.begin() as session:
         ref = sync_reference(session, adapter, store.id, report)
         state = CatalogState(session, store.id)
-        sync = CatalogSync(bundle, store, ref, state)
+        sync = CatalogSync(bundle, store, adapter, ref, state)
         sync.extra_on_hand = dict(extra_on_hand or {})
         sync.apply_page(session, items, report)
     report.add("products_bound_for_orders", len(items))
     return {i.product.id for i in items}
 
 
-def _products_with_combinations_after(adapter: Any, combination_id: int) -> set[int]:
-    """Ids of the products that have a combination with an id above ``combination_id``."""
-    items = adapter.client.iter_all(
-        "combinations",
-        params={"filter[id]": f">[{int(combination_id)}]"},
-        page_size=adapter.page_size,
-        display="[id,id_product]",
-    )
-    return {int(d.get("id_product") or 0) for d in items} - {0}
-
-
-def _pages(items: Iterable[CatalogItem], size: int) -> Iterator[list[CatalogItem]]:
-    page: list[CatalogItem] = []
+def _pages(items: Iterable[CatalogEntry], size: int) -> Iterator[list[CatalogEntry]]:
+    page: list[CatalogEntry] = []
     for item in items:
         page.append(item)
         if len(page) >= size:
@@ -896,7 +921,7 @@ def _pages(items: Iterable[CatalogItem], size: int) -> Iterator[list[CatalogItem
         yield page
 
 
-def _max_date(current: str | None, items: Sequence[CatalogItem]) -> str | None:
+def _max_date(current: str | None, items: Sequence[CatalogEntry]) -> str | None:
     dates = [i.product.date_upd for i in items if i.product.date_upd]
     if current:
         dates.append(current)
@@ -910,13 +935,14 @@ def sync_catalog(
     *,
     full: bool = False,
     progress: Progress | None = None,
-    adapter: Any = None,
+    adapter: ChannelPort | None = None,
 ) -> SyncReport:
     """Run the catalogue sync for one store (see the module docstring).
 
     Args:
         full: read every product (and detect deletions) even when a delta cursor exists.
-        adapter: a ``PrestaShopAdapter`` to use (default: one built from the store).
+        adapter: the channel to read (default: the store's, built by its channel's
+            factory, ``channels.registry``).
 
     Returns:
         the run's ``SyncReport`` (also stored as a ``SyncRunRow``).
@@ -925,9 +951,9 @@ def sync_catalog(
     store = load_store(sessions, store_name)
     rate = bundle.channel.schedules.catalog_rate
     limiter = ItemRate(rate.items if rate else None, rate.per_seconds if rate else None)
-    with recorded_run(sessions, store, "catalog", bundle.channel, adapter) as (
-        report,
-        adapter,
+    with (
+        fewer_collections(),  # a page of records lives a page long: see common.py
+        recorded_run(sessions, store, "catalog", bundle.channel, adapter) as (report, adapter),
     ):
         shop = refresh_shop_clock(sessions, store, adapter, report)
         with sessions.begin() as session:
@@ -935,7 +961,7 @@ def sync_catalog(
             full_cursor = read_cursor(session, store.id, FULL_CURSOR)
             delta_cursor = read_cursor(session, store.id, DELTA_CURSOR)
             state = CatalogState(session, store.id)
-        sync = CatalogSync(bundle, store, ref, state, shop.clock)
+        sync = CatalogSync(bundle, store, adapter, ref, state, shop.clock)
         # the store's own clock when the run started (a shop-local text)
         now_text = shop.started_or(datetime.now(UTC))
         if full or full_cursor or not delta_cursor:
@@ -976,7 +1002,7 @@ def sync_catalog(
             newest_combination = max(state.combinations, default=0)
             seen: set[int] = set()
             progress.start("products (changed)")
-            for page in _pages(adapter.products(full=True, since=since), adapter.page_size):
+            for page in _pages(adapter.products_changed_since(since), adapter.page_size):
                 limiter.take(sum(1 + len(i.combinations) for i in page))
                 max_seen = _max_date(max_seen, page) or ""
                 seen.update(i.product.id for i in page)
@@ -990,14 +1016,9 @@ def sync_catalog(
             # (PrestaShop's Combination::add): products with combinations newer than every
             # bound one are read again, so their units are bound and their cached stock
             # rows replaced (the product-level row now being the store's sum)
-            grown = sorted(_products_with_combinations_after(adapter, newest_combination) - seen)
+            grown = sorted(adapter.products_with_combinations_after(newest_combination) - seen)
             for chunk in (grown[i : i + 100] for i in range(0, len(grown), 100)):
-                page = []
-                for pid in chunk:
-                    try:
-                        page.append(adapter.get_product(pid))
-                    except ChannelNotFound:
-                        continue
+                page = adapter.get_products(chunk)  # gone products are left out
                 limiter.take(sum(1 + len(i.combinations) for i in page))
                 with sessions.begin() as session:
                     sync.apply_page(session, page, report)
@@ -1020,7 +1041,7 @@ def sync_catalog(
 def _delta_after(clock: ShopClock, started: str, max_seen: str, previous: str | None) -> str:
     """The next delta cursor (shop-local text): the earlier of the store's clock at the
     run's start and the newest ``date_upd`` seen, minus the overlap; never before the
-    previous cursor (``shop.next_cursor``)."""
+    previous cursor (``channels.clock.next_cursor``)."""
     value = next_cursor(
         clock, started=started, max_seen=max_seen, previous=previous, overlap=OVERLAP
     )

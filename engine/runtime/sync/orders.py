@@ -5,7 +5,7 @@ of the channel's imported statuses (on the first run: from the first order place
 the backfill window, ``--since`` / ``schedules.backfill``). *Status changes*: orders with
 ``date_upd`` after the ``orders.changed`` cursor, same states.
 
-First sight of an order creates it with its lines (``service.create_order_in``) through
+First sight of an order creates it with its lines (``service.create_orders_in``) through
 the import trigger its store status names (``status_map.inbound[status].import``): ``import``
 reserves stock and enters New or Partial; orders first seen later in their life enter
 through ``import_processing`` / ``import_shipped`` / ...). A known order whose store status
@@ -20,7 +20,7 @@ a re-run creates no duplicate and applies no transition twice.
 Dates: the store writes them in the shop's clock (``PS_TIMEZONE``). An order's dates are
 converted to UTC before mapping (``ordered_at`` is its ``date_add`` read in the shop's zone),
 the backfill window is sent in shop time, and the ``date_upd`` cursor is a shop-local text
-taken from the store's own dates and clock (``shop.next_cursor``).
+taken from the store's own dates and clock (``channels.clock.next_cursor``).
 """
 
 from __future__ import annotations
@@ -34,17 +34,24 @@ from sqlalchemy import Integer, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from engine.core import build_record, map_record
-from engine.core.records import AddressRecord, OrderRecord, as_source
+from engine.core import build_record, map_record, source_fields
+from engine.core.records import AddressRecord, OrderLineRecord, OrderRecord, as_source
 from engine.errors import ConfigError
 from engine.runtime import service
-from engine.runtime.channels.prestashop.records import Order
-from engine.runtime.channels.prestashop.shop import ShopClock, next_cursor
-from engine.runtime.db.tables import BindingRow, InboundEventRow, OrderRow, ProductRow
+from engine.runtime.channels.clock import ShopClock, next_cursor
+from engine.runtime.channels.port import ChannelOrder, ChannelPort
+from engine.runtime.db.tables import (
+    LINE_FACTS,
+    BindingRow,
+    InboundEventRow,
+    OrderRow,
+    ProductRow,
+)
 
 from .common import (
     StoreTarget,
     SyncReport,
+    fewer_collections,
     load_store,
     parse_ps_date,
     ps_date,
@@ -84,8 +91,8 @@ def event_key(store_id: int, order_id: int, state_id: int, date_upd: str | None)
     return f"ps:{store_id}:{order_id}:{state_id}:{date_upd or ''}"
 
 
-def _chunks(items: Iterable[Order], size: int) -> Iterator[list[Order]]:
-    page: list[Order] = []
+def _chunks(items: Iterable[ChannelOrder], size: int) -> Iterator[list[ChannelOrder]]:
+    page: list[ChannelOrder] = []
     for item in items:
         page.append(item)
         if len(page) >= size:
@@ -115,17 +122,24 @@ class OrderSync:
         self.names = dict(state_names)
         self.floor = floor
         self.order_in = self.channel.mappings["order_in"]
+        self.order_fields = source_fields(self.order_in)
+        """What ``order_in`` reads of an order: only those of its dates are converted."""
         # The first backfill adopts the store's open orders: the store's quantities (taken as
         # on hand by the first catalogue sync) already exclude their units, so an import that
-        # reserves them puts them back on hand (service._book): the available quantity stays
+        # reserves them puts them back on hand (core.stock.book): the available quantity stays
         # what the store shows, instead of counting those units twice.
         self.adopt_stock = adopt_stock
-        self.related: dict[str, dict[int, dict[str, Any]]] = {}
+        self.related: dict[str, dict[int, Any]] = {}
         """Customers, addresses, countries, ... read this run, by resource and id."""
+
+    def _mapped(self, order: ChannelOrder) -> dict[str, Any]:
+        """``order_in``'s output for ``order``, its dates (those it reads) in UTC."""
+        source = self.clock.utc_fields(order.to_mapping(), self.order_fields)
+        return map_record(self.order_in, source)
 
     def _new_order(
         self,
-        order: Order,
+        order: ChannelOrder,
         name: str,
         mapped: Mapping[str, Any],
         units: Mapping[tuple[int, int], str] | None = None,
@@ -136,20 +150,16 @@ class OrderSync:
         record: OrderRecord = build_record("order", mapped)
         return new_order(record, self.store.id, order.id, name, order.current_state, units)
 
-    def with_related(self, adapter: Any, orders: list[Order]) -> list[Order]:
+    def with_related(self, adapter: ChannelPort, orders: list[ChannelOrder]) -> list[ChannelOrder]:
         """The page's orders with their customer, addresses, carrier and currency, read in
-        bulk around the page (``PrestaShopAdapter.with_related``; cached for the run)."""
-        reader = getattr(adapter, "with_related", None)
-        if reader is None:
-            return orders
-        result: list[Order] = reader(orders, self.related)
-        return result
+        bulk around the page (``ChannelPort.read_related``; cached for the run)."""
+        return adapter.read_related(orders, self.related)
 
     def bind_new_units(
         self,
         sessions: sessionmaker[Session],
-        adapter: Any,
-        orders: Sequence[Order],
+        adapter: ChannelPort,
+        orders: Sequence[ChannelOrder],
         report: SyncReport,
     ) -> None:
         """Before a page is applied: bind the store products its new orders name that no
@@ -187,7 +197,7 @@ class OrderSync:
         except IntegrityError:
             report.add("units_bound_concurrently")  # a catalogue run bound them meanwhile
 
-    def _reserves(self, order: Order) -> bool:
+    def _reserves(self, order: ChannelOrder) -> bool:
         """Whether importing this order (now) reserves stock: an imported status whose
         import trigger's transitions reserve, inside the backfill window."""
         name = self.names.get(order.current_state)
@@ -205,7 +215,7 @@ class OrderSync:
         )
 
     def apply_page(
-        self, session: Session, orders: Sequence[Order], report: SyncReport, *, at: datetime
+        self, session: Session, orders: Sequence[ChannelOrder], report: SyncReport, *, at: datetime
     ) -> None:
         ids = [str(o.id) for o in orders]
         known = {
@@ -245,7 +255,7 @@ class OrderSync:
                 if key in seen:
                     report.add("duplicates")
                     continue
-                mapped = map_record(self.order_in, self.clock.utc_fields(order.to_mapping()))
+                mapped = self._mapped(order)
                 new = self._new_order(order, name, mapped, units)
                 if not new.lines:
                     report.add("skipped_no_lines")
@@ -300,14 +310,12 @@ class OrderSync:
             session.flush()
         self._create(session, pending, report, at=at)
 
-    def _refresh_parties(self, row: OrderRow, order: Order, report: SyncReport) -> None:
+    def _refresh_parties(self, row: OrderRow, order: ChannelOrder, report: SyncReport) -> None:
         """A known order seen again (its ``date_upd`` moved): take the store's customer,
         addresses and carrier as they are now (an address edited in the back office)."""
         if not order.related:
             return
-        record: OrderRecord = build_record(
-            "order", map_record(self.order_in, self.clock.utc_fields(order.to_mapping()))
-        )
+        record: OrderRecord = build_record("order", self._mapped(order))
         fresh = new_order(record, self.store.id, order.id, "", order.current_state)
         now = {
             "customer_name": fresh.customer_name,
@@ -356,7 +364,7 @@ class OrderSync:
 # --------------------------------------------------------------------------- line -> unit
 
 
-def _unit_ids(orders: Iterable[Order]) -> set[tuple[int, int]]:
+def _unit_ids(orders: Iterable[ChannelOrder]) -> set[tuple[int, int]]:
     """``(product_id, combination_id)`` of every row of ``orders`` (0: no combination)."""
     return {
         (row.product_id, row.product_attribute_id)
@@ -439,7 +447,7 @@ def new_order(
             unit_price=_money(line.unit_price),
             name=line.name or None,
             external_id=str(line.external_id) if line.external_id else None,
-            extra=dict(line.extra),
+            extra={**dict(line.extra), **line_facts(line)},
         )
         for line in record.lines
         if (line.quantity or 0) > 0
@@ -477,13 +485,28 @@ def new_order(
     )
 
 
+def line_facts(line: OrderLineRecord) -> dict[str, str]:
+    """The line's ``LINE_FACTS`` that are set, JSON-safe (decimals as text)."""
+    out: dict[str, str] = {}
+    for name in LINE_FACTS:
+        value = getattr(line, name)
+        if value is not None and value != "":
+            out[name] = f"{value:f}" if isinstance(value, Decimal) else str(value)
+    return out
+
+
+_CENT = Decimal("0.01")
+
+
 def _money(value: Any) -> Decimal | None:
     if value is None:
         return None
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+    if type(value) is Decimal:  # Decimal(str(d)) is d: its text reads back exactly
+        return value.quantize(_CENT)
+    return Decimal(str(value)).quantize(_CENT)
 
 
-def _state_names(store: StoreTarget, channel: Any, adapter: Any) -> dict[int, str]:
+def _state_names(store: StoreTarget, channel: Any, adapter: ChannelPort) -> dict[int, str]:
     """Store state id -> the status map's ``inbound`` name for the imported statuses (the
     spec may write an imported status as its ``PS_OS_*`` key and its inbound rule by name,
     or the other way round)."""
@@ -510,7 +533,7 @@ def sync_orders(
     *,
     since_days: int | None = None,
     progress: Progress | None = None,
-    adapter: Any = None,
+    adapter: ChannelPort | None = None,
     now: datetime | None = None,
     streams: Collection[str] = STREAMS,
 ) -> SyncReport:
@@ -528,9 +551,9 @@ def sync_orders(
     progress = progress or NullProgress()
     store = load_store(sessions, store_name)
     now = now or datetime.now(UTC)
-    with recorded_run(sessions, store, "orders", bundle.channel, adapter) as (
-        report,
-        adapter,
+    with (
+        fewer_collections(),
+        recorded_run(sessions, store, "orders", bundle.channel, adapter) as (report, adapter),
     ):
         shop = refresh_shop_clock(sessions, store, adapter, report)
         clock = shop.clock

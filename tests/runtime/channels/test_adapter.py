@@ -14,8 +14,8 @@ import pytest
 from engine.errors import ChannelRejected, ChannelUnavailable
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import PrestaShopClient
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
 from engine.runtime.channels.prestashop.shop import ShopFacts
+from engine.runtime.channels.ratelimit import RetryPolicy
 
 from .helpers import KEY, sample, xml_response
 

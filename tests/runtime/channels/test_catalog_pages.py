@@ -13,7 +13,7 @@ import pytest
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import PrestaShopClient
 from engine.runtime.channels.prestashop.records import CatalogItem
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer, start_sandbox
 
 PRODUCTS, COMBINATIONS, STOCK_ROWS = 60, 56, 116  # what seed 4 generates
 
@@ -80,6 +80,7 @@ def parallel_requests(n: int, size: int) -> int:
 
 
 @pytest.mark.parametrize("size", [4, 7, 500])
+@pytest.mark.slow
 def test_parallel_pages_equal_serial_pages(shop: SandboxServer, size: int) -> None:
     serial_transport, parallel_transport = Counting(), Counting()
     serial_adapter = adapter(shop, 1, size, serial_transport)

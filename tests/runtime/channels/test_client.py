@@ -17,8 +17,8 @@ from engine.errors import (
     ChannelUnavailable,
 )
 from engine.runtime.channels.prestashop.client import PrestaShopClient
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy, TokenBucket
 from engine.runtime.channels.prestashop.xml import build_entity, parse_xml
+from engine.runtime.channels.ratelimit import RetryPolicy, TokenBucket
 
 from .helpers import KEY, error_xml, xml_response
 

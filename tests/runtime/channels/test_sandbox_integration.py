@@ -19,8 +19,8 @@ from engine.errors import ChannelAuthFailed, ChannelPermissionMissing, ChannelPr
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import PrestaShopClient
 from engine.runtime.channels.prestashop.connect import probe
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
+from engine.runtime.channels.ratelimit import RetryPolicy
+from sandbox.server import SandboxServer, start_sandbox
 
 PERMISSIONS = {
     "configurations": ["GET"],
@@ -237,3 +237,22 @@ def test_probe_of_an_unreachable_url_is_one_line() -> None:
     with pytest.raises(ChannelUnavailable) as info:
         probe("http://127.0.0.1:9", "C" * 32, CHANNEL, timeout=1)
     assert "\n" not in str(info.value)
+
+
+def test_get_products_reads_many_as_get_product_reads_one(sandbox: SandboxServer) -> None:
+    with adapter(sandbox) as a:
+        items = list(a.products())
+        wanted = [i.product.id for i in items[:7]] + [999_999]  # the last one is not there
+        before = a.client.total_requests
+        got = a.get_products(wanted, chunk=5)
+        assert a.client.total_requests - before == 6  # 3 per chunk of ids, not 3 per product
+        assert [g.product.id for g in got] == wanted[:-1]
+        for g in got:
+            one = a.get_product(g.product.id)
+            assert (g.product, g.combinations, g.stock, g.cover_image_url) == (
+                one.product,
+                one.combinations,
+                one.stock,
+                one.cover_image_url,
+            )
+        assert any(g.combinations for g in got) or not any(i.combinations for i in items[:7])

@@ -153,6 +153,7 @@ def _story(draw: st.DrawFn) -> tuple[str, list[datetime], list[datetime], int, t
 
 @settings(max_examples=400, deadline=None)
 @given(story=_story())
+@pytest.mark.slow
 def test_a_date_cursor_never_skips_an_edit_around_a_change_of_clocks(
     story: tuple[str, list[datetime], list[datetime], int, timedelta],
 ) -> None:

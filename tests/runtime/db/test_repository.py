@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.outcome import Effect
 from engine.errors import NotFound, StaleOrder
 from engine.runtime.db.repository import (
     SqlBindingRepository,
@@ -34,7 +33,9 @@ def db(db_url: str) -> Iterator[tuple[Engine, sessionmaker[Session]]]:
 def _order(session: Session, ref: str = "REF1") -> OrderRow:
     row = OrderRow(reference=ref, state="New", ordered_at=T0)
     row.lines.append(OrderLineRow(sku="SKU-1", quantity=2))
-    return SqlOrderRepository(session).add(row)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def test_bindings_round_trip_and_rebind(db: tuple[Engine, sessionmaker[Session]]) -> None:
@@ -55,26 +56,28 @@ def test_bindings_round_trip_and_rebind(db: tuple[Engine, sessionmaker[Session]]
 def test_version_increments_and_stale_write_is_refused(
     db: tuple[Engine, sessionmaker[Session]],
 ) -> None:
-    _, sessions = db
+    """The one rule's optimistic lock: an event bumps the version; an order written by
+    someone else between the read and the write is ``StaleOrder`` (nothing written)."""
+    from engine.runtime.apply import apply_inbound, apply_on
+    from engine.runtime.apply.events import read_order
+    from engine.runtime.db.statements import event_statements
+    from engine.runtime.specs import load_bundle
+
+    bundle = load_bundle()
+    engine, sessions = db
     with sessions.begin() as s:
         oid = _order(s).id
-    with sessions.begin() as s:
-        repo = SqlOrderRepository(s)
-        row, version = repo.get_for_update(oid)
-        assert version == 1
-        row.state = "RFP"
-        repo.save(row, expected_version=version)
-    with sessions() as s, pytest.raises(StaleOrder):  # noqa: PT012 - the write must fail
-        repo = SqlOrderRepository(s)
-        row, version = repo.get_for_update(oid)
-        assert version == 2
-        # another writer commits a change between our read and our write
-        s.execute(
-            update(OrderRow).where(OrderRow.id == oid).values(version=OrderRow.version + 1),
-            execution_options={"synchronize_session": False},
+    kw: dict[str, object] = {"source": "user", "at": T0, "order_id": oid}
+    assert apply_inbound(sessions, bundle, trigger="release", idempotency_key="k1", **kw).applied  # type: ignore[arg-type]
+    with engine.connect() as conn, pytest.raises(StaleOrder):  # noqa: PT012 - the write fails
+        order = read_order(conn, event_statements(conn), order_id=oid)
+        assert order is not None
+        assert order.version == 2
+        # another writer changes the order between our read and our write
+        conn.execute(
+            update(OrderRow).where(OrderRow.id == oid).values(version=OrderRow.version + 1)
         )
-        row.state = "Packed"
-        repo.save(row, expected_version=version)
+        apply_on(conn, bundle, trigger="pack", idempotency_key="k2", order=order, **kw)  # type: ignore[arg-type]
     with sessions() as s:
         assert s.get(OrderRow, oid).state == "RFP"  # type: ignore[union-attr]
         with pytest.raises(NotFound):
@@ -83,20 +86,23 @@ def test_version_increments_and_stale_write_is_refused(
         assert SqlOrderRepository(s).by_reference(f"#{oid}").id == oid
 
 
-def test_outbox_append_lease_fail_done_dead_retry(
+def test_outbox_enqueue_lease_fail_done_dead_retry(
     db: tuple[Engine, sessionmaker[Session]],
 ) -> None:
     _, sessions = db
     with sessions.begin() as s:
         oid = _order(s).id
-        rows = SqlOutboxRepository(s).append(
-            [Effect("push_status", {"x": 1}, then="shipment_confirmed"), Effect("notify_wms")],
-            order_id=oid,
-            store_id=None,
-            at=T0,
-            extra={"state": "Ready_to_Ship"},
-        )
-        ids = [r.id for r in rows]
+        out = SqlOutboxRepository(s)
+        ids = [
+            out.enqueue(
+                "push_status",
+                {"state": "Ready_to_Ship", "x": 1},
+                at=T0,
+                order_id=oid,
+                then_trigger="shipment_confirmed",
+            ),
+            out.enqueue("notify_wms", {"state": "Ready_to_Ship"}, at=T0, order_id=oid),
+        ]
     with sessions.begin() as s:
         first = s.get(OutboxRow, ids[0])
         assert first is not None
@@ -145,6 +151,7 @@ def test_expired_lease_is_taken_over(db: tuple[Engine, sessionmaker[Session]]) -
         assert SqlOutboxRepository(s).mark_done(eid, at=T0, owner="dead") is False
 
 
+@pytest.mark.slow
 def test_coalescing_keeps_one_pending_row_per_key(
     db: tuple[Engine, sessionmaker[Session]],
 ) -> None:

@@ -58,6 +58,7 @@ def test_empty_inputs_are_refused() -> None:
 
 
 @given(order_ids, keys, st.sampled_from(["OMS", "A", "SHOP2024", "Z9Z9Z9Z9Z9"]))
+@pytest.mark.slow
 def test_numbers_are_valid_for_prestashop_and_self_checking(
     order_id: int, key: str, prefix: str
 ) -> None:

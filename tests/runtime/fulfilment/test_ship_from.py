@@ -3,12 +3,15 @@ the channel spec's ``fulfilment.ship_from``; the spec's sender alone when no sto
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from pypdf import PdfReader
+
 from engine.runtime.effects.base import EffectFailed, OrderInfo
 from engine.runtime.effects.fulfilment import _ship_from
-from engine.runtime.fulfilment.label import ShipFrom
+from engine.runtime.fulfilment.label import ShipFrom, render_label
 from engine.spec.model import FulfilmentSpec
 
 SHOP = {"name": "Boutique Zoë", "address1": "12 rue du Bac", "postcode": "75007", "city": "Paris"}
@@ -68,3 +71,37 @@ def test_the_channel_spec_overrides_field_by_field() -> None:
     )
     bare = _Ctx(_Stores({}), _Channel(FulfilmentSpec()))
     assert _ship_from(bare, _order()) is None  # type: ignore[arg-type]
+
+
+def test_the_sender_keeps_its_country_line() -> None:
+    """Both street lines on one, the state beside the city, the country (read at connect
+    from PS_SHOP_COUNTRY_ID) on a line of its own: the label's four sender lines hold all."""
+    shop = {
+        **SHOP,
+        "address2": "Bât. B",
+        "state": "Île-de-France",
+        "country": "France",
+        "country_iso": "FR",
+        "country_id": "8",
+    }
+    ctx = _Ctx(_Stores({"shop": shop}), _Channel(FulfilmentSpec()))
+    sender = _ship_from(ctx, _order())  # type: ignore[arg-type]
+    assert sender == ShipFrom(
+        "Boutique Zoë", ("12 rue du Bac, Bât. B", "75007 Paris, Île-de-France", "France")
+    )
+    # a store whose country name was not read: its ISO code
+    del shop["country"]
+    iso = _ship_from(_Ctx(_Stores({"shop": shop}), _Channel(FulfilmentSpec())), _order())  # type: ignore[arg-type]
+    assert iso is not None
+    assert iso.lines[-1] == "FR"
+    text = (
+        PdfReader(
+            io.BytesIO(
+                render_label(awb="A1", tracking_id="T1", order_reference="R", ship_from=sender)
+            )
+        )
+        .pages[0]
+        .extract_text()
+    )
+    for line in ("Boutique Zoë", "12 rue du Bac, Bât. B", "75007 Paris, Île-de-France", "France"):
+        assert line in text, line

@@ -17,16 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import service
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
+from engine.runtime.channels.ratelimit import RetryPolicy
 from engine.runtime.db.tables import AuditRow, OrderRow, OutboxRow, ProductRow, ShipmentRow
 from engine.runtime.outbox import AdapterPool, Dispatcher, DispatchStats
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.service import ApplyResult
 from engine.runtime.specs import Bundle
 from engine.runtime.sync import sync_catalog, sync_orders
 from engine.runtime.wms.receiver import WmsReceiver
 from engine.runtime.wms.server import RunningServer, start_in_thread
 from engine.runtime.wms.webhook import create_wms_app
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.sync.support import connected, small_adapter
 
 from .conftest import SECRET

@@ -56,6 +56,7 @@ def _counts(w: World) -> tuple[int, int, int]:
         )
 
 
+@pytest.mark.slow
 def test_the_same_signed_event_three_times_is_one_transition_and_one_store_post(
     w: World,
 ) -> None:
@@ -87,6 +88,7 @@ def test_the_same_signed_event_three_times_is_one_transition_and_one_store_post(
     assert len(w.wms.bodies()) == 1
 
 
+@pytest.mark.slow
 def test_forged_requests_change_nothing_anywhere(w: World) -> None:
     (ext,) = _released(w)
     ref = w.order(ext).reference
@@ -113,6 +115,7 @@ def test_forged_requests_change_nothing_anywhere(w: World) -> None:
     assert w.wms.bodies() == []
 
 
+@pytest.mark.slow
 def test_picked_while_new_is_refused_recorded_and_flagged(w: World) -> None:
     ext = w.orders_in("New")[0]
     order = w.order(ext)
@@ -134,6 +137,7 @@ def _attention(db_url: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, o
     return rows
 
 
+@pytest.mark.slow
 def test_a_store_cancellation_after_packed_is_refused_recorded_and_listed(
     w: World, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_store_cancellation_after_packed_is_refused_recorded_and_listed(
     assert send_event(w.receiver.url, SECRET, "picked", ref)[1]["state"] == "Ready_to_Ship"
 
 
+@pytest.mark.slow
 def test_a_store_cancellation_before_packed_releases_stock_and_tells_the_wms(w: World) -> None:
     (ext,) = _released(w)
     order = w.order(ext)
@@ -178,6 +183,7 @@ def test_a_store_cancellation_before_packed_releases_stock_and_tells_the_wms(w: 
         assert w.store_stock(sku) == now[sku].pushable  # the released units were pushed
 
 
+@pytest.mark.slow
 def test_a_seller_cancellation_is_never_pushed_to_the_store(w: World) -> None:
     (ext,) = _released(w)
     ref = w.order(ext).reference
@@ -193,6 +199,7 @@ def test_a_seller_cancellation_is_never_pushed_to_the_store(w: World) -> None:
     assert pushes == ["push_status"]  # the release's, nothing for the cancellation
 
 
+@pytest.mark.slow
 def test_when_the_store_is_down_the_effects_wait_and_arrive_once_it_is_back(w: World) -> None:
     (ext,) = _released(w)
     ref = w.order(ext).reference
@@ -219,6 +226,7 @@ def test_when_the_store_is_down_the_effects_wait_and_arrive_once_it_is_back(w: W
     assert all(state == "done" for _, state in w.outbox(ext))
 
 
+@pytest.mark.slow
 def test_handover_keeps_the_store_shipped_and_delivered_completes_from_in_transit(
     w: World,
 ) -> None:

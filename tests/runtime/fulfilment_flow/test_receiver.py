@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from engine.runtime import service
@@ -242,6 +243,7 @@ def _post(receiver: RunningServer, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(receiver.url + "/wms/events", content=raw, headers=headers)
 
 
+@pytest.mark.slow
 def test_a_resent_refused_event_gets_the_same_409_and_body_again(
     db: Db, bundle: Bundle, receiver: RunningServer
 ) -> None:

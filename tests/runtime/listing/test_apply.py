@@ -25,9 +25,9 @@ from engine.runtime.listing.drafts import ProductDraft
 from engine.runtime.listing.sample import make_sample_workbook, sample_drafts
 from engine.runtime.listing.target import PrestaShopTarget
 from engine.runtime.listing.workbook import read_workbook
-from engine.runtime.sandbox.images import png_bytes
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import load_bundle
+from sandbox.images import png_bytes
+from sandbox.server import SandboxServer, start_sandbox
 
 BUNDLE = load_bundle()
 
@@ -139,6 +139,7 @@ def assert_store_holds(env: Env, drafts: list[ProductDraft]) -> None:
             assert st.stock_of(pid) == d.stock
 
 
+@pytest.mark.slow
 def test_500_row_import_creates_exactly_the_file_then_reimport_writes_nothing(
     sqlite_env: Env, tmp_path: Path
 ) -> None:
@@ -172,6 +173,7 @@ def test_500_row_import_creates_exactly_the_file_then_reimport_writes_nothing(
     assert env.stats() == before  # not a single request reached the store
 
 
+@pytest.mark.slow
 def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written_for_them(
     env: Env, tmp_path: Path
 ) -> None:
@@ -191,6 +193,7 @@ def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written_for_them
     assert not (skus & bad_skus)
 
 
+@pytest.mark.slow
 def test_a_failed_product_does_not_stop_the_others_and_a_retry_adds_no_duplicate(
     env: Env,
 ) -> None:
@@ -219,6 +222,7 @@ def test_a_failed_product_does_not_stop_the_others_and_a_retry_adds_no_duplicate
     assert_store_holds(env, drafts)
 
 
+@pytest.mark.slow
 def test_products_created_by_an_unrecorded_run_are_adopted_not_duplicated(
     env: Env, tmp_path: Path
 ) -> None:

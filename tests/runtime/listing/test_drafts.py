@@ -158,6 +158,7 @@ def test_generated_drafts_satisfy_every_rule(draft: ProductDraft) -> None:
 
 @settings(max_examples=60)
 @given(items=draft_files())
+@pytest.mark.slow
 def test_yaml_and_json_round_trip(
     tmp_path_factory: pytest.TempPathFactory, items: list[ProductDraft]
 ) -> None:

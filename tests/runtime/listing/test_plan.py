@@ -6,6 +6,7 @@ import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 
 from engine.runtime.listing.drafts import ProductDraft
@@ -31,6 +32,7 @@ def test_second_import_of_the_same_file_is_all_unchanged(tmp_path: Path) -> None
     assert all(v.kind == "unchanged" for c in second for v in c.variants)
 
 
+@pytest.mark.slow
 @given(items=draft_files())
 def test_plan_against_own_snapshot_is_unchanged(items: list[ProductDraft]) -> None:
     store = {d.sku: snapshot_of(d, n) for n, d in enumerate(items, start=1)}

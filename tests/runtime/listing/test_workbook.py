@@ -231,6 +231,7 @@ def test_row_error_renders_as_one_line() -> None:
 
 @settings(max_examples=40)
 @given(drafts=draft_files(), data=st.data())
+@pytest.mark.slow
 def test_round_trip_read_of_written_drafts(
     tmp_path_factory: pytest.TempPathFactory, drafts: list[ProductDraft], data: st.DataObject
 ) -> None:

@@ -16,9 +16,9 @@ from engine.runtime.db.stores import save_store
 from engine.runtime.db.tables import ProductRow
 from engine.runtime.inventory import set_on_hand
 from engine.runtime.outbox import AdapterPool, Dispatcher
-from engine.runtime.sandbox.server import SandboxServer
 from engine.runtime.service import NewLine, NewOrder
 from engine.runtime.specs import Bundle
+from sandbox.server import SandboxServer
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 PS_NAMES = ("Payment accepted", "Processing in progress", "Shipped", "Delivered", "Canceled")

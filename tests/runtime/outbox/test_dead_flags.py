@@ -13,10 +13,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import service
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
+from engine.runtime.channels.ratelimit import RetryPolicy
 from engine.runtime.db.tables import OrderRow, OutboxRow
-from engine.runtime.sandbox.server import start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
+from sandbox.server import start_sandbox
 from tests.runtime.db.support import opened
 
 from .support import T0, dispatcher, import_orders, seed_catalogue, seed_store
@@ -54,6 +54,7 @@ def _order(sessions: sessionmaker[Session], order_id: int) -> OrderRow:
         return row
 
 
+@pytest.mark.slow
 def test_a_dead_status_push_flags_its_order_with_the_reason(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.runtime import service
 from engine.runtime.db.tables import OutboxRow, ProductRow
 from engine.runtime.outbox import DispatchStats, list_entries, retry_dead
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.db.support import opened
 
 from .support import T0, dispatcher, put_count, seed_catalogue, seed_store
@@ -59,6 +59,7 @@ def _simple_and_variant(skus: dict[str, tuple[int, int]]) -> tuple[str, str]:
     return simple, variant
 
 
+@pytest.mark.slow
 def test_stock_set_reaches_the_store_after_one_pass(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -80,6 +81,7 @@ def test_stock_set_reaches_the_store_after_one_pass(
     assert _entries(sessions) == []
 
 
+@pytest.mark.slow
 def test_a_burst_of_1000_changes_to_one_sku_is_one_put(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -125,6 +127,7 @@ def test_a_change_made_while_its_twin_is_leased_is_still_delivered(
     assert put_count(shop) == 2
 
 
+@pytest.mark.slow
 def test_permanent_failures_are_dead_with_the_message_and_retry_brings_them_back(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:

@@ -25,9 +25,9 @@ from starlette.routing import Route
 from engine.runtime import service
 from engine.runtime.db.tables import OrderRow, OutboxRow, ShipmentRow
 from engine.runtime.pricing import set_price
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.wms.server import start_in_thread
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.db.support import opened
 
 from .support import T0, dispatcher, import_orders, put_count, seed_catalogue, seed_store
@@ -160,6 +160,7 @@ def test_the_shipping_chain_reaches_the_store_and_the_wms(
             assert Path(str(shipment.label_path)).parent == tmp_path / "labels"
 
 
+@pytest.mark.slow
 def test_with_store_faults_every_effect_lands_exactly_once(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -185,6 +186,7 @@ def test_with_store_faults_every_effect_lands_exactly_once(
     assert injected.get("timeout", 0) > 0, injected
 
 
+@pytest.mark.slow
 def test_writes_lost_after_commit_are_not_applied_twice(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -214,6 +216,7 @@ def test_writes_lost_after_commit_are_not_applied_twice(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_two_dispatchers_on_postgres_never_deliver_a_row_twice(
     pg_server_url: str, bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -221,7 +224,7 @@ def test_two_dispatchers_on_postgres_never_deliver_a_row_twice(
 
     with (
         opened(fresh_pg_database(pg_server_url)) as (_, sessions),
-        start_sandbox(products=60, orders=5, seed=9, latency_ms=2) as shop,
+        start_sandbox(products=60, orders=5, seed=9, latency_ms=5) as shop,
     ):
         store_id = seed_store(sessions, shop)
         skus = seed_catalogue(sessions, shop, store_id)
@@ -229,10 +232,14 @@ def test_two_dispatchers_on_postgres_never_deliver_a_row_twice(
         for n, sku in enumerate(targets):
             service.set_stock(sessions, bundle, sku, 500 + n, at=T0)
         results: dict[str, Any] = {}
+        # both start draining at the same moment: on a loaded machine one thread could
+        # otherwise drain all 120 rows while the other was still building its dispatcher
+        together = threading.Barrier(2, timeout=60)
 
         def run(owner: str) -> None:
             with dispatcher(sessions, bundle, tmp_path, owner=owner, batch=10) as d:
-                results[owner] = d.drain(timeout=60)
+                together.wait()
+                results[owner] = d.drain(timeout=120)
 
         threads = [threading.Thread(target=run, args=(o,)) for o in ("a", "b")]
         for t in threads:
@@ -250,6 +257,7 @@ def test_two_dispatchers_on_postgres_never_deliver_a_row_twice(
             assert shop.store.stock_of(*skus[sku]) == 500 + n
 
 
+@pytest.mark.slow
 def test_garbled_answers_are_retried_and_nothing_goes_dead(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -269,6 +277,7 @@ def test_garbled_answers_are_retried_and_nothing_goes_dead(
     assert injected.get("malformed", 0) >= 10, injected
 
 
+@pytest.mark.slow
 def test_an_applied_write_whose_answer_is_lost_is_read_back_not_dead_lettered(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:

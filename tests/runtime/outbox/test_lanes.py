@@ -23,10 +23,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import inventory, service
-from engine.runtime.db.repository import SqlOrderRepository, SqlOutboxRepository
+from engine.runtime.db.repository import SqlOutboxRepository
 from engine.runtime.db.tables import OrderLineRow, OrderRow, OutboxRow
-from engine.runtime.sandbox.server import start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
+from sandbox.server import start_sandbox
 from tests.runtime.db.support import opened
 
 from .support import import_orders, seed_catalogue, seed_store
@@ -52,7 +52,9 @@ def _order(sessions: sessionmaker[Session], ref: str) -> int:
     with sessions.begin() as s:
         row = OrderRow(reference=ref, state="New", ordered_at=T0)
         row.lines.append(OrderLineRow(sku="SKU-1", quantity=1))
-        return SqlOrderRepository(s).add(row).id
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 def _two_leases(sessions: sessionmaker[Session], first_limit: int) -> tuple[list[int], list[int]]:
@@ -221,6 +223,7 @@ def _fire(sessions: sessionmaker[Session], bundle: Bundle, order_id: int, trigge
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_two_dispatcher_processes_never_post_an_order_state_twice(
     pg: tuple[Engine, sessionmaker[Session]], bundle: Bundle, tmp_path: Path
 ) -> None:

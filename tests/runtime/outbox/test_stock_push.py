@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import service
 from engine.runtime.db.tables import OutboxRow, ProductRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog
+from sandbox.server import SandboxServer, start_sandbox
 from tests.runtime.db.support import opened
 
 from .support import T0, dispatcher, seed_store
@@ -77,10 +77,11 @@ def _stock_row(shop: SandboxServer, row: ProductRow) -> dict[str, Any]:
 def _cached(sessions: sessionmaker[Session], sku: str) -> dict[str, Any] | None:
     with sessions() as s:
         row = s.scalars(select(ProductRow).where(ProductRow.sku == sku)).one()
-        stock: dict[str, Any] | None = next(iter(row.store_ids.values())).get("stock")
+        stock: dict[str, Any] | None = next(iter(row.store_ids.values())).get("stock_token")
         return stock
 
 
+@pytest.mark.slow
 def test_each_change_is_one_put_and_the_row_keeps_its_other_fields(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ def test_each_change_is_one_put_and_the_row_keeps_its_other_fields(
         assert after["id_shop"] != "0"
 
 
+@pytest.mark.slow
 def test_a_value_back_at_the_cached_quantity_is_read_and_written_only_if_different(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -139,6 +141,7 @@ def _ids(row: ProductRow) -> tuple[int, int]:
     return int(ids["product_id"]), int(ids["combination_id"] or 0)
 
 
+@pytest.mark.slow
 def test_without_a_cached_row_it_reads_once_then_puts_directly(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -148,7 +151,7 @@ def test_without_a_cached_row_it_reads_once_then_puts_directly(
     with sessions.begin() as s:  # a binding written by listing: ids only
         row = s.scalars(select(ProductRow).where(ProductRow.sku == sku)).one()
         row.store_ids = {
-            k: {n: v for n, v in b.items() if n != "stock"} for k, b in row.store_ids.items()
+            k: {n: v for n, v in b.items() if n != "stock_token"} for k, b in row.store_ids.items()
         }
     before = _stock_row(shop, rows[sku])
 
@@ -171,6 +174,7 @@ def test_without_a_cached_row_it_reads_once_then_puts_directly(
     assert {f: after[f] for f in OTHER_FIELDS} == {f: before[f] for f in OTHER_FIELDS}
 
 
+@pytest.mark.slow
 def test_a_gone_or_refused_cached_row_falls_back_to_reading_the_store(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:
@@ -180,7 +184,9 @@ def test_a_gone_or_refused_cached_row_falls_back_to_reading_the_store(
     with sessions.begin() as s:  # a cached row id the store no longer has
         row = s.scalars(select(ProductRow).where(ProductRow.sku == gone)).one()
         key, binding = next(iter(row.store_ids.items()))
-        row.store_ids = {key: {**binding, "stock": {**binding["stock"], "id": 999_999}}}
+        row.store_ids = {
+            key: {**binding, "stock_token": {**binding["stock_token"], "id": 999_999}}
+        }
     # the store switched this row to advanced stock management since the sync
     shop.store.stock_row(*_ids(rows[refused]))["depends_on_stock"] = "1"  # type: ignore[index]
     service.set_stock(sessions, bundle, gone, 33, at=T0)
@@ -200,6 +206,7 @@ def test_a_gone_or_refused_cached_row_falls_back_to_reading_the_store(
     assert int(_stock_row(shop, rows[refused])["quantity"]) != 34
 
 
+@pytest.mark.slow
 def test_small_batches_in_flight_together_deliver_every_change_once(
     db: tuple[Engine, sessionmaker[Session]], bundle: Bundle, shop: SandboxServer, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from engine.runtime.db.tables import (
     ProductRow,
     SyncCursorRow,
 )
-from engine.runtime.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 IMPORTED_STATE_IDS = {2, 3, 4, 5, 6}  # the sandbox's ids of the channel's imported statuses
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime.channels.prestashop.adapter import STOCK_FIELDS
 from engine.runtime.db.tables import InventoryRow, ProductRow, SyncRunRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog
+from sandbox.server import SandboxServer, start_sandbox
 
 from .support import connected, dump, expected_catalog, small_adapter
 
@@ -45,6 +45,7 @@ def _catalog(sessions: sessionmaker[Session]) -> dict[str, tuple[str | None, str
         }
 
 
+@pytest.mark.slow
 def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -69,7 +70,7 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
                 "product_id",
                 "combination_id",
                 "stock_available_id",
-                "stock",
+                "stock_token",
                 "sku_source",
                 "reference",
             }
@@ -81,7 +82,7 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
             # the stock row's full body, cached for push_stock's one-request PUT
             row = sandbox.store.get("stock_availables", ids["stock_available_id"])
             assert row is not None
-            assert ids["stock"] == {
+            assert ids["stock_token"] == {
                 name: (row[name] if name == "location" else int(row[name]))
                 for name in STOCK_FIELDS
             }
@@ -102,6 +103,7 @@ def test_full_sync_imports_exactly_the_store_and_a_rerun_changes_nothing(
             assert runs[0].counts["products_created"] == first.counts["products_created"]
 
 
+@pytest.mark.slow
 def test_store_edits_deactivation_and_deletion_reach_the_oms(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:

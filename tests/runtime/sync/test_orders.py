@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.runtime import service
 from engine.runtime.db.tables import AuditRow, InventoryRow, OrderRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog, sync_orders
+from sandbox.server import SandboxServer, start_sandbox
 
 from .support import connected, dump, expected_orders, small_adapter
 
@@ -46,6 +46,7 @@ def _audits(sessions: sessionmaker[Session]) -> int:
         return int(s.scalar(select(func.count()).select_from(AuditRow)) or 0)
 
 
+@pytest.mark.slow
 def test_backfill_imports_exactly_the_window_and_reruns_change_nothing(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -80,6 +81,7 @@ def test_backfill_imports_exactly_the_window_and_reruns_change_nothing(
         assert _audits(sessions) == audits
 
 
+@pytest.mark.slow
 def test_store_status_changes_fire_their_triggers_once(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -138,6 +140,7 @@ def _ref(sessions: sessionmaker[Session], external_id: str) -> str:
         )
 
 
+@pytest.mark.slow
 def test_each_stream_runs_alone_on_its_own_schedule(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -169,6 +172,7 @@ def test_each_stream_runs_alone_on_its_own_schedule(
         assert state == "Complete"
 
 
+@pytest.mark.slow
 def test_the_first_backfill_adopts_open_orders_without_changing_the_stores_stock(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:

@@ -7,10 +7,6 @@ PrestaShop's configuration keys; listing writes real products in every store lan
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +14,6 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -30,9 +25,9 @@ from engine.runtime.channels.prestashop.connect import probe
 from engine.runtime.channels.prestashop.shop import ShopFacts
 from engine.runtime.db import stores
 from engine.runtime.db.tables import OrderRow, ProductRow, SyncCursorRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog, sync_orders
+from sandbox.server import SandboxServer, start_sandbox
 
 from .support import connected, small_adapter
 
@@ -109,6 +104,7 @@ def _ordered_at(sessions: sessionmaker[Session]) -> dict[str, tuple[datetime, da
         }
 
 
+@pytest.mark.slow
 def test_orders_of_a_shop_east_of_utc_are_ordered_at_their_local_date_in_utc(
     tmp_path: Path, bundle: Bundle
 ) -> None:
@@ -216,6 +212,7 @@ def test_status_changes_in_a_shop_west_of_utc_are_caught_with_their_utc_time(
         adapter.close()
 
 
+@pytest.mark.slow
 def test_a_changed_shop_clock_is_seen_by_the_next_sync(tmp_path: Path, bundle: Bundle) -> None:
     with (
         _shop("Europe/Paris") as shop,
@@ -307,34 +304,3 @@ def test_listing_writes_real_products_in_every_store_language(run) -> None:
         rec = shop.store.tables["products"][made.id]
         assert rec["state"] == "0"
         assert rec["name"][1] == rec["name"][2] == "Old mug"
-
-
-# --------------------------------------------------------------------------- serve
-
-
-def test_sandbox_serve_runs_on_the_shop_clock_it_is_given() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import cli; cli.main()", "sandbox", "serve", "--port", "0",
-         "--products", "3", "--orders", "3", "--timezone", "Asia/Tokyo", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not lines or lines[-1].strip() != "}":
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "no output"
-            lines.append(line)
-        info = json.loads("".join(lines))
-        r = httpx.get(
-            info["api"] + "/configurations",
-            params={"filter[name]": "[PS_TIMEZONE]", "display": "[name,value]"},
-            auth=(info["key"], ""),
-            timeout=10,
-        )
-        assert re.search(r"<value><!\[CDATA\[Asia/Tokyo\]\]></value>", r.text), r.text
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)

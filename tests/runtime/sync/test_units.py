@@ -23,10 +23,10 @@ import cli
 from engine.runtime import service
 from engine.runtime.db.tables import CatalogConflictRow, InventoryRow, OrderRow, ProductRow
 from engine.runtime.inventory import enqueue_stock_push
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
-from engine.runtime.sandbox.store import SandboxStore
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog, sync_orders
+from sandbox.server import SandboxServer, start_sandbox
+from sandbox.store import SandboxStore
 from tests.runtime.outbox.support import dispatcher
 
 from .support import connected, dump, small_adapter
@@ -95,6 +95,7 @@ def _run(url: str, *args: str) -> Any:
     return CliRunner().invoke(cli.omsflow, list(args), env={"OMSFLOW_DATABASE_URL": url})
 
 
+@pytest.mark.slow
 def test_repeated_missing_and_shared_references_all_become_units_named_by_the_rule(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -176,6 +177,7 @@ def test_repeated_missing_and_shared_references_all_become_units_named_by_the_ru
         assert shown["sku_source"] == TEMPLATE
 
 
+@pytest.mark.slow
 def test_two_products_with_one_reference_make_a_listed_conflict_until_fixed(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -222,6 +224,7 @@ def test_two_products_with_one_reference_make_a_listed_conflict_until_fixed(
         assert _units(sessions)[(b, 0)]["sku"] == units[(b, 0)]["sku"]
 
 
+@pytest.mark.slow
 def test_order_lines_map_to_units_by_the_store_ids(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -254,6 +257,7 @@ def test_order_lines_map_to_units_by_the_store_ids(
             assert not any(li.sku in parents for o in orders for li in o.lines)
 
 
+@pytest.mark.slow
 def test_an_order_for_a_product_newer_than_the_catalogue_binds_it_with_its_stock(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -299,6 +303,7 @@ def test_an_order_for_a_product_newer_than_the_catalogue_binds_it_with_its_stock
             assert (level.on_hand, level.reserved, level.on_hand - level.reserved) == (12, 2, 10)
 
 
+@pytest.mark.slow
 def test_stock_goes_to_the_combination_row_and_never_to_the_parent_row(
     db_url: str, sandbox: SandboxServer, bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -343,6 +348,7 @@ def test_stock_goes_to_the_combination_row_and_never_to_the_parent_row(
         assert store.stock_of(pid) == sum(store.stock_of(pid, c) for c in cids)
 
 
+@pytest.mark.slow
 def test_a_combination_added_in_the_store_is_caught_by_the_delta_and_the_stock_row_reread(
     db_url: str, sandbox: SandboxServer, bundle: Bundle, tmp_path: Path
 ) -> None:
@@ -369,7 +375,7 @@ def test_a_combination_added_in_the_store_is_caught_by_the_delta_and_the_stock_r
         assert entry["combinations"] == [made.id]
         # the product's cached row is the one just read (now the store's sum), not the
         # body cached while the product was simple
-        assert entry["stock"]["quantity"] == store.stock_of(pid) == 6
+        assert entry["stock_token"]["quantity"] == store.stock_of(pid) == 6
         assert units[(pid, made.id)]["parent"] == sku
         # the product's own row is never written again; the new combination's is
         puts = sandbox.state.counts.get(("stock_availables", "PUT"), 0)

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from engine.runtime.db.tables import OrderRow
-from engine.runtime.sandbox.server import SandboxServer, start_sandbox
 from engine.runtime.specs import Bundle, load_bundle
 from engine.runtime.sync import sync_catalog, sync_orders
+from sandbox.server import SandboxServer, start_sandbox
 
 from .support import connected, small_adapter
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 RELATED = ("customers", "addresses", "countries", "states", "carriers", "currencies")
+PER_PAGE = ("order_details", "customer_threads")
+"""Read once per page of orders, whatever the page holds (by ``filter[id_order]``)."""
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,7 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.mark.slow
 def test_orders_come_in_whole_from_the_store_records(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:
@@ -77,8 +81,60 @@ def test_orders_come_in_whole_from_the_store_records(
         for resource in RELATED:
             calls = after[("GET", resource)] - before.get(("GET", resource), 0)
             assert 1 <= calls <= pages, (resource, calls, pages)
+        for resource in PER_PAGE:
+            calls = after[("GET", resource)] - before.get(("GET", resource), 0)
+            assert pages - 1 <= calls <= pages, (resource, calls, pages)
+        # messages only for the pages that have a thread; the one tax rate read once
+        messages = after[("GET", "customer_messages")] - before.get(
+            ("GET", "customer_messages"), 0
+        )
+        assert 1 <= messages <= pages
+        assert after[("GET", "taxes")] - before.get(("GET", "taxes"), 0) == 1
 
 
+def test_each_line_has_its_order_details_and_the_order_its_customer_message(
+    db_url: str, sandbox: SandboxServer, bundle: Bundle
+) -> None:
+    """Tax rate, unit weight and EAN-13 from the store's order_details (the rate through
+    its taxes), the checkout message from the order's customer_thread."""
+    store = sandbox.store
+    tables = store.tables
+    with connected(db_url, sandbox, bundle) as (_engine, sessions):
+        adapter = small_adapter(sandbox, bundle, page_size=25)
+        sync_catalog(sessions, bundle, "main", adapter=adapter)
+        sync_orders(sessions, bundle, "main", adapter=adapter, now=NOW)
+        with sessions() as s:
+            rows = s.scalars(select(OrderRow)).all()
+            lines = 0
+            with_message = 0
+            for row in rows:
+                ext = int(row.external_id or 0)
+                for line in row.lines:
+                    detail = tables["order_details"][int(line.external_id or 0)]
+                    assert int(detail["id_order"]) == ext
+                    assert line.extra["weight"] == f"{Decimal(detail['product_weight']):f}"
+                    assert line.extra["tax_rate"] == "20.000"
+                    assert line.extra.get("ean13") == (detail["product_ean13"] or None)
+                    lines += 1
+                threads = [
+                    t for t in tables["customer_threads"].values() if t["id_order"] == str(ext)
+                ]
+                texts = [
+                    m["message"]
+                    for t in threads
+                    for m in tables["customer_messages"].values()
+                    if m["id_customer_thread"] == str(t["id"])
+                ]
+                assert row.extra.get("customer_message") == ("\n\n".join(texts) or None)
+                with_message += bool(texts)
+                if int(row.extra.get("gift") or 0):
+                    assert row.extra["gift_message"] == tables["orders"][ext]["gift_message"]
+            assert lines > len(rows) // 2
+            assert 0 < with_message < len(rows)
+            assert any("Пожалуйста" in (r.extra.get("customer_message") or "") for r in rows)
+
+
+@pytest.mark.slow
 def test_an_address_edited_in_the_store_reaches_the_oms_on_the_changes_stream(
     db_url: str, sandbox: SandboxServer, bundle: Bundle
 ) -> None:

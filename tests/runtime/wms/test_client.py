@@ -140,6 +140,7 @@ def test_failures_map_to_retryable_or_not(
     assert SECRET.reveal() not in str(exc)  # the fake WMS echoes the secret back
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_is_refused_by_the_wms(fake: FakeWms, url: str) -> None:
     with pytest.raises(ChannelAuthFailed, match="OMSFLOW_WMS_SECRET"):
         post_shipping_details(url, Secret("other"), {"awb": "A"})

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml
 import httpx
 
 from engine.errors import (
@@ -32,7 +31,12 @@ from engine.errors import (
     ChannelUnavailable,
 )
 from engine.runtime.channels.prestashop import xml as psxml
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy, TokenBucket
+from engine.runtime.channels.ratelimit import (
+    BudgetSource,
+    LocalBudget,
+    RequestBudget,
+    RetryPolicy,
+)
 from engine.runtime.settings import RedactingFilter, Secret, redact
 
 log = logging.getLogger("omsflow.channels.prestashop")
@@ -114,8 +118,8 @@ def _garbled(response: httpx.Response, exc: ChannelProtocolError) -> bool:
     cause = exc.__cause__
     return (
         200 <= response.status_code < 300
-        and isinstance(cause, ParseError | ValueError)
-        and not isinstance(cause, defusedxml.DefusedXmlException)
+        and isinstance(cause, ValueError)
+        and not isinstance(cause, psxml.DangerousXml)
         and is_webservice_response(response)
         and not looks_like_html(response)
     )
@@ -126,7 +130,8 @@ class PrestaShopClient:
 
     Reads ask for JSON (``Output-Format: JSON``) unless XML is needed (images, the API root,
     read-modify-write PUTs); writes send XML. ``stats`` counts every HTTP attempt per
-    ``(method, resource)``.
+    ``(method, resource)``. ``budgets`` (``engine.runtime.db.budget.SharedBudgets``) makes
+    ``max_concurrency`` and ``rate_limit`` hold across every process sharing that database.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class PrestaShopClient:
         transport: httpx.BaseTransport | None = None,
         channel: str = "prestashop",
         sleep: Callable[[float], None] = time.sleep,
+        budgets: BudgetSource | None = None,
     ) -> None:
         self.key = key if isinstance(key, Secret) else Secret(key)
         RedactingFilter.register(self.key.reveal())
@@ -151,8 +157,13 @@ class PrestaShopClient:
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max(1, int(max_concurrency))
         self._sleep = sleep
-        self._bucket = TokenBucket(*rate_limit, sleep=sleep) if rate_limit else None
-        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        # the store's budget (calls in flight, calls per second): shared by every worker
+        # through the database when ``budgets`` is given, else this process's own
+        self.budget: RequestBudget = (
+            budgets.budget(self.api_url, self.max_concurrency, rate_limit)
+            if budgets is not None
+            else LocalBudget(self.max_concurrency, rate_limit, sleep=sleep)
+        )
         self._stats_lock = threading.Lock()
         self.stats: Counter[tuple[str, str]] = Counter()
         if not verify:
@@ -339,9 +350,8 @@ class PrestaShopClient:
         files: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> httpx.Response:
-        if self._bucket is not None:
-            self._bucket.acquire()
-        with self._slots:
+        with self.budget.slot():
+            self.budget.permit()  # inside the slot: the call starts as soon as it may
             self._count(method, path)
             started = time.monotonic()
             response = self._http.request(
@@ -476,7 +486,7 @@ class PrestaShopClient:
             ) from exc
 
     def xml(self, response: httpx.Response, where: str) -> Element:
-        """The response body as XML (defusedxml), refusing HTML pages and dangerous XML."""
+        """The response body as XML (hardened lxml), refusing HTML pages and dangerous XML."""
         self._check_body(response, where)
         if not response.content.strip():
             raise ChannelProtocolError(

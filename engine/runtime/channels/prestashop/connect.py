@@ -23,8 +23,8 @@ from engine.errors import (
 )
 from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
 from engine.runtime.channels.prestashop.client import FIX_WEBSERVICE, PrestaShopClient
-from engine.runtime.channels.prestashop.ratelimit import RetryPolicy
 from engine.runtime.channels.prestashop.shop import ShopFacts
+from engine.runtime.channels.ratelimit import RetryPolicy
 from engine.runtime.settings import Secret
 
 METHODS = ("get", "put", "post", "patch", "delete", "head")

@@ -7,18 +7,30 @@ list. ``to_mapping()`` gives PrestaShop field names for ``core.map_record`` (cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import ChannelProtocolError
+
+R = TypeVar("R")
 
 # --------------------------------------------------------------------------- coercion
 
 
 def as_int(value: Any, default: int = 0) -> int:
     """PrestaShop ints arrive as int, ``"12"``, ``""``/missing (falsy, dropped) or ``None``."""
+    kind = type(value)
+    if kind is int:  # the common cases first: a catalogue page calls this ~50 times a product
+        return value  # type: ignore[no-any-return]
+    if kind is str and value:
+        try:
+            return int(value)  # int() itself allows surrounding whitespace
+        except ValueError:
+            pass
     if value is None or value == "" or value is False:
         return default
     if value is True:
@@ -39,7 +51,7 @@ def as_decimal(value: Any) -> Decimal:
     if value is None or value == "" or value is False:
         return Decimal(0)
     try:
-        return Decimal(str(value).strip())
+        return Decimal((value if type(value) is str else str(value)).strip())
     except InvalidOperation as exc:
         raise ChannelProtocolError(f"prestashop: expected a decimal, got {value!r}") from exc
 
@@ -52,6 +64,8 @@ def as_bool(value: Any) -> bool:
 
 
 def as_str(value: Any) -> str:
+    if type(value) is str:  # the common case
+        return value
     if value is None or value is False:
         return ""
     if isinstance(value, list):
@@ -75,7 +89,11 @@ def language_values(value: Any) -> dict[int, str]:
 def language_value(value: Any, language_id: int | None = None) -> str:
     """One language of a multilingual value: ``language_id`` if present, else the first
     non-empty one, else ``""``."""
-    values = language_values(value)
+    return _pick_language(language_values(value), language_id)
+
+
+def _pick_language(values: Mapping[int, str], language_id: int | None) -> str:
+    """``language_value`` of values already split by ``language_values``."""
     if language_id is not None and values.get(language_id):
         return values[language_id]
     for text in values.values():
@@ -90,7 +108,14 @@ def assoc_ids(data: Mapping[str, Any], name: str) -> tuple[int, ...]:
     items = assocs.get(name) if isinstance(assocs, Mapping) else None
     if not items:
         return ()
-    return tuple(as_int(item.get("id")) for item in items if isinstance(item, Mapping))
+    # (a decoded page's items are plain dicts: no ABC check for those)
+    return tuple(
+        [
+            as_int(item.get("id"))
+            for item in items
+            if type(item) is dict or isinstance(item, Mapping)
+        ]
+    )
 
 
 def assoc_items(data: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
@@ -265,11 +290,7 @@ class Order:
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.rest)
-        out.update(
-            (name, getattr(self, name))
-            for name in self.__dataclass_fields__
-            if name not in {"rows", "rest", "related"}
-        )
+        out.update({name: getattr(self, name) for name in _ORDER_OWN})
         out["order_rows"] = [row.to_mapping() for row in self.rows]
         out.update(self.related)
         return out
@@ -355,6 +376,10 @@ class Category:
             child_ids=assoc_ids(d, "categories"),
         )
 
+    @property
+    def parent_id(self) -> int:
+        return self.id_parent
+
     def to_mapping(self) -> dict[str, Any]:
         out = dict(vars(self))
         out["child_ids"] = list(self.child_ids)
@@ -432,6 +457,10 @@ class ProductOptionValue:
             position=as_int(d.get("position")),
         )
 
+    @property
+    def option_id(self) -> int:
+        return self.id_attribute_group
+
     def to_mapping(self) -> dict[str, Any]:
         return dict(vars(self))
 
@@ -471,10 +500,11 @@ class Product:
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any], language_id: int | None = None) -> Product:
+        names = language_values(d.get("name"))
         return cls(
             id=as_int(d.get("id")),
             reference=as_str(d.get("reference")),
-            name=language_value(d.get("name"), language_id),
+            name=_pick_language(names, language_id),
             price=as_decimal(d.get("price")),
             active=as_bool(d.get("active")),
             id_manufacturer=as_int(d.get("id_manufacturer")),
@@ -494,18 +524,18 @@ class Product:
                 StockRef(as_int(i.get("id")), as_int(i.get("id_product_attribute")))
                 for i in assoc_items(d, "stock_availables")
             ),
-            names=language_values(d.get("name")),
+            names=names,
             rest=_rest(cls, d),
         )
 
-    def to_mapping(self) -> dict[str, Any]:
+    def to_mapping(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The product's fields by PrestaShop name (``names``: only those, for a mapping
+        that reads a few of ~80)."""
+        if names is not None:
+            return _project(self, names, _PRODUCT_OWN, _PRODUCT_LISTS)
         out = dict(self.rest)
-        out.update(
-            (name, getattr(self, name))
-            for name in self.__dataclass_fields__
-            if name not in {"stock_refs", "names", "rest"}
-        )
-        for key in ("category_ids", "combination_ids", "image_ids", "option_value_ids"):
+        out.update((name, getattr(self, name)) for name in _PRODUCT_OWN)
+        for key in _PRODUCT_LISTS:
             out[key] = list(out[key])
         return out
 
@@ -547,7 +577,10 @@ class Combination:
             rest=_rest(cls, d),
         )
 
-    def to_mapping(self) -> dict[str, Any]:
+    def to_mapping(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The combination's fields by PrestaShop name (``names``: only those)."""
+        if names is not None:
+            return _project(self, names, _COMBINATION_OWN, _COMBINATION_LISTS)
         out = {**self.rest, **vars(self)}
         out.pop("rest", None)
         out["option_value_ids"] = list(self.option_value_ids)
@@ -583,19 +616,47 @@ class StockAvailable:
             location=as_str(d.get("location")),
         )
 
+    @property
+    def combination_id(self) -> int:
+        return self.id_product_attribute
+
+    @property
+    def token(self) -> dict[str, Any]:
+        """The stock token a binding keeps (``port.StockToken``): the row's complete
+        writable body (``adapter.STOCK_FIELDS``, JSON-safe), so ``push_stock`` can PUT it
+        without reading the row first."""
+        return {
+            "id": self.id,
+            "id_product": self.id_product,
+            "id_product_attribute": self.id_product_attribute,
+            "id_shop": self.id_shop,
+            "id_shop_group": self.id_shop_group,
+            "quantity": self.quantity,
+            "depends_on_stock": int(self.depends_on_stock),
+            "out_of_stock": self.out_of_stock,
+            "location": self.location,
+        }
+
     def to_mapping(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
 @dataclass(frozen=True)
 class CatalogItem:
-    """One product as the catalogue read returns it: the product, its combinations, its
-    stock rows (product-level and per combination) and the cover image URL."""
+    """One product as the catalogue read returns it (a ``port.CatalogEntry``): the
+    product, its combinations, its stock rows (product-level and per combination) and the
+    cover image URL."""
 
     product: Product
     combinations: tuple[Combination, ...]
     stock: tuple[StockAvailable, ...]
     cover_image_url: str | None
+    api_url: str = ""
+    """The webservice's root (``https://shop/api``): images are under it."""
+
+    def image_url(self, image_id: int) -> str:
+        """``{api}/images/products/<id>/<image_id>`` (needs the key to fetch)."""
+        return f"{self.api_url}/images/products/{self.product.id}/{image_id}"
 
     def quantity(self, combination_id: int = 0) -> int | None:
         for row in self.stock:
@@ -607,8 +668,68 @@ class CatalogItem:
 def _rest(cls: Any, d: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of ``d`` the record ``cls`` does not type (a store's other fields, its
     modules' fields), as the store sent them: ``to_mapping`` hands them to the mappings."""
-    typed = set(cls.__dataclass_fields__)
-    return {k: v for k, v in d.items() if k not in typed and k != "associations"}
+    typed = _typed_fields(cls)
+    return {k: v for k, v in d.items() if k not in typed}
+
+
+@functools.cache
+def _typed_fields(cls: Any) -> frozenset[str]:
+    return frozenset((*cls.__dataclass_fields__, "associations"))
+
+
+_ORDER_OWN = tuple(n for n in Order.__dataclass_fields__ if n not in {"rows", "rest", "related"})
+_PRODUCT_OWN = tuple(
+    n for n in Product.__dataclass_fields__ if n not in {"stock_refs", "names", "rest"}
+)
+_PRODUCT_LISTS = frozenset({"category_ids", "combination_ids", "image_ids", "option_value_ids"})
+_COMBINATION_OWN = tuple(n for n in Combination.__dataclass_fields__ if n != "rest")
+_COMBINATION_LISTS = frozenset({"option_value_ids", "image_ids"})
+
+
+def _project(
+    record: Any, names: Iterable[str], own: Sequence[str], lists: frozenset[str]
+) -> dict[str, Any]:
+    """``record.to_mapping()`` restricted to ``names`` (absent names stay absent)."""
+    out: dict[str, Any] = {}
+    rest = record.rest
+    for name in names:
+        if name in own:
+            value = getattr(record, name)
+            out[name] = list(value) if name in lists else value
+        elif name in rest:
+            out[name] = rest[name]
+    return out
+
+
+def with_fields(record: R, **changes: Any) -> R:
+    """``dataclasses.replace(record, **changes)`` for these records (frozen, every field
+    set by ``__init__``, nothing run after it): the fields copied as they are, without
+    ``replace``'s per-call field walk and ``__init__`` (a page of orders does this for
+    each order and each of its rows). Any other class goes through ``replace``."""
+    cls: Any = type(record)
+    if not _plain_record(cls):
+        return dataclasses.replace(record, **changes)  # type: ignore[type-var]
+    fields = cls.__dataclass_fields__
+    for name in changes:
+        if name not in fields:  # replace's error for an unknown field
+            return dataclasses.replace(record, **changes)  # type: ignore[type-var]
+    new: R = object.__new__(cls)
+    state = new.__dict__
+    state.update(record.__dict__)
+    state.update(changes)
+    return new
+
+
+@functools.cache
+def _plain_record(cls: Any) -> bool:
+    """A frozen dataclass whose instances hold exactly their fields, all set by
+    ``__init__`` (no ``__post_init__``, ``InitVar``, ``init=False`` field or slots)."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__slots__"):
+        return False
+    if hasattr(cls, "__post_init__") or not getattr(cls, "__dataclass_params__").frozen:  # noqa: B009
+        return False
+    fields = dataclasses.fields(cls)  # (ClassVar and InitVar pseudo-fields left out)
+    return len(fields) == len(cls.__dataclass_fields__) and all(f.init for f in fields)
 
 
 def records_of(cls: Any, items: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -56,6 +56,7 @@ RESOURCES = (
     "order_histories",
     "customers",
     "addresses",
+    "order_details",
 )
 """The resources bundled (and read live): every one a mapping role names."""
 
@@ -234,6 +235,26 @@ ADDRESS_READS: Mapping[str, Mapping[str, Any]] = {
 order's language), the state's name and ISO code (from ``countries`` and ``states``)."""
 
 
+ORDER_READS: Mapping[str, Mapping[str, Any]] = {
+    "customer_message": {"type": "text", "read_only": True},
+}
+"""What the adapter adds to an order's fields: what the customer wrote about it (the
+``customer_messages`` of its ``customer_threads``)."""
+
+DETAIL_READS: Mapping[str, Mapping[str, Any]] = {
+    "tax_rate": {"type": "decimal", "read_only": True},
+}
+"""What the adapter adds to an order row's ``detail`` (its ``order_details`` record): the
+tax rate, which PrestaShop hides from the webservice (read from the detail's ``taxes``)."""
+
+
+def _row_detail(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``detail`` association of an order row: the ``order_details`` fields and
+    ``DETAIL_READS``."""
+    details = resources.get("order_details") or {}
+    return {"fields": {**details.get("fields", {"id": {"type": "id"}}), **DETAIL_READS}}
+
+
 def order_reads(resources: Mapping[str, Any]) -> dict[str, Any]:
     """The associations the adapter puts onto each order it reads (read in bulk per page of
     orders, ``PrestaShopAdapter.with_related``): ``customer`` (the customers record),
@@ -262,7 +283,16 @@ def store_side(data: Mapping[str, Any], label: str, *, live: bool = False) -> St
     resources = dict(data["resources"])
     if "orders" in resources:
         orders = dict(resources["orders"])
-        orders["associations"] = {**order_reads(resources), **orders.get("associations", {})}
+        assocs = {**order_reads(resources), **orders.get("associations", {})}
+        if "order_rows" in assocs:  # each row has its order_details record as `detail`
+            rows = dict(assocs["order_rows"])
+            rows["associations"] = {
+                **rows.get("associations", {}),
+                "detail": _row_detail(resources),
+            }
+            assocs["order_rows"] = rows
+        orders["associations"] = assocs
+        orders["fields"] = {**orders.get("fields", {}), **ORDER_READS}
         resources["orders"] = orders
     if "addresses" in resources:  # address_in reads the addresses the adapter completed
         addresses = dict(resources["addresses"])

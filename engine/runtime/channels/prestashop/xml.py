@@ -1,5 +1,6 @@
-"""PrestaShop webservice XML: parse what a store sends (defusedxml, no DTD/entities) into the
-same plain shape as its JSON output, and build the ``<prestashop>`` write envelopes.
+"""PrestaShop webservice XML: parse what a store sends (hardened lxml: no DTD, no entities, no
+network, no huge trees; a DOCTYPE is refused) into the same plain shape as its JSON output, and
+build the ``<prestashop>`` write envelopes.
 
 The normalised shape (shared with JSON output so records are built once):
 
@@ -15,15 +16,16 @@ Write bodies follow the recorded requests (``samples/*.request.xml``): an XML de
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any, cast
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
 
-import defusedxml
-import defusedxml.ElementTree as DET
+from lxml import etree
 
 from engine.errors import ChannelProtocolError
 
@@ -35,20 +37,88 @@ _LANGUAGE = "language"
 _ASSOCIATIONS = "associations"
 
 
+class DangerousXml(ValueError):
+    """A document carrying a DTD (a ``<!DOCTYPE …>``): entity declarations, external subsets
+    and their references are what billion-laughs and XXE attacks are made of; a webservice
+    answer never has one, so any is refused before a value is read."""
+
+
+class MalformedXml(ValueError):
+    """A document that does not parse (cut, garbled, not XML)."""
+
+
+_SPACE = re.compile(rb"[ \t\r\n]*")
+
+
+def _doctype_in_prolog(data: bytes) -> bool:
+    """Whether a ``<!DOCTYPE`` comes before the root element (after a BOM, the XML
+    declaration, comments, processing instructions, space): a linear scan, no backtracking."""
+    i = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        match = _SPACE.match(data, i)
+        i = match.end() if match else i
+        if data.startswith(b"<!DOCTYPE", i):
+            return True
+        for start, end in ((b"<!--", b"-->"), (b"<?", b"?>")):
+            if data.startswith(start, i):
+                close = data.find(end, i + len(start))
+                if close < 0:
+                    return False
+                i = close + len(end)
+                break
+        else:
+            return False
+
+
+_parsers = threading.local()  # an lxml parser must not be shared between threads
+
+
+def _parser() -> Any:
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,  # an entity reference stays a reference, never expanded
+            no_network=True,  # no DTD, entity or XInclude is fetched over the network
+            load_dtd=False,  # no external DTD subset is read (file or network)
+            dtd_validation=False,
+            huge_tree=False,  # libxml2's limits on depth, text node size and amplification
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+        )
+        _parsers.parser = parser
+    return parser
+
+
+def _refuse_doctype(where: str) -> None:
+    raise ChannelProtocolError(
+        f"prestashop: refused dangerous XML in {where} (a DOCTYPE: DTDs and entities are "
+        "not accepted from a store)"
+    ) from DangerousXml("DOCTYPE")
+
+
 def parse_xml(body: bytes | str, *, where: str = "response") -> Element:
-    """Parse XML from a store; DTDs, entity declarations and external references are refused
-    (billion laughs, XXE) as ``ChannelProtocolError``, like malformed XML."""
+    """Parse XML from a store; a DTD (entity declarations, external references: billion
+    laughs, XXE) is refused as ``ChannelProtocolError`` ("refused dangerous XML"), like
+    malformed XML ("malformed XML"); the cause is ``DangerousXml`` / ``MalformedXml``.
+
+    The tree is lxml's; it offers the read API of ``xml.etree`` (``tag``, ``text``, ``get``,
+    ``find``, ``iter``, iteration over children), which is all this package uses of it."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    # A DOCTYPE is refused before libxml2 reads its declarations; the check after the parse
+    # is the backstop (a prolog in another encoding than UTF-8), safe either way: entities are
+    # never expanded nor fetched by this parser.
+    if _doctype_in_prolog(data):
+        _refuse_doctype(where)
     try:
-        root = DET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DefusedXmlException as exc:
-        raise ChannelProtocolError(
-            f"prestashop: refused dangerous XML in {where} ({type(exc).__name__})"
-        ) from exc
-    except ParseError as exc:
-        raise ChannelProtocolError(f"prestashop: malformed XML in {where} ({exc})") from exc
-    if not isinstance(root, Element):  # pragma: no cover - defusedxml always returns Element
-        raise ChannelProtocolError(f"prestashop: no XML document in {where}")
-    return root
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        cause = MalformedXml(str(exc))
+        raise ChannelProtocolError(f"prestashop: malformed XML in {where} ({exc})") from cause
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        _refuse_doctype(where)
+    return cast(Element, root)
 
 
 def _text(el: Element) -> str:

@@ -1,3 +1,0 @@
-"""engine/runtime/sandbox."""
-
-from __future__ import annotations
