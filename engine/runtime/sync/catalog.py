@@ -83,6 +83,7 @@ from .common import (
     ItemRate,
     StoreTarget,
     SyncReport,
+    ctrl_c_after_block,
     fewer_collections,
     load_store,
     read_cursor,
@@ -975,15 +976,18 @@ def sync_catalog(
                 limiter.take(sum(1 + len(i.combinations) for i in page))
                 hi = max(i.product.id for i in page)
                 max_seen = _max_date(max_seen, page) or ""
-                with sessions.begin() as session:
-                    sync.apply_page(session, page, report)
-                    sync.mark_missing(session, after, hi, {i.product.id for i in page}, report)
-                    write_cursor(session, store.id, FULL_CURSOR, f"{hi}|{run_started}|{max_seen}")
-                    report.add("products_seen", len(page))
-                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                    save_run_counts(session, report.run_id, report.counts)
+                with ctrl_c_after_block():  # a committed page is always counted
+                    with sessions.begin() as session:
+                        sync.apply_page(session, page, report)
+                        sync.mark_missing(session, after, hi, {i.product.id for i in page}, report)
+                        write_cursor(
+                            session, store.id, FULL_CURSOR, f"{hi}|{run_started}|{max_seen}"
+                        )
+                        report.add("products_seen", len(page))
+                        report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                        save_run_counts(session, report.run_id, report.counts)
+                    progress.advance("products", len(page))
                 after = hi
-                progress.advance("products", len(page))
             with sessions.begin() as session:
                 sync.mark_missing(session, after, None, set(), report)
                 sync.record_conflicts(session, report)
@@ -1006,12 +1010,13 @@ def sync_catalog(
                 limiter.take(sum(1 + len(i.combinations) for i in page))
                 max_seen = _max_date(max_seen, page) or ""
                 seen.update(i.product.id for i in page)
-                with sessions.begin() as session:
-                    sync.apply_page(session, page, report)
-                    report.add("products_seen", len(page))
-                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                    save_run_counts(session, report.run_id, report.counts)
-                progress.advance("products (changed)", len(page))
+                with ctrl_c_after_block():
+                    with sessions.begin() as session:
+                        sync.apply_page(session, page, report)
+                        report.add("products_seen", len(page))
+                        report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                        save_run_counts(session, report.run_id, report.counts)
+                    progress.advance("products (changed)", len(page))
             # a combination added to a product leaves the product's date_upd as it was
             # (PrestaShop's Combination::add): products with combinations newer than every
             # bound one are read again, so their units are bound and their cached stock
@@ -1020,12 +1025,13 @@ def sync_catalog(
             for chunk in (grown[i : i + 100] for i in range(0, len(grown), 100)):
                 page = adapter.get_products(chunk)  # gone products are left out
                 limiter.take(sum(1 + len(i.combinations) for i in page))
-                with sessions.begin() as session:
-                    sync.apply_page(session, page, report)
-                    report.add("products_seen", len(page))
-                    report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                    save_run_counts(session, report.run_id, report.counts)
-                progress.advance("products (changed)", len(page))
+                with ctrl_c_after_block():
+                    with sessions.begin() as session:
+                        sync.apply_page(session, page, report)
+                        report.add("products_seen", len(page))
+                        report.add("combinations_seen", sum(len(i.combinations) for i in page))
+                        save_run_counts(session, report.run_id, report.counts)
+                    progress.advance("products (changed)", len(page))
             with sessions.begin() as session:
                 sync.record_conflicts(session, report)
                 write_cursor(

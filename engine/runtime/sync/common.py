@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -233,6 +234,32 @@ default: 700)."""
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_saved: tuple[int, ...] | None = None
+
+
+@contextmanager
+def ctrl_c_after_block() -> Iterator[None]:
+    """Run the block with Ctrl-C held until it ends: a SIGINT inside is raised as
+    ``KeyboardInterrupt`` when the block is done, so a page's commit and the count of what
+    was saved happen together or not at all (Ctrl-C between them would report a committed
+    page as unsaved). A second SIGINT inside raises at once, as usual, for a commit that
+    hangs. Outside the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    held: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 @contextmanager

@@ -51,6 +51,7 @@ from engine.runtime.db.tables import (
 from .common import (
     StoreTarget,
     SyncReport,
+    ctrl_c_after_block,
     fewer_collections,
     load_store,
     parse_ps_date,
@@ -595,12 +596,13 @@ def sync_orders(
             for page in read_ahead(sync.with_related(adapter, p) for p in pages):
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
                 sync.bind_new_units(sessions, adapter, page, report)
-                with sessions.begin() as session:
-                    sync.apply_page(session, page, report, at=now)
-                    write_cursor(session, store.id, NEW_CURSOR, str(max(o.id for o in page)))
-                    write_cursor(session, store.id, FLOOR_CURSOR, floor)
-                    save_run_counts(session, report.run_id, report.counts)
-                progress.advance("orders (new)", len(page))
+                with ctrl_c_after_block():  # a committed page is always counted
+                    with sessions.begin() as session:
+                        sync.apply_page(session, page, report, at=now)
+                        write_cursor(session, store.id, NEW_CURSOR, str(max(o.id for o in page)))
+                        write_cursor(session, store.id, FLOOR_CURSOR, floor)
+                        save_run_counts(session, report.run_id, report.counts)
+                    progress.advance("orders (new)", len(page))
             progress.finish("orders (new)")
 
         # -- status changes (date_upd; the cursor advances when the stream is done, and is
@@ -615,10 +617,11 @@ def sync_orders(
                 max_seen = max([max_seen, *(o.date_upd or "" for o in page)])
                 page = sync.with_related(adapter, page)
                 sync.bind_new_units(sessions, adapter, page, report)
-                with sessions.begin() as session:
-                    sync.apply_page(session, page, report, at=now)
-                    save_run_counts(session, report.run_id, report.counts)
-                progress.advance("orders (status changes)", len(page))
+                with ctrl_c_after_block():
+                    with sessions.begin() as session:
+                        sync.apply_page(session, page, report, at=now)
+                        save_run_counts(session, report.run_id, report.counts)
+                    progress.advance("orders (status changes)", len(page))
             progress.finish("orders (status changes)")
         # the store's clock at the start of the run (its Date header; ``now`` only for a
         # store that sends none) and the newest date_upd seen, less the overlap
