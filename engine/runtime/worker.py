@@ -260,20 +260,26 @@ class Worker:
 
     def run(self, *, install_signals: bool = True) -> int:
         """Start, wait for SIGTERM/SIGINT (or the end of ``--once``), shut down; exit code."""
-        if install_signals:
-            self._install_signals()
-        self.start()
+        previous = self._install_signals() if install_signals else {}
         try:
-            while not self.stop_event.is_set():
-                if self.options.once and all(not t.is_alive() for t in self._threads):
-                    break
-                self.stop_event.wait(0.2)
+            self.start()
+            try:
+                while not self.stop_event.is_set():
+                    if self.options.once and all(not t.is_alive() for t in self._threads):
+                        break
+                    self.stop_event.wait(0.2)
+            finally:
+                self.stop_event.set()
+                self.join()
         finally:
-            self.stop_event.set()
-            self.join()
+            # a stopped worker's handler would swallow the process's next Ctrl-C
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return 1 if self.errors else 0
 
-    def _install_signals(self) -> None:
+    def _install_signals(self) -> dict[int, Any]:
+        """Stop on SIGTERM and SIGINT; the handlers they had before, to put back."""
+
         def handler(signum: int, _frame: FrameType | None) -> None:
             log.info(
                 "signal received; finishing work in flight",
@@ -281,8 +287,9 @@ class Worker:
             )
             self.stop_event.set()
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        return {
+            signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)
+        }
 
     # ------------------------------------------------------------------ scheduler
 
@@ -315,8 +322,19 @@ class Worker:
         """Run one claimed job and settle its schedule row; returns ok | failed | released."""
         factory = self._factory()
         fn = self.jobs().get(claim.job)
-        if fn is None or self.stop_event.is_set():
+        if self.stop_event.is_set():
             scheduler.release(factory, claim)
+            return "released"
+        if fn is None:
+            # a job this worker does not know (a newer worker's, sharing the database): left
+            # due again at its next interval, not claimed back at once in a busy loop
+            scheduler.retry_later(
+                factory, claim, now=self.clock(), delay_seconds=claim.interval_seconds
+            )
+            log.warning(
+                "job unknown to this worker; left for its next interval",
+                extra={"store": claim.store_name, "job": claim.job},
+            )
             return "released"
         started = self.clock()
         with factory() as session:

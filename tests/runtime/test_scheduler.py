@@ -216,3 +216,30 @@ def test_worker_runs_due_jobs_and_a_failure_is_retried_not_counted(
     assert jobs[scheduler.NEW_ORDERS].last_run_at == T0
     assert st.to_json()["outbox"]["pending"] == 0
     assert any("status_changes" in line and "LAG" in line for line in status.render(st))
+
+
+def test_a_worker_puts_back_the_signal_handlers_it_found(
+    db_url: str, factory: sessionmaker[Session], bundle: Bundle
+) -> None:
+    """Run in a process that goes on (an embedding, a test), a stopped worker must not keep
+    its SIGINT handler: it would set a stop flag nobody reads and swallow the next Ctrl-C."""
+    import signal
+
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    before = {s: signal.signal(s, mine) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker = Worker(
+            Settings(database_url=db_url),
+            bundle,
+            WorkerOptions(once=True, dispatch=False),
+            jobs={scheduler.CATALOG: lambda ctx: {"read": 0}},
+            clock=lambda: T0,
+        )
+        assert worker.run() == 0  # (the jobs it does not know: left for their next interval)
+        assert signal.getsignal(signal.SIGINT) is mine
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -7,50 +7,67 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from engine.runtime.sync.common import ctrl_c_after_block
 
 
+@pytest.fixture(autouse=True)
+def default_sigint() -> Iterator[None]:
+    """Python's own Ctrl-C handler while each test runs (an earlier test in the process may
+    have left another one installed), put back as it was afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _sigint_self() -> None:
     os.kill(os.getpid(), signal.SIGINT)
+
+
+def _page(done: list[str], *, sigints: int = 0, fail: bool = False) -> None:
+    """A page's commit and count inside the block, with ``sigints`` Ctrl-Cs after the commit."""
+    with ctrl_c_after_block():
+        done.append("commit")
+        for _ in range(sigints):
+            _sigint_self()
+            done.append("after a sigint")
+        if fail:
+            raise ValueError("commit failed")
+        done.append("count")
 
 
 def test_a_sigint_inside_is_raised_when_the_block_ends() -> None:
     done: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        with ctrl_c_after_block():
-            _sigint_self()
-            done.append("commit")
-            done.append("count")
-    assert done == ["commit", "count"]
+        _page(done, sigints=1)
+    assert done == ["commit", "after a sigint", "count"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_second_sigint_inside_raises_at_once() -> None:
     done: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        with ctrl_c_after_block():
-            _sigint_self()
-            done.append("first")
-            _sigint_self()
-            done.append("never")
-    assert done == ["first"]
+        _page(done, sigints=2)
+    assert done == ["commit", "after a sigint"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_no_sigint_no_interrupt_and_the_handler_is_put_back() -> None:
-    previous = signal.getsignal(signal.SIGINT)
-    with ctrl_c_after_block():
-        pass
-    assert signal.getsignal(signal.SIGINT) is previous
+    done: list[str] = []
+    _page(done)
+    assert done == ["commit", "count"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_an_error_inside_is_raised_as_it_is() -> None:
-    with pytest.raises(ValueError):
-        with ctrl_c_after_block():
-            raise ValueError("commit failed")
+    done: list[str] = []
+    with pytest.raises(ValueError, match="commit failed"):
+        _page(done, fail=True)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -59,9 +76,9 @@ def test_outside_the_main_thread_it_changes_nothing() -> None:
 
     def run() -> None:
         with ctrl_c_after_block():
-            seen.append("ran")
+            seen.append(signal.getsignal(signal.SIGINT))
 
     t = threading.Thread(target=run)
     t.start()
     t.join()
-    assert seen == ["ran"]
+    assert seen == [signal.default_int_handler]
