@@ -155,3 +155,56 @@ def test_a_first_image_the_store_fails_leaves_no_cover_without_a_picture(rps) ->
     image_id = adapter.upload_image(product.id, "a.png", png_bytes(7), "image/png", first=True)
     covers = rps.sql(f"SELECT id_image, cover FROM ps_image WHERE id_product={product.id}")
     assert covers == [[str(image_id), "1"]]
+
+
+@contextmanager
+def stock_rows_refused(rps) -> Iterator[None]:
+    """Every new ``stock_available`` row refused by the database (a trigger): the store's
+    SQL error answers 500 after the combination's own rows are written (``Combination::add``
+    writes its stock row last, as ``Product::add`` does). The translation-cache fault does not
+    reach combinations, whose hooks translate nothing."""
+    rps.sql(
+        "CREATE TRIGGER omsflow_test_no_stock BEFORE INSERT ON ps_stock_available FOR EACH ROW "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'omsflow test: no stock rows'"
+    )
+    try:
+        yield
+    finally:
+        rps.sql("DROP TRIGGER IF EXISTS omsflow_test_no_stock")
+
+
+def _combination_rows(rps, product_id: int, sku: str) -> list[list[str]]:
+    return rps.sql(
+        "SELECT a.id_product_attribute, s.quantity FROM ps_product_attribute a "
+        "LEFT JOIN ps_stock_available s ON s.id_product = a.id_product "
+        "AND s.id_product_attribute = a.id_product_attribute "
+        f"WHERE a.id_product={product_id} AND a.reference='{sku}'"
+    )
+
+
+def test_a_combination_the_store_fails_half_way_is_undone(rps) -> None:
+    """The combination path of the undo-and-resend loop, on the real store: three POSTs each
+    leave a combination with no stock row; each is deleted, the error is raised, and once the
+    store takes stock rows again the next create makes exactly one, with its stock row."""
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+
+    adapter = PrestaShopAdapter(PrestaShopClient(rps.url, rps.key, timeout=60))
+    product = adapter.create_product(name="Sized", reference="COMBO-HALF", price="3")
+    client = PrestaShopClient(rps.url, rps.key, timeout=60)
+    raw = (
+        b'<?xml version="1.0" encoding="UTF-8"?><prestashop><combination>'
+        b"<id_product>%d</id_product><reference>COMBO-RAW</reference>"
+        b"<minimal_quantity>1</minimal_quantity></combination></prestashop>" % product.id
+    )
+    with stock_rows_refused(rps):
+        # the fault is real: the store answers 500 and keeps the combination, stockless
+        with pytest.raises(Exception, match="500"):
+            client.post_xml("combinations", raw)
+        raw_rows = _combination_rows(rps, product.id, "COMBO-RAW")
+        assert [row[1] for row in raw_rows] == ["NULL"], raw_rows
+        with pytest.raises(Exception, match="500"):
+            adapter.create_combination(product_id=product.id, reference="COMBO-HALF-S")
+    assert _combination_rows(rps, product.id, "COMBO-HALF-S") == []
+    made = adapter.create_combination(product_id=product.id, reference="COMBO-HALF-S")
+    rows = _combination_rows(rps, product.id, "COMBO-HALF-S")
+    assert rows == [[str(made.id), "0"]], rows
