@@ -242,11 +242,16 @@ def ctrl_c_after_block() -> Iterator[None]:
     ``KeyboardInterrupt`` when the block is done, so a page's commit and the count of what
     was saved happen together or not at all (Ctrl-C between them would report a committed
     page as unsaved). A second SIGINT inside raises at once, as usual, for a commit that
-    hangs. Outside the main thread: no change."""
+    hangs. Only Python's own Ctrl-C handler is held: where SIGINT is ignored (a background
+    job of a script) or handled otherwise (``omsflow run``'s graceful stop), and outside the
+    main thread, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield
+        return
     held: list[int] = []
 
     def hold(signum: int, frame: Any) -> None:

@@ -82,3 +82,28 @@ def test_outside_the_main_thread_it_changes_nothing() -> None:
     t.start()
     t.join()
     assert seen == [signal.default_int_handler]
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    """A background job of a script ignores SIGINT: a commit must not make it interruptible."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    done: list[str] = []
+    _page(done, sigints=1)
+    assert done == ["commit", "after a sigint", "count"]
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_handler_of_its_own_is_left_to_handle_it() -> None:
+    """``omsflow run --once`` runs syncs in the main thread with a graceful-stop handler: a
+    SIGINT during a commit goes to that handler, not a KeyboardInterrupt."""
+    calls: list[int] = []
+
+    def graceful(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    signal.signal(signal.SIGINT, graceful)
+    done: list[str] = []
+    _page(done, sigints=1)
+    assert done == ["commit", "after a sigint", "count"]
+    assert calls == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is graceful
