@@ -75,7 +75,7 @@ def _stock_change(rt: Runtime, sku: str, as_json: bool, change: Callable[[Any, A
         )
 
 
-@stock_group.command("set")
+@stock_group.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("sku")
 @click.argument("qty", type=click.IntRange(min=0, max=STOCK_MAX))
 @click.option("--json", "as_json", is_flag=True, help="Print the new stock as JSON.")

@@ -18,6 +18,8 @@ def test_one_limit_for_the_cli_and_the_workbook() -> None:
     ("args", "exit_code", "says"),
     [
         (["stock", "set", "SKU", "99999999999999999999"], 2, "0<=x<=2147483647"),
+        # a negative quantity is the same usage error, not "No such option '-3'"
+        (["stock", "set", "SKU", "-3"], 2, "'QTY': -3 is not in the range 0<=x<=2147483647"),
         (["stock", "adjust", "SKU", "+99999999999999999999"], 78, "beyond"),
         (
             [
