@@ -1005,11 +1005,9 @@ def sync_catalog(
             max_seen = ""
             newest_combination = max(state.combinations, default=0)
             seen: set[int] = set()
-            progress.start("products (changed)")
-            for page in _pages(adapter.products_changed_since(since), adapter.page_size):
-                limiter.take(sum(1 + len(i.combinations) for i in page))
-                max_seen = _max_date(max_seen, page) or ""
-                seen.update(i.product.id for i in page)
+
+            def save_changed(page: Sequence[CatalogEntry]) -> None:
+                """One page of changed products, committed and counted together."""
                 with ctrl_c_after_block():
                     with sessions.begin() as session:
                         sync.apply_page(session, page, report)
@@ -1017,6 +1015,13 @@ def sync_catalog(
                         report.add("combinations_seen", sum(len(i.combinations) for i in page))
                         save_run_counts(session, report.run_id, report.counts)
                     progress.advance("products (changed)", len(page))
+
+            progress.start("products (changed)")
+            for page in _pages(adapter.products_changed_since(since), adapter.page_size):
+                limiter.take(sum(1 + len(i.combinations) for i in page))
+                max_seen = _max_date(max_seen, page) or ""
+                seen.update(i.product.id for i in page)
+                save_changed(page)
             # a combination added to a product leaves the product's date_upd as it was
             # (PrestaShop's Combination::add): products with combinations newer than every
             # bound one are read again, so their units are bound and their cached stock
@@ -1025,13 +1030,7 @@ def sync_catalog(
             for chunk in (grown[i : i + 100] for i in range(0, len(grown), 100)):
                 page = adapter.get_products(chunk)  # gone products are left out
                 limiter.take(sum(1 + len(i.combinations) for i in page))
-                with ctrl_c_after_block():
-                    with sessions.begin() as session:
-                        sync.apply_page(session, page, report)
-                        report.add("products_seen", len(page))
-                        report.add("combinations_seen", sum(len(i.combinations) for i in page))
-                        save_run_counts(session, report.run_id, report.counts)
-                    progress.advance("products (changed)", len(page))
+                save_changed(page)
             with sessions.begin() as session:
                 sync.record_conflicts(session, report)
                 write_cursor(
