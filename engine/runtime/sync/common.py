@@ -17,7 +17,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -237,12 +237,11 @@ _gc_saved: tuple[int, ...] | None = None
 
 
 @contextmanager
-def ctrl_c_after_block() -> Iterator[None]:
-    """Run the block with Ctrl-C held until it ends: a SIGINT inside is raised as
-    ``KeyboardInterrupt`` when the block is done, so a page's commit and the count of what
-    was saved happen together or not at all (Ctrl-C between them would report a committed
-    page as unsaved). A second SIGINT inside raises at once, as usual, for a commit that
-    hangs. Only Python's own Ctrl-C handler is held: where SIGINT is ignored (a background
+def first_ctrl_c(on_first: Callable[[], None]) -> Iterator[None]:
+    """While inside, the first SIGINT calls ``on_first`` instead of raising, and Python's
+    own Ctrl-C handler is back for the next one (which raises ``KeyboardInterrupt`` at
+    once, as usual: a way out of a block that hangs). The handler found is put back on the
+    way out. Only Python's own handler is taken over: where SIGINT is ignored (a background
     job of a script) or handled otherwise (``omsflow run``'s graceful stop), and outside the
     main thread, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
@@ -252,17 +251,28 @@ def ctrl_c_after_block() -> Iterator[None]:
     if previous is not signal.default_int_handler:
         yield
         return
-    held: list[int] = []
 
-    def hold(signum: int, frame: Any) -> None:
-        held.append(signum)
+    def first(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        on_first()
 
-    signal.signal(signal.SIGINT, hold)
+    signal.signal(signal.SIGINT, first)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def ctrl_c_after_block() -> Iterator[None]:
+    """Run the block with Ctrl-C held until it ends: a SIGINT inside is raised as
+    ``KeyboardInterrupt`` when the block is done, so a page's commit and the count of what
+    was saved happen together or not at all (Ctrl-C between them would report a committed
+    page as unsaved). A second SIGINT inside raises at once (``first_ctrl_c``, which also
+    says where nothing is held)."""
+    held: list[bool] = []  # (no lock taken inside a signal handler)
+    with first_ctrl_c(lambda: held.append(True)):
+        yield
     if held:
         raise KeyboardInterrupt
 

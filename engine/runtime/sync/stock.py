@@ -6,15 +6,14 @@ dispatcher delivers them (``Dispatcher.run_forever`` until nothing is due now). 
 Ctrl-C stops leasing: the batches in flight are delivered *and settled*, so no row is left
 leased (a leased row would hold its SKU's lane until the lease expires and a re-run could
 not push that SKU); the rows never leased stay pending for ``omsflow run`` or a re-run.
-A second Ctrl-C raises ``KeyboardInterrupt`` at once.
+A second Ctrl-C raises ``KeyboardInterrupt`` at once. Where SIGINT is ignored (a background
+job) it stays ignored (``sync.common.first_ctrl_c``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from engine.runtime.db.base import utcnow
 from engine.runtime.db.stores import get_store_row
 from engine.runtime.db.tables import OutboxRow
 
+from .common import first_ctrl_c
 from .progress import NullProgress, Watcher
 
 STREAM = "stock pushes"
@@ -75,10 +75,14 @@ def push_all_stock(
     idle = threading.Thread(
         target=_stop_when_idle, args=(sessions, stop, poll), name="sync-stock-idle", daemon=True
     )
-    with (
-        _first_sigint(stop, interrupted, on_interrupt),
-        Watcher(progress, STREAM, queued, waiting),
-    ):
+
+    def first_ctrl_c_stops() -> None:
+        interrupted.set()
+        stop.set()
+        if on_interrupt is not None:
+            on_interrupt()
+
+    with first_ctrl_c(first_ctrl_c_stops), Watcher(progress, STREAM, queued, waiting):
         idle.start()
         try:
             stats = dispatcher.run_forever(stop, idle_sleep=min(poll, 0.1))
@@ -113,28 +117,3 @@ def _stop_when_idle(sessions: Any, stop: threading.Event, poll: float) -> None:
                     stop.set()
         except Exception:  # noqa: BLE001 - the database went away: end the run
             stop.set()
-
-
-@contextlib.contextmanager
-def _first_sigint(
-    stop: threading.Event, interrupted: threading.Event, on_interrupt: Callable[[], None] | None
-) -> Iterator[None]:
-    """While inside: the first SIGINT sets ``stop`` (and ``interrupted``) instead of raising;
-    the next one raises ``KeyboardInterrupt`` as usual. Not in the main thread: no change."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        interrupted.set()
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if on_interrupt is not None:
-            on_interrupt()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

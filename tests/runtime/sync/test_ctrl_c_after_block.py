@@ -1,4 +1,5 @@
-"""Ctrl-C held until a page's commit and its count are both done (``ctrl_c_after_block``):
+"""``first_ctrl_c`` (``sync stock``'s "finish what is in flight" on the first Ctrl-C), and
+Ctrl-C held until a page's commit and its count are both done (``ctrl_c_after_block``):
 a CI run once reported "0 product(s) saved" after a page had been committed, because the
 SIGINT landed between the commit and the count."""
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.runtime.sync.common import ctrl_c_after_block
+from engine.runtime.sync.common import ctrl_c_after_block, first_ctrl_c
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +108,26 @@ def test_a_handler_of_its_own_is_left_to_handle_it() -> None:
     assert done == ["commit", "after a sigint", "count"]
     assert calls == [signal.SIGINT]
     assert signal.getsignal(signal.SIGINT) is graceful
+
+
+def test_first_ctrl_c_calls_back_once_and_the_second_raises() -> None:
+    """``sync stock``'s first Ctrl-C stops leasing (the callback); the second quits now."""
+    calls: list[str] = []
+    with pytest.raises(KeyboardInterrupt), first_ctrl_c(lambda: calls.append("stop")):
+        _sigint_self()
+        calls.append("still running")
+        _sigint_self()
+        calls.append("not reached")
+    assert calls == ["stop", "still running"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_first_ctrl_c_leaves_an_ignored_sigint_ignored() -> None:
+    """A ``sync stock`` started as a background job (SIGINT ignored) is not made stoppable
+    by Ctrl-C meant for the shell's foreground job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    calls: list[str] = []
+    with first_ctrl_c(lambda: calls.append("stop")):
+        _sigint_self()
+    assert calls == []
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
