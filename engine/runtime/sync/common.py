@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -300,46 +299,6 @@ def fewer_collections(threshold: int = YOUNG_THRESHOLD) -> Iterator[None]:
             if _gc_users == 0 and _gc_saved is not None:
                 gc.set_threshold(*_gc_saved)
                 _gc_saved = None
-
-
-def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """Yield ``items`` while a thread already reads the next ``depth`` of them (the store
-    answers the next page while this one is written). Errors surface in order; leaving the
-    loop early stops the reader after the item it is on."""
-    done = object()
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((True, done))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((False, exc))
-
-    thread = threading.Thread(target=run, name="omsflow-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            ok, value = q.get()
-            if not ok:
-                raise value
-            if value is done:
-                return
-            yield value
-    finally:
-        stop.set()
 
 
 @contextmanager

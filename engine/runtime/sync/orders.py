@@ -47,6 +47,7 @@ from engine.runtime.db.tables import (
     OrderRow,
     ProductRow,
 )
+from engine.runtime.readahead import read_ahead
 
 from .common import (
     StoreTarget,
@@ -56,7 +57,6 @@ from .common import (
     load_store,
     parse_ps_date,
     ps_date,
-    read_ahead,
     read_cursor,
     recorded_run,
     refresh_shop_clock,

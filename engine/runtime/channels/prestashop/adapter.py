@@ -12,7 +12,6 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
-import queue
 import re
 import threading
 import unicodedata
@@ -76,6 +75,7 @@ from engine.runtime.channels.prestashop.shop import (
     pick_configuration,
 )
 from engine.runtime.channels.prestashop.xml import Association, Languages
+from engine.runtime.readahead import read_ahead
 from engine.spec.statuses import DEFAULT_STATE_KEYS, is_state_key, state_key_for
 
 T = TypeVar("T")
@@ -150,43 +150,6 @@ def slug(text: str) -> str:
 
 def _price(value: Decimal | float | int | str) -> str:
     return f"{Decimal(str(value)):.6f}"
-
-
-def _prefetch(it: Iterator[T], maxsize: int) -> Iterator[T]:
-    """Run ``it`` in a thread, up to ``maxsize`` entries ahead of the consumer; its errors
-    are raised in the consumer; closing the generator stops the thread."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=maxsize)
-    stop = threading.Event()
-
-    def put(entry: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(entry, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for x in it:
-                if not put(("item", x)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(("error", exc))
-
-    threading.Thread(target=run, daemon=True).start()
-    try:
-        while True:
-            kind, value = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
 
 
 class _PageReader:
@@ -1080,9 +1043,9 @@ class PrestaShopAdapter:
         else:
             ahead = 2 * self.page_size
             yield from self._merge_catalog(
-                _prefetch(self._keyset_products(int(after_id)), ahead),
-                _prefetch(self._sorted_by_product("combinations", after_id), ahead),
-                _prefetch(self._sorted_by_product("stock_availables", after_id), ahead),
+                read_ahead(self._keyset_products(int(after_id)), ahead),
+                read_ahead(self._sorted_by_product("combinations", after_id), ahead),
+                read_ahead(self._sorted_by_product("stock_availables", after_id), ahead),
             )
 
     def _keyset_products(self, after: int) -> Iterator[list[dict[str, Any]]]:
