@@ -157,6 +157,25 @@ def test_a_first_image_the_store_fails_leaves_no_cover_without_a_picture(rps) ->
     assert covers == [[str(image_id), "1"]]
 
 
+def test_a_replaced_image_the_store_fails_leaves_the_images_it_had(rps) -> None:
+    """A product that has its picture gets a new one and the store fails half-way (the new
+    image's row written, no file): that row is deleted, each of three times, and the
+    product's own image and cover are left as they were."""
+    from engine.runtime.channels.prestashop.adapter import PrestaShopAdapter
+    from sandbox.images import png_bytes
+
+    adapter = PrestaShopAdapter(PrestaShopClient(rps.url, rps.key, timeout=60))
+    product = adapter.create_product(name="Repictured", reference="IMG-AGAIN", price="3")
+    old = adapter.upload_image(product.id, "a.png", png_bytes(7), "image/png", first=True)
+    rows = f"SELECT id_image, cover FROM ps_image WHERE id_product={product.id} ORDER BY 1"
+    assert rps.sql(rows) == [[str(old), "1"]]
+    with translation_cache_broken(rps), pytest.raises(Exception, match="500"):
+        adapter.upload_image(product.id, "b.png", png_bytes(9), "image/png")
+    assert rps.sql(rows) == [[str(old), "1"]]
+    new = adapter.upload_image(product.id, "b.png", png_bytes(9), "image/png")
+    assert rps.sql(rows) == [[str(old), "1"], [str(new), "NULL"]]  # (not a cover: NULL)
+
+
 @contextmanager
 def stock_rows_refused(rps) -> Iterator[None]:
     """Every new ``stock_available`` row refused by the database (a trigger): the store's

@@ -325,7 +325,9 @@ def _write(target: PrestaShopTarget, job: _Job, reserved: Mapping[str, int]) -> 
                 if sku not in w.stock_done and sku in held:
                     w.stock_done[sku] = held[sku] if _keeps(d, sku) else qty
         if d.image and (change.kind == "create" or "image" in change.fields_changed):
-            first = change.kind == "create" or not (job.snapshot and job.snapshot.image)
+            # only a product this run created surely has no image: for any other, the
+            # adapter reads its images first, so a failed upload deletes only its own
+            first = change.kind == "create"
             w.image = (target.upload_image(pid, d.image, first=first), d.image)
     except OmsflowError as exc:
         w.error = str(exc)

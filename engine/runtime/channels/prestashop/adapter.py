@@ -1887,20 +1887,23 @@ class PrestaShopAdapter:
     ) -> int:
         """POST ``images/products/<id>`` (multipart field ``image``); returns the image id.
 
-        PrestaShop writes the image's rows (as the product's cover) before the file and its
-        thumbnails: a 500 in between leaves a cover with no picture, and a re-run that sees
-        an image uploads none. With ``first`` (the product had no image before this call)
-        a 5xx deletes every image the product now has and sends the upload again, up to
-        ``CREATE_ATTEMPTS`` times, the last failure included."""
+        PrestaShop writes the image's row (the cover when the product has none) before the
+        file and its thumbnails: a 500 in between leaves an image with no picture, and a
+        re-run that sees an image uploads none. So a 5xx deletes the images the upload left
+        (those the product did not have before it) and sends it again, up to
+        ``CREATE_ATTEMPTS`` times, the last failure included. ``first``: the product had no
+        image before this call (the importer knows), which saves reading its images first.
+        """
         path = f"images/products/{int(product_id)}"
+        before = frozenset() if first else frozenset(self._image_ids(product_id))
 
         def send() -> Element:
             return self.client.upload(path, filename, content, content_type)
 
-        if not first:
-            root = send()
-        else:
-            root = self._undoing(send, path, "", lambda: (self._image_ids(product_id), False))
+        def left_behind() -> tuple[list[int], bool]:
+            return [i for i in self._image_ids(product_id) if i not in before], False
+
+        root = self._undoing(send, path, "", left_behind)
         for el in root.iter():
             if el.tag == "id" and (el.text or "").strip():
                 return as_int(el.text)
