@@ -365,3 +365,26 @@ def test_any_batching_equals_one_by_one(
         expected, got = _dump(s, seq), _dump(s, bulk)
     for part in expected:
         assert got[part] == expected[part], part
+
+
+def test_sqlite_ids_not_taken_in_order_roll_the_batch_back(tmp_path: Path, bundle: Bundle) -> None:
+    """On SQLite a batch's ids are worked out, not read back (``imports._inserted``): each
+    new row takes the largest id + 1. Once the largest id is SQLite's last, it picks ids at
+    random; the batch must then fail whole, not tie events and audit rows to wrong orders."""
+    import sqlite3
+
+    path = tmp_path / "oms.db"
+    with opened(f"sqlite:///{path}") as (_engine, sessions):
+        with sessions.begin() as s:
+            store_id = stores.save_store(s, "main", "http://127.0.0.1:9/", "K" * 32, {}).id
+        _setup(sessions, bundle, "x-", store_id)  # one order, P, in the database
+        raw = sqlite3.connect(path)
+        with raw:
+            raw.execute("UPDATE orders SET id = 9223372036854775807")  # (no FK checks here)
+        raw.close()
+        with pytest.raises(RuntimeError, match="ids up to"), sessions.begin() as s:
+            service.create_orders_in(
+                s, bundle, _imports("x-", store_id)[:3], source="channel", at=T0
+            )
+        with sessions() as s:
+            assert list(s.scalars(select(OrderRow.reference))) == ["x-P"]
