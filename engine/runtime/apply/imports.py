@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +30,7 @@ from engine.core import Applied, Refused, apply_event
 from engine.core import stock as core_stock
 from engine.core.stock import Line, Row
 from engine.errors import ConfigError
-from engine.runtime.db.direct import run
+from engine.runtime.db.direct import run, sqlite_insert_ids
 from engine.runtime.db.schema import utcnow
 from engine.runtime.db.statements import (
     EVENTS,
@@ -65,9 +65,6 @@ _NOW = select(ORDERS.c.id, ORDERS.c.reference, ORDERS.c.state).where(
 _INSERT_ORDERS = ORDERS.insert().returning(ORDERS.c.id, sort_by_parameter_order=True)
 _INSERT_EVENTS = EVENTS.insert().returning(EVENTS.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
-_PLAIN_INSERT = {t.name: t.insert() for t in (ORDERS, EVENTS, OUTBOX)}
-_LARGEST_ID = {t.name: select(func.max(t.c.id)) for t in (ORDERS, EVENTS, OUTBOX)}
-_LAST_ROWID = select(func.last_insert_rowid())
 
 
 def _chunked(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
@@ -358,26 +355,13 @@ def _result_of(plan: _Planned) -> ApplyResult:
 
 
 def _inserted(conn: Connection, stmt: Any, single: Any, values: list[dict[str, Any]]) -> list[int]:
-    """Insert ``values``; the new ids in parameter order (one row: the plain statement).
-    SQLite: one ``executemany`` of the plain INSERT on the driver, and the ids worked out
-    from the table's largest id before and ``last_insert_rowid()`` after (SQLite does not
-    say in which order a multi-row RETURNING answers, so SQLAlchemy would send one row a
-    statement). The write transaction holds SQLite's one write lock and the tables have no
-    AUTOINCREMENT, explicit ids or triggers, so each row takes the largest id + 1: n rows
-    take exactly the n ids after the largest, in order. That is checked, not assumed."""
+    """Insert ``values``; the new ids in parameter order (one row: the plain statement;
+    SQLite: one ``executemany``, ids worked out and checked by ``direct.sqlite_insert_ids``)."""
     if len(values) == 1:
         return [int(run(conn, single, values[0]).scalar_one())]
-    if conn.dialect.name != "sqlite":
-        return [int(i) for i in conn.execute(stmt, values).scalars()]
-    table = stmt.table
-    before = int(run(conn, _LARGEST_ID[table.name]).scalar() or 0)
-    run(conn, _PLAIN_INSERT[table.name], values)
-    last = int(run(conn, _LAST_ROWID).scalar_one())
-    if last - before != len(values):
-        raise RuntimeError(  # (rolls the transaction back: nothing half-written)
-            f"sqlite gave {table.name} ids up to {last} for {len(values)} rows after {before}"
-        )
-    return list(range(before + 1, last + 1))
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert_ids(conn, stmt.table, values)
+    return [int(i) for i in conn.execute(stmt, values).scalars()]
 
 
 def _write_segment(

@@ -19,11 +19,12 @@ The connection's transaction is SQLAlchemy's: one is begun (SQLite's ``BEGIN IMM
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable, Insert, Update, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -309,3 +310,32 @@ def begin_now(conn: Connection) -> None:
     dbapi_conn: Any = conn.connection.driver_connection
     if dbapi_conn is not None and not dbapi_conn.closed and dbapi_conn.autocommit:
         dbapi_conn.autocommit = False
+
+
+_LAST_ROWID = select(func.last_insert_rowid())
+
+
+@functools.cache
+def _plain_insert(table: Table) -> tuple[Executable, Executable]:
+    return table.insert(), select(func.max(table.c.id))
+
+
+def sqlite_insert_ids(conn: Connection, table: Table, values: Sequence[Params]) -> list[int]:
+    """SQLite: insert ``values`` (all with the same keys) into ``table`` with one
+    ``executemany`` and return the new ids in parameter order, worked out from the table's
+    largest id before and ``last_insert_rowid()`` after: SQLite does not say in which order
+    a multi-row RETURNING answers, so SQLAlchemy sends one INSERT per row there. The write
+    transaction holds SQLite's one write lock, and ``table``'s ``id`` is its rowid with no
+    AUTOINCREMENT, explicit ids or triggers, so each row takes the largest id + 1: n rows
+    take the n ids after the largest, in order. That is checked: a table whose largest id
+    is SQLite's last (it then picks ids at random) raises, and the caller's transaction
+    rolls back whole."""
+    insert, largest = _plain_insert(table)
+    before = int(run(conn, largest).scalar() or 0)
+    run(conn, insert, list(values))
+    last = int(run(conn, _LAST_ROWID).scalar_one())
+    if last - before != len(values):
+        raise RuntimeError(
+            f"sqlite gave {table.name} ids up to {last} for {len(values)} rows after {before}"
+        )
+    return list(range(before + 1, last + 1))

@@ -66,6 +66,7 @@ from engine.runtime.channels.port import (
     ChannelPort,
 )
 from engine.runtime.db.base import utcnow
+from engine.runtime.db.direct import sqlite_insert_ids
 from engine.runtime.db.repository import _dialect_insert
 from engine.runtime.db.tables import (
     AttributeGroupRow,
@@ -727,12 +728,16 @@ class CatalogSync:
     def _insert(self, session: Session, rows: list[dict[str, Any]]) -> list[int]:
         now = utcnow()
         payload = [{**r, "created_at": now, "updated_at": now} for r in rows]
-        # a Core statement on the table (prebuilt, no ORM bulk-persistence bookkeeping);
-        # "insertmanyvalues" batches the rows, each id comes back beside its row's SKU
-        by_sku = {sku: int(i) for i, sku in session.execute(_INSERT_PRODUCTS, payload)}
-        ids = [by_sku[r["sku"]] for r in rows]
-        if len(by_sku) != len(rows):
-            raise RuntimeError(f"inserted {len(rows)} products, got {len(by_sku)} ids back")
+        conn = session.connection()
+        if conn.dialect.name == "sqlite" and len({frozenset(p) for p in payload}) == 1:
+            ids = sqlite_insert_ids(conn, _PRODUCTS, payload)  # one executemany
+        else:
+            # a Core statement on the table (prebuilt, no ORM bulk-persistence bookkeeping);
+            # "insertmanyvalues" batches the rows, each id comes back beside its row's SKU
+            by_sku = {sku: int(i) for i, sku in session.execute(_INSERT_PRODUCTS, payload)}
+            ids = [by_sku[r["sku"]] for r in rows]
+            if len(by_sku) != len(rows):
+                raise RuntimeError(f"inserted {len(rows)} products, got {len(by_sku)} ids back")
         for rid, values in zip(ids, rows, strict=True):
             self.state._remember(rid, dict(values))
         return ids
