@@ -198,6 +198,11 @@ def _predicate(
         op, ref = m.group(1), m.group(2)
         nref = _number(ref)
         if numeric and nref is not None:
+            if not f.is_lang and f.name != "id":  # one plain value: no list per record
+                name = f.name
+                if op == ">":
+                    return lambda rec: (_number(rec.get(name, "")) or 0.0) > nref
+                return lambda rec: (_number(rec.get(name, "")) or 0.0) < nref
             if op == ">":
                 return lambda rec: any((_number(v) or 0.0) > nref for v in values_of(rec))
             return lambda rec: any((_number(v) or 0.0) < nref for v in values_of(rec))
@@ -371,23 +376,27 @@ def select(store: SandboxStore, rdef: ResourceDef, q: ListQuery) -> list[Record]
     if not q.sort:
         recs.sort(key=_natural_key(rdef))
     for f, desc in reversed(q.sort):
-        if f.name == "id":
-            recs.sort(key=_record_id, reverse=desc)
-            continue
-        key = _cmp_key(f)
-
-        def sort_key(rec: Record, f: FieldDef = f, key: Callable[[str], Any] = key) -> Any:
-            if f.name == "id":
-                return key(str(rec["id"]))
-            v = rec.get(f.name, "")
-            return key(str(v.get(langs[0], "")) if f.is_lang else str(v))
-
-        recs.sort(key=sort_key, reverse=desc)
+        recs.sort(key=_sort_key(f, langs), reverse=desc)
     if q.count is not None:
         recs = recs[q.offset : q.offset + max(q.count, 0)] if q.count > 0 else []
     elif q.offset:
         recs = recs[q.offset :]
     return recs
+
+
+def _sort_key(f: FieldDef, langs: Sequence[int]) -> Callable[[Record], Any]:
+    """A record's key for ``sort=[<f>_ASC|DESC]``: the id as a number; numeric fields by
+    value, the rest by lower-case text (``_cmp_key``); a multilingual field in the first
+    language asked for."""
+    if f.name == "id":
+        return _record_id
+    name = f.name
+    if f.is_lang:
+        lang, key = langs[0], _cmp_key(f)
+        return lambda rec: key(str(rec.get(name, "").get(lang, "")))
+    if f.kind in ("i", "b", "d", "d3"):  # _cmp_key's (0, number, ""): the number orders
+        return lambda rec: _number(str(rec.get(name, ""))) or 0.0
+    return lambda rec: (1, 0.0, str(rec.get(name, "")).lower())
 
 
 def closest(word: str, candidates: Sequence[str]) -> str:
