@@ -136,14 +136,22 @@ def _predicate(
     store: SandboxStore, rdef: ResourceDef, f: FieldDef, raw: str, langs: Sequence[int]
 ) -> Predicate | None:
     numeric = f.kind in ("i", "b", "d", "d3")
+    name = f.name
 
-    def values_of(rec: Record) -> list[str]:
-        if f.name == "id":
-            return [str(rec["id"])]
-        v = rec.get(f.name, "")
+    def on(test: Callable[[Any], bool], negate: bool = False) -> Predicate:
+        """The record matches when ``test`` holds for its value (a multilingual field: for
+        the value in any language asked for; ``negate``: for none of them)."""
         if f.is_lang:
-            return [v.get(lang, "") for lang in langs]
-        return [v]
+            if negate:
+                return lambda rec: not any(test(v) for v in _lang_values(rec, name, langs))
+            return lambda rec: any(test(v) for v in _lang_values(rec, name, langs))
+        if name == "id":
+            if negate:
+                return lambda rec: not test(str(rec["id"]))
+            return lambda rec: test(str(rec["id"]))
+        if negate:
+            return lambda rec: not test(rec.get(name, ""))
+        return lambda rec: test(rec.get(name, ""))
 
     def eq(a: str, b: str) -> bool:
         if numeric:
@@ -155,7 +163,6 @@ def _predicate(
     m = re.fullmatch(r"(!?)\[(.*)\]", raw, flags=re.S)
     if m and not (m.group(1) == "" and "," in m.group(2) and "|" not in m.group(2)):
         wanted = m.group(2).split("|")
-        negate = m.group(1) == "!"
         # eq() against every wanted value at once: numbers by value (a numeric field),
         # the rest by their trimmed lower-case text
         numbers = {n for w in wanted if (n := _number(w)) is not None} if numeric else set()
@@ -168,9 +175,7 @@ def _predicate(
                 return n in numbers or v.strip().lower() in plain
             return v.strip().lower() in texts
 
-        if negate:
-            return lambda rec: not any(one_of(v) for v in values_of(rec))
-        return lambda rec: any(one_of(v) for v in values_of(rec))
+        return on(one_of, negate=m.group(1) == "!")
     if m:  # [a,b]: BETWEEN, inclusive, bounds sorted; only digits . : - space allowed
         parts = m.group(2).split(",")
         if len(parts) == 2 and all(re.fullmatch(r"[0-9.: \-]+", p) for p in parts):
@@ -181,37 +186,37 @@ def _predicate(
             )
             if numeric and _number(lo) is not None and _number(hi) is not None:
                 nlo, nhi = float(lo), float(hi)
-                return lambda rec: any(nlo <= (_number(v) or 0.0) <= nhi for v in values_of(rec))
-            return lambda rec: any(lo <= v <= hi for v in values_of(rec))
+                return on(lambda v: nlo <= (_number(v) or 0.0) <= nhi)
+            return on(lambda v: lo <= v <= hi)
         whole = m.group(2)
-        return lambda rec: any(eq(v, whole) for v in values_of(rec))
+        return on(lambda v: eq(v, whole))
     m = re.fullmatch(r"(%?)\[(.*)\](%?)", raw, flags=re.S)
     if m and (m.group(1) or m.group(3)):
         needle = m.group(2).lower()
         if m.group(1) and m.group(3):
-            return lambda rec: any(needle in v.lower() for v in values_of(rec))
+            return on(lambda v: needle in v.lower())
         if m.group(3):
-            return lambda rec: any(v.lower().startswith(needle) for v in values_of(rec))
-        return lambda rec: any(v.lower().endswith(needle) for v in values_of(rec))
+            return on(lambda v: v.lower().startswith(needle))
+        return on(lambda v: v.lower().endswith(needle))
     m = re.fullmatch(r"([<>])\[(.*)\]", raw, flags=re.S)
     if m:
         op, ref = m.group(1), m.group(2)
         nref = _number(ref)
         if numeric and nref is not None:
-            if not f.is_lang and f.name != "id":  # one plain value: no list per record
-                name = f.name
-                if op == ">":
-                    return lambda rec: (_number(rec.get(name, "")) or 0.0) > nref
-                return lambda rec: (_number(rec.get(name, "")) or 0.0) < nref
             if op == ">":
-                return lambda rec: any((_number(v) or 0.0) > nref for v in values_of(rec))
-            return lambda rec: any((_number(v) or 0.0) < nref for v in values_of(rec))
+                return on(lambda v: (_number(v) or 0.0) > nref)
+            return on(lambda v: (_number(v) or 0.0) < nref)
         if op == ">":
-            return lambda rec: any(v > ref for v in values_of(rec))
-        return lambda rec: any(v < ref for v in values_of(rec))
+            return on(lambda v: v > ref)
+        return on(lambda v: v < ref)
     if "[" in raw or "]" in raw:
         return None  # an unknown operator such as >=[x]: the filter is silently dropped
-    return lambda rec: any(eq(v, raw) for v in values_of(rec))
+    return on(lambda v: eq(v, raw))
+
+
+def _lang_values(rec: Record, name: str, langs: Sequence[int]) -> list[str]:
+    v = rec.get(name, "")
+    return [v.get(lang, "") for lang in langs]
 
 
 def parse_list_query(
