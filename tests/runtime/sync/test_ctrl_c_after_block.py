@@ -113,11 +113,16 @@ def test_a_handler_of_its_own_is_left_to_handle_it() -> None:
 def test_first_ctrl_c_calls_back_once_and_the_second_raises() -> None:
     """``sync stock``'s first Ctrl-C stops leasing (the callback); the second quits now."""
     calls: list[str] = []
-    with pytest.raises(KeyboardInterrupt), first_ctrl_c(lambda: calls.append("stop")):
-        _sigint_self()
-        calls.append("still running")
-        _sigint_self()
-        calls.append("not reached")
+
+    def two_ctrl_cs() -> None:
+        with first_ctrl_c(lambda: calls.append("stop")):
+            _sigint_self()
+            calls.append("still running")
+            _sigint_self()
+            calls.append("not reached")
+
+    with pytest.raises(KeyboardInterrupt):
+        two_ctrl_cs()
     assert calls == ["stop", "still running"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
