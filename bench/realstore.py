@@ -39,6 +39,8 @@ from typing import Any
 
 import httpx
 
+from bench.procstat import group_cpu_s
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ("categories", "manufacturers", "product_options", "product_option_values")
 BY_PRODUCT = "[id_product_ASC,id_ASC]"
@@ -284,15 +286,7 @@ def _cpu() -> float:
 def _store_cpu(pgid: int) -> float:
     """CPU seconds the store's ``php -S`` process group (server and its 4 workers) has used:
     the store's own work, whatever else the machine runs (MariaDB's share is not in it)."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # pgrp; utime and stime follow at 11 and 12
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return group_cpu_s(pgid)
 
 
 def _load() -> float:

@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from bench.procstat import process_cpu_s
+
 SIZES = {
     "full": {
         "products": 10_000,
@@ -99,13 +101,9 @@ class Sandbox:
         ).raise_for_status()
 
     def cpu_s(self) -> float:
-        """The sandbox process's CPU seconds so far (user + system, from /proc; 0 elsewhere):
-        the store's share of two shared cores while omsflow runs."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """The sandbox process's CPU seconds so far: the store's share of two shared cores
+        while omsflow runs."""
+        return process_cpu_s(self.proc.pid)
 
     def close(self) -> None:
         if self.proc.stdin:
