@@ -126,8 +126,12 @@ def _number(text: str) -> float | None:
         return None
 
 
+NUMERIC_KINDS = frozenset({"i", "b", "d", "d3"})
+"""Field kinds the webservice compares and sorts as numbers."""
+
+
 def _cmp_key(f: FieldDef) -> Callable[[str], Any]:
-    if f.kind in ("i", "b", "d", "d3"):
+    if f.kind in NUMERIC_KINDS:
         return lambda v: (0, _number(v) or 0.0, "")
     return lambda v: (1, 0.0, str(v).lower())
 
@@ -135,7 +139,7 @@ def _cmp_key(f: FieldDef) -> Callable[[str], Any]:
 def _predicate(
     store: SandboxStore, rdef: ResourceDef, f: FieldDef, raw: str, langs: Sequence[int]
 ) -> Predicate | None:
-    numeric = f.kind in ("i", "b", "d", "d3")
+    numeric = f.kind in NUMERIC_KINDS
     name = f.name
 
     def on(test: Callable[[Any], bool], negate: bool = False) -> Predicate:
@@ -395,13 +399,13 @@ def _sort_key(f: FieldDef, langs: Sequence[int]) -> Callable[[Record], Any]:
     language asked for."""
     if f.name == "id":
         return _record_id
-    name = f.name
+    name, key = f.name, _cmp_key(f)
     if f.is_lang:
-        lang, key = langs[0], _cmp_key(f)
+        lang = langs[0]
         return lambda rec: key(str(rec.get(name, "").get(lang, "")))
-    if f.kind in ("i", "b", "d", "d3"):  # _cmp_key's (0, number, ""): the number orders
+    if f.kind in NUMERIC_KINDS:  # _cmp_key's (0, number, ""): the number alone orders alike
         return lambda rec: _number(str(rec.get(name, ""))) or 0.0
-    return lambda rec: (1, 0.0, str(rec.get(name, "")).lower())
+    return lambda rec: key(str(rec.get(name, "")))
 
 
 def closest(word: str, candidates: Sequence[str]) -> str:
