@@ -20,7 +20,8 @@ The connection's transaction is SQLAlchemy's: one is begun (SQLite's ``BEGIN IMM
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,19 +321,24 @@ def _plain_insert(table: Table) -> tuple[Executable, Executable]:
     return table.insert(), select(func.max(table.c.id))
 
 
+def _columns_of(params: Params) -> KeysView[str]:
+    return params.keys()
+
+
 def sqlite_insert_ids(conn: Connection, table: Table, values: Sequence[Params]) -> list[int]:
-    """SQLite: insert ``values`` (all with the same keys) into ``table`` with one
-    ``executemany`` and return the new ids in parameter order, worked out from the table's
-    largest id before and ``last_insert_rowid()`` after: SQLite does not say in which order
-    a multi-row RETURNING answers, so SQLAlchemy sends one INSERT per row there. The write
-    transaction holds SQLite's one write lock, and ``table``'s ``id`` is its rowid with no
-    AUTOINCREMENT, explicit ids or triggers, so each row takes the largest id + 1: n rows
-    take the n ids after the largest, in order. That is checked: a table whose largest id
-    is SQLite's last (it then picks ids at random) raises, and the caller's transaction
-    rolls back whole."""
+    """SQLite: insert ``values`` into ``table`` with one ``executemany`` per run of rows
+    that name the same columns, and return the new ids in parameter order, worked out from
+    the table's largest id before and ``last_insert_rowid()`` after: SQLite does not say in
+    which order a multi-row RETURNING answers, so SQLAlchemy sends one INSERT per row
+    there. The write transaction holds SQLite's one write lock, and ``table``'s ``id`` is
+    its rowid with no AUTOINCREMENT, explicit ids or triggers, so each row takes the
+    largest id + 1: n rows take the n ids after the largest, in order. That is checked: a
+    table whose largest id is SQLite's last (it then picks ids at random) raises, and the
+    caller's transaction rolls back whole."""
     insert, largest = _plain_insert(table)
     before = int(run(conn, largest).scalar() or 0)
-    run(conn, insert, list(values))
+    for _columns, rows in itertools.groupby(values, key=_columns_of):
+        run(conn, insert, list(rows))
     last = int(run(conn, _LAST_ROWID).scalar_one())
     if last - before != len(values):
         raise RuntimeError(

@@ -729,8 +729,8 @@ class CatalogSync:
         now = utcnow()
         payload = [{**r, "created_at": now, "updated_at": now} for r in rows]
         conn = session.connection()
-        if conn.dialect.name == "sqlite" and len({frozenset(p) for p in payload}) == 1:
-            ids = sqlite_insert_ids(conn, _PRODUCTS, payload)  # one executemany
+        if conn.dialect.name == "sqlite":
+            ids = sqlite_insert_ids(conn, _PRODUCTS, payload)  # executemany, ids worked out
         else:
             # a Core statement on the table (prebuilt, no ORM bulk-persistence bookkeeping);
             # "insertmanyvalues" batches the rows, each id comes back beside its row's SKU

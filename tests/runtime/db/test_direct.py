@@ -218,3 +218,23 @@ def test_one_order_import_writes_what_a_batch_writes(engine: Engine) -> None:
     assert one[0][0][4] == Decimal("12.50")
     assert one[0][0][6] == {"k": [1]}
     assert one[1][0][3] == AT
+
+
+def test_sqlite_insert_ids_in_order_across_rows_naming_other_columns(tmp_path: Any) -> None:
+    """One executemany per run of rows naming the same columns; the ids come back in
+    parameter order and each row holds its own values (a row naming fewer columns is not
+    bound with the first row's names)."""
+    with opened(f"sqlite:///{tmp_path / 'oms.db'}") as (eng, _factory):
+        with eng.begin() as conn:
+            first = _order(conn, event_statements(eng))
+            rows = [_event("a", first), _event("b", first), _event("c", first)]
+            rows[1] = {k: v for k, v in rows[1].items() if k != "payload"}
+            ids = direct.sqlite_insert_ids(conn, EVENTS, rows)
+        with eng.connect() as conn:
+            got = conn.execute(
+                select(EVENTS.c.id, EVENTS.c.idempotency_key, EVENTS.c.payload).order_by(
+                    EVENTS.c.id
+                )
+            ).all()
+    assert [(i, k) for i, k, _p in got] == list(zip(ids, ["a", "b", "c"], strict=True))
+    assert [p for _i, _k, p in got] == [{"a": [1, "x"]}, None, {"a": [1, "x"]}]
